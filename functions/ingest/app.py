@@ -1,0 +1,67 @@
+"""Ingest Lambda: an upload under incoming/ in the ingest bucket -> the ledger, plus a reject report."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dunning.ingest.s3events import Upload, uploads_in
+from dunning.ingest.service import ImportSummary, Ingestor
+from dunning.ledger import Ledger
+from dunning.policy import policy_from_store
+from dunning.settings import Settings
+from dunning.storage import ObjectGone, ObjectStore, StoredObject
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Dunning")
+
+
+@cache
+def _services() -> tuple[Ingestor, ObjectStore]:
+    """Clients and settings are built once per container, on the first invocation (not at import)."""
+    settings = Settings.from_env(os.environ)
+    store = ObjectStore(boto3.client("s3"))
+    ledger = Ledger(boto3.resource("dynamodb"), settings.table_name)
+    policy = policy_from_store(store, settings.ingest_bucket, settings.policy_key)
+    return Ingestor(ledger, store, policy, settings.rejected_prefix), store
+
+
+def _locate(store: ObjectStore, upload: Upload) -> StoredObject | None:
+    for key in upload.key_candidates:
+        try:
+            found = store.describe(upload.bucket, key, upload.version_id)
+        except ObjectGone:
+            continue
+        # The event's time, not LastModified: a re-delivered event then writes the very same log entries.
+        return dataclasses.replace(found, uploaded_at=upload.event_time)
+    logger.warning("Upload no longer exists; nothing to import", extra={"keys": upload.key_candidates})
+    return None
+
+
+def _record_metrics(summary: ImportSummary) -> None:
+    for name in ("imported", "updated", "unchanged", "rejected", "skipped"):
+        metrics.add_metric(name=f"{summary.kind}_{name}", unit=MetricUnit.Count, value=getattr(summary, name))
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ingestor, store = _services()
+    results = []
+    for upload in uploads_in(event):
+        logger.set_correlation_id(upload.event_id)
+        stored = _locate(store, upload)
+        summary = ingestor.ingest(stored) if stored else None
+        if summary is not None:
+            _record_metrics(summary)
+            results.append(dataclasses.asdict(summary))
+    return {"imports": results}

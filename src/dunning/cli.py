@@ -1,0 +1,97 @@
+"""The `dunning` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from dunning.policy import PolicyError, load_policy
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own errors follow our one-line, exit-2 rule
+        raise UsageError(message)
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date written YYYY-MM-DD") from None
+
+
+def _readable_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"cannot read '{text}': no such file")
+    return path
+
+
+def _documents(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"cannot read '{text}': no such file or folder")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dunning", description="Collections automation: ledger, ladder, notices, legal hand-off.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ingest = commands.add_parser(
+        "ingest",
+        help="import files into an embedded AWS (moto) and report what was imported and rejected",
+        description="Runs the deployed ingest function in-process on an embedded AWS: each file is put under "
+        "the upload prefix for its kind and processed exactly as in the cloud. Use it to check files "
+        "before uploading them.",
+    )
+    ingest.add_argument("--invoices", action="append", type=_readable_file, default=[], metavar="FILE",
+                        help="invoice CSV, our format or a Xero export (repeatable)")  # fmt: skip
+    ingest.add_argument("--payments", action="append", type=_readable_file, default=[], metavar="FILE")
+    ingest.add_argument("--actions", action="append", type=_readable_file, default=[], metavar="FILE")
+    ingest.add_argument("--documents", action="append", type=_documents, default=[], metavar="PATH",
+                        help="an invoice PDF, or a folder of them (repeatable)")  # fmt: skip
+    ingest.add_argument("--policy", type=_readable_file, metavar="FILE", help="policy file (JSON or YAML)")
+    ingest.add_argument("--at", type=_date, metavar="YYYY-MM-DD", help="upload date (default: today)")
+    ingest.add_argument("--out", type=Path, default=Path("dunning-out"), metavar="DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.policy:
+            load_policy(args.policy)  # fail fast, before anything runs, on a policy we cannot use
+        if args.command == "ingest":
+            from dunning.commands.ingest import run_ingest
+
+            return run_ingest(args, out=sys.stdout)
+    except (UsageError, PolicyError) as exc:
+        print(f"dunning: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+def upload_time(day: date | None) -> datetime:
+    return datetime.combine(day, time(9), tzinfo=UTC) if day else datetime.now(UTC).replace(microsecond=0)
+
+
+def write_events(events: list[dict[str, Any]], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for event in events:
+            handle.write(json.dumps(event, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,42 @@
+"""Time as a collaborator: production code asks a Clock, tests and the simulator move it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, time-zone aware (UTC)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a time-zone aware datetime")
+        self._at = at.astimezone(UTC)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a time-zone aware datetime")
+        self._at = at.astimezone(UTC)
+
+
+def rfc3339(at: datetime) -> str:
+    """UTC timestamp as written in the contact log: 2027-01-15T08:00:00Z (microseconds kept if present)."""
+    if at.tzinfo is None:
+        raise ValueError("timestamps must be time-zone aware")
+    text = at.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")

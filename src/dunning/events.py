@@ -1,0 +1,52 @@
+"""The contact log (CONTRACT section 5): one JSON object per event, identified so that writing it twice
+stores it once."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dunning.clock import rfc3339
+
+
+class EventType:
+    INVOICE_IMPORTED = "invoice_imported"
+    ROW_REJECTED = "row_rejected"
+    PAYMENT_APPLIED = "payment_applied"
+    CREDIT_RECORDED = "credit_recorded"
+    NOTICE_SENT = "notice_sent"
+    NOTICE_SKIPPED = "notice_skipped"
+    PROMISE_RECORDED = "promise_recorded"
+    PROMISE_KEPT = "promise_kept"
+    PROMISE_BROKEN = "promise_broken"
+    DISPUTE_OPENED = "dispute_opened"
+    DISPUTE_RESOLVED = "dispute_resolved"
+    ACCOUNT_PAUSED = "account_paused"
+    ACCOUNT_RESUMED = "account_resumed"
+    ACCOUNT_SETTLED = "account_settled"
+    CASE_OPENED = "case_opened"
+    LEGAL_NOTIFIED = "legal_notified"
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    type: str
+    account_id: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    # What makes this event unique (e.g. the source file version and row): the same identity written
+    # twice is stored once, which keeps re-delivered S3 events and retried tasks from duplicating the log.
+    identity: str = ""
+    # Orders events that share one instant (e.g. payment_applied before account_settled).
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": rfc3339(self.at), "type": self.type, "account_id": self.account_id, **self.data}
+
+    @property
+    def event_id(self) -> str:
+        basis = "\x1f".join((self.type, self.account_id, self.identity or repr(sorted(self.data.items()))))
+        return hashlib.sha256(basis.encode()).hexdigest()[:20]

@@ -1,0 +1,348 @@
+"""The upload formats (CONTRACT 4.1-4.4): header recognition and row-by-row validation.
+
+Each parser turns CSV records into domain objects or Rejections; it never touches AWS. A Rejection names
+the column as the source file spells it, so the reject report points the accountant at their own data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TypeVar
+
+from babel import Locale
+from pydantic import BaseModel, ValidationError
+
+from dunning.ingest.csvfile import REPLACEMENT_CHARACTER, Record, UnreadableFile, normalize_header
+from dunning.models import AccountProfile, Action, Invoice, InvoiceStatus, Payment, Problem, problems_from
+from dunning.policy import Policy
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    field: str
+    value: str
+    error: str
+    account_id: str = ""
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    line: int
+    profile: AccountProfile
+    invoice: Invoice
+
+    @property
+    def row_hash(self) -> str:
+        """Identifies the imported content: an unchanged row re-uploaded hashes the same."""
+        content = {"profile": self.profile.model_dump(mode="json"), "invoice": self.invoice.model_dump(mode="json")}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    line: int
+    payment: Payment
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    line: int
+    action: Action
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A row that is valid but not for us (a Xero bill or credit note)."""
+
+    line: int
+    reason: str
+
+
+ParsedRow = InvoiceRow | PaymentRow | ActionRow | Rejection | Skipped
+
+
+class Header:
+    """The header row: which column holds which field, by normalized name."""
+
+    def __init__(self, record: Record) -> None:
+        self.names = [name.strip().lstrip("*").strip() for name in record.values]
+        self.index: dict[str, int] = {}
+        for position, name in enumerate(record.values):
+            self.index.setdefault(normalize_header(name), position)
+        if any(REPLACEMENT_CHARACTER in name for name in self.names):
+            raise UnreadableFile("the header row is not UTF-8 text; save the file as 'CSV UTF-8'")
+
+    def require(self, columns: tuple[str, ...], what: str) -> None:
+        missing = [column for column in columns if normalize_header(column) not in self.index]
+        if missing:
+            raise UnreadableFile(f"this is not {what}: the header lacks the column(s) {', '.join(missing)}")
+
+    def has(self, column: str) -> bool:
+        return normalize_header(column) in self.index
+
+    def values(self, record: Record, columns: tuple[str, ...]) -> dict[str, str]:
+        """The named columns of `record`, stripped; missing trailing cells read as empty."""
+        row = {}
+        for column in columns:
+            position = self.index.get(normalize_header(column))
+            if position is not None and position < len(record.values):
+                row[column] = record.values[position].strip()
+        return row
+
+
+def _shape_problems(header: Header, record: Record, row: Mapping[str, str]) -> list[Rejection]:
+    if len(record.values) > len(header.names):
+        return [
+            Rejection(
+                record.line,
+                "",
+                ",".join(record.values)[:200],
+                f"has {len(record.values)} values but the header has {len(header.names)} columns "
+                "(a comma inside a value must be quoted)",
+            )
+        ]
+    return [
+        Rejection(record.line, column, value, "contains characters that are not UTF-8 text; save as 'CSV UTF-8'")
+        for column, value in row.items()
+        if REPLACEMENT_CHARACTER in value
+    ]
+
+
+def _validate(
+    model: type[ModelT],
+    data: Mapping[str, Any],
+    line: int,
+    raw: Mapping[str, str],
+    column_for: Callable[[str], str] = lambda field: field,
+) -> ModelT | list[Rejection]:
+    try:
+        return model.model_validate({key: value for key, value in data.items() if value not in ("", None)})
+    except ValidationError as exc:
+        account = str(data.get("account_id") or "")
+        return [_rejection(problem, line, raw, column_for, account) for problem in problems_from(exc, model)]
+
+
+def _rejection(
+    problem: Problem, line: int, raw: Mapping[str, str], column_for: Callable[[str], str], account_id: str
+) -> Rejection:
+    column = column_for(problem.field)
+    return Rejection(line, column, raw.get(column, ""), problem.message, account_id)
+
+
+# --- our invoice format (4.1) ------------------------------------------------------------------------
+
+INVOICE_REQUIRED = (
+    "invoice_id", "account_id", "customer_name", "customer_email", "currency", "amount", "issued_on", "due_on",
+)  # fmt: skip
+INVOICE_OPTIONAL = (
+    "amount_paid", "status", "locale", "timezone", "country", "customer_type", "segment", "reference", "document",
+)  # fmt: skip
+_PUBLIC_STATUSES = {"open", "paid", "void"}
+
+
+def _invoice_row(line: int, row: dict[str, Any], raw: Mapping[str, str], column_for: Callable[[str], str],
+                 policy: Policy) -> InvoiceRow | list[Rejection]:  # fmt: skip
+    row["locale"] = row.get("locale") or policy.default_locale
+    row["timezone"] = row.get("timezone") or policy.customer_timezone_default
+    profile = _validate(AccountProfile, row, line, raw, column_for)
+    invoice = _validate(Invoice, row, line, raw, column_for)
+    problems = (profile if isinstance(profile, list) else []) + (invoice if isinstance(invoice, list) else [])
+    if problems:
+        return problems
+    assert isinstance(profile, AccountProfile) and isinstance(invoice, Invoice)
+    return InvoiceRow(line, profile, invoice)
+
+
+def parse_invoices(header: Header, records: Iterator[Record], policy: Policy) -> Iterator[ParsedRow]:
+    header.require(INVOICE_REQUIRED, "an invoice file")
+    for record in records:
+        raw = header.values(record, INVOICE_REQUIRED + INVOICE_OPTIONAL)
+        shape = _shape_problems(header, record, raw)
+        if shape:
+            yield from shape
+            continue
+        status = raw.get("status", "").lower()
+        if status and status not in _PUBLIC_STATUSES:
+            yield Rejection(record.line, "status", raw["status"], "must be one of: open, paid, void",
+                            raw.get("account_id", ""))  # fmt: skip
+            continue
+        parsed = _invoice_row(record.line, dict(raw, status=status), raw, lambda field: field, policy)
+        yield from parsed if isinstance(parsed, list) else [parsed]
+
+
+# --- Xero invoice export (4.2) -----------------------------------------------------------------------
+
+XERO_REQUIRED = ("ContactName", "InvoiceNumber", "InvoiceDate", "DueDate", "Total", "Currency")
+XERO_OPTIONAL = ("EmailAddress", "Reference", "InvoiceAmountPaid", "InvoiceAmountDue", "Type", "Status", "POCountry")
+# Our field -> the Xero column it comes from (for naming the column in the reject report).
+XERO_COLUMN_FOR = {
+    "account_id": "ContactName",
+    "customer_name": "ContactName",
+    "customer_email": "EmailAddress",
+    "invoice_id": "InvoiceNumber",
+    "reference": "Reference",
+    "issued_on": "InvoiceDate",
+    "due_on": "DueDate",
+    "amount": "Total",
+    "amount_paid": "InvoiceAmountPaid",
+    "currency": "Currency",
+    "status": "Status",
+    "country": "POCountry",
+}
+# Columns repeated on every line item that must agree within one invoice.
+XERO_INVOICE_LEVEL = ("ContactName", "InvoiceDate", "DueDate", "Total", "Currency", "Status", "InvoiceAmountPaid")
+_XERO_STATUS = {
+    "authorised": InvoiceStatus.OPEN,
+    "awaitingpayment": InvoiceStatus.OPEN,
+    "paid": InvoiceStatus.PAID,
+    "voided": InvoiceStatus.VOID,
+    "deleted": InvoiceStatus.VOID,
+    "draft": InvoiceStatus.DRAFT,
+    "submitted": InvoiceStatus.DRAFT,
+    "awaitingapproval": InvoiceStatus.DRAFT,
+}
+_SALES_TYPES = {"", "accrec", "salesinvoice", "sales"}
+_XERO_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_COUNTRY_BY_NAME = {name.casefold(): code for code, name in Locale("en").territories.items() if len(code) == 2}
+
+
+def is_xero_header(header: Header) -> bool:
+    return header.has("ContactName") and header.has("InvoiceNumber")
+
+
+def xero_date(text: str, day_first: bool) -> date:
+    match = _XERO_DATE.match(text.strip())
+    layout = "DD/MM/YYYY" if day_first else "MM/DD/YYYY"
+    if not match:
+        raise ValueError(f"'{text}' is not a date written {layout}")
+    first, second, year = (int(part) for part in match.groups())
+    day, month = (first, second) if day_first else (second, first)
+    try:
+        return date(year, month, day)
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not a real calendar date (read as {layout})") from exc
+
+
+def _xero_country(text: str) -> str | None:
+    cleaned = text.strip()
+    if len(cleaned) == 2 and cleaned.isalpha():
+        return cleaned.upper()
+    return _COUNTRY_BY_NAME.get(cleaned.casefold())
+
+
+def _xero_invoice(line: int, raw: Mapping[str, str], policy: Policy) -> InvoiceRow | list[Rejection]:
+    contact = raw.get("ContactName", "")
+    problems: list[Rejection] = []
+    dates: dict[str, str] = {}
+    for field, column in (("issued_on", "InvoiceDate"), ("due_on", "DueDate")):
+        try:
+            dates[field] = xero_date(raw.get(column, ""), policy.imports.xero_date_format == "DD/MM/YYYY").isoformat()
+        except ValueError as exc:
+            problems.append(Rejection(line, column, raw.get(column, ""), str(exc), contact))
+    status_text = normalize_header(raw.get("Status", "")) or "authorised"
+    status = _XERO_STATUS.get(status_text)
+    if status is None:
+        problems.append(Rejection(line, "Status", raw.get("Status", ""), "is not a Xero invoice status", contact))
+    if problems:
+        return problems
+    assert status is not None
+    paid = raw.get("InvoiceAmountPaid", "")
+    row: dict[str, Any] = {
+        "account_id": contact,
+        "customer_name": contact,
+        "customer_email": raw.get("EmailAddress", ""),
+        "invoice_id": raw.get("InvoiceNumber", ""),
+        "reference": raw.get("Reference", ""),
+        "amount": raw.get("Total", ""),
+        "amount_paid": paid or "0",
+        "currency": raw.get("Currency", ""),
+        "status": status.value,
+        "country": _xero_country(raw.get("POCountry", "")),
+        **dates,
+    }
+    return _invoice_row(line, row, raw, lambda field: XERO_COLUMN_FOR.get(field, field), policy)
+
+
+def parse_xero(header: Header, records: Iterator[Record], policy: Policy) -> Iterator[ParsedRow]:
+    """One invoice per run of adjacent rows with the same InvoiceNumber (one row per line item)."""
+    header.require(XERO_REQUIRED, "a Xero invoice export")
+    columns = XERO_REQUIRED + XERO_OPTIONAL
+    group: list[tuple[Record, dict[str, str]]] = []
+    for record in records:
+        raw = header.values(record, columns)
+        if group and raw.get("InvoiceNumber") != group[0][1].get("InvoiceNumber"):
+            yield from _xero_group(header, group, policy)
+            group = []
+        group.append((record, raw))
+    if group:
+        yield from _xero_group(header, group, policy)
+
+
+def _xero_group(header: Header, group: list[tuple[Record, dict[str, str]]], policy: Policy) -> Iterator[ParsedRow]:
+    first_record, first = group[0]
+    contact = first.get("ContactName", "")
+    if normalize_header(first.get("Type", "")) not in _SALES_TYPES:
+        for record, _ in group:
+            yield Skipped(record.line, f"Type {first.get('Type')} is not a sales invoice")
+        return
+    problems: list[Rejection] = []
+    for record, raw in group:
+        problems.extend(_shape_problems(header, record, raw))
+        for column in XERO_INVOICE_LEVEL:
+            if raw.get(column, "") != first.get(column, ""):
+                problems.append(Rejection(
+                    record.line, column, raw.get(column, ""),
+                    f"differs from line {first_record.line} of the same invoice {first.get('InvoiceNumber')} "
+                    f"('{first.get(column, '')}'); every line of an invoice must agree",
+                    contact,
+                ))  # fmt: skip
+    if not problems:
+        parsed = _xero_invoice(first_record.line, first, policy)
+        if not isinstance(parsed, list):
+            yield parsed
+            return
+        problems = parsed
+    yield from problems
+    rejected_lines = {problem.line for problem in problems}
+    for record, _ in group:
+        if record.line not in rejected_lines:
+            yield Rejection(
+                record.line, "InvoiceNumber", first.get("InvoiceNumber", ""),
+                f"line item of invoice {first.get('InvoiceNumber')}, which was rejected (see line "
+                f"{min(rejected_lines)})",
+                contact,
+            )  # fmt: skip
+
+
+# --- payments (4.3) and actions (4.4) ----------------------------------------------------------------
+
+PAYMENT_REQUIRED = ("account_id", "invoice_id", "amount", "paid_on")
+PAYMENT_OPTIONAL = ("currency", "reference")
+ACTION_REQUIRED = ("account_id", "action", "on")
+ACTION_OPTIONAL = ("until", "invoice_id", "note")
+
+
+def parse_payments(header: Header, records: Iterator[Record]) -> Iterator[ParsedRow]:
+    header.require(PAYMENT_REQUIRED, "a payments file")
+    for record in records:
+        raw = header.values(record, PAYMENT_REQUIRED + PAYMENT_OPTIONAL)
+        shape = _shape_problems(header, record, raw)
+        parsed = shape or _validate(Payment, raw, record.line, raw)
+        yield from parsed if isinstance(parsed, list) else [PaymentRow(record.line, parsed)]
+
+
+def parse_actions(header: Header, records: Iterator[Record]) -> Iterator[ParsedRow]:
+    header.require(ACTION_REQUIRED, "an actions file")
+    for record in records:
+        raw = header.values(record, ACTION_REQUIRED + ACTION_OPTIONAL)
+        shape = _shape_problems(header, record, raw)
+        parsed = shape or _validate(Action, dict(raw, action=raw.get("action", "").lower()), record.line, raw)
+        yield from parsed if isinstance(parsed, list) else [ActionRow(record.line, parsed)]

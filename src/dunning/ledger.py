@@ -1,0 +1,261 @@
+"""The ledger: one DynamoDB table holding every account's invoices, payments, actions and contact log.
+
+docs/data-model.md describes the keys and the access pattern each one serves. In short:
+
+    PK = ACCOUNT#<account_id>   SK = PROFILE | INVOICE#<id> | PAYMENT#<invoice>#<id> | ACTION#<on>#<id>
+                                     | EVENT#<at>#<id>
+    PK = DOCUMENT#<file name>   SK = DOCUMENT
+    PK = FILE#<object key>      SK = RECEIPT#<version or etag>
+    GSI `due`: due_pk = DUE#<shard>, due_sk = <due_on>#<account_id>#<invoice_id>; only on invoices that
+    are open and unpaid as far as the ledger knows (a sparse index: the daily scan never reads paid ones).
+
+Balances are never stored as counters: an invoice's outstanding amount is derived from its imported
+amount and its payment items (`dunning.balances`). Payment items are written with a condition
+(attribute_not_exists) and invoice corrections with a condition on the row they replace, so a payment
+and an import, or two deliveries of one file, can race without losing an update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from dunning.clock import rfc3339
+from dunning.events import Event
+
+Item = dict[str, Any]
+
+DUE_INDEX = "due"
+DUE_SHARDS = 16
+BATCH_WRITE_LIMIT = 25
+BATCH_GET_LIMIT = 100
+MAX_ATTEMPTS = 8
+
+
+def account_pk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+def invoice_sk(invoice_id: str) -> str:
+    return f"INVOICE#{invoice_id}"
+
+
+def payment_sk(invoice_id: str, payment_id: str) -> str:
+    return f"PAYMENT#{invoice_id}#{payment_id}"
+
+
+def payment_prefix(invoice_id: str) -> str:
+    return f"PAYMENT#{invoice_id}#"
+
+
+def action_sk(on: date, action_id: str) -> str:
+    return f"ACTION#{on.isoformat()}#{action_id}"
+
+
+PROFILE_SK = "PROFILE"
+
+
+def due_shard(account_id: str) -> str:
+    digest = hashlib.sha256(account_id.encode()).digest()
+    return f"DUE#{digest[0] % DUE_SHARDS:02d}"
+
+
+def due_keys(account_id: str, invoice_id: str, due_on: date) -> Item:
+    """The sparse-index attributes of a chaseable invoice (all invoices of an account share a shard)."""
+    return {"due_pk": due_shard(account_id), "due_sk": f"{due_on.isoformat()}#{account_id}#{invoice_id}"}
+
+
+def event_sk(event: Event) -> str:
+    # Fixed-width UTC time first, so that the sort key orders the log by time, then by sequence.
+    stamp = event.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return f"EVENT#{stamp}#{event.seq:010d}#{event.event_id}"
+
+
+def event_item(event: Event) -> Item:
+    return {
+        "PK": account_pk(event.account_id),
+        "SK": event_sk(event),
+        "kind": "event",
+        "at": rfc3339(event.at),
+        "event": event.to_json(),
+    }
+
+
+def plain(value: Any) -> Any:
+    """An item value as plain JSON data: DynamoDB returns every number as a Decimal."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {key: plain(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [plain(inner) for inner in value]
+    return value
+
+
+class LedgerError(RuntimeError):
+    """DynamoDB kept refusing work after every retry."""
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter; `sleep` is injectable so tests never wait."""
+
+    base_seconds: float = 0.05
+    cap_seconds: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = random.Random()  # noqa: RUF009 - one generator per Backoff is what we want
+
+    def pause(self, attempt: int) -> None:
+        self.sleep(self.rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt)))
+
+
+class Ledger:
+    """Data access for the ledger table. Takes a boto3 DynamoDB service resource and the table name."""
+
+    def __init__(self, dynamodb: Any, table_name: str, backoff: Backoff | None = None) -> None:
+        self._dynamodb = dynamodb
+        self._table = dynamodb.Table(table_name)
+        self._name = table_name
+        self._backoff = backoff or Backoff()
+
+    @property
+    def table_name(self) -> str:
+        return self._name
+
+    # --- batched access ----------------------------------------------------------------------------
+
+    def write_batch(self, items: Sequence[Item]) -> None:
+        """Put `items` with BatchWriteItem, 25 at a time, retrying UnprocessedItems with backoff.
+
+        The caller must not pass two items with the same key (DynamoDB rejects such a batch)."""
+        for start in range(0, len(items), BATCH_WRITE_LIMIT):
+            pending: list[Item] = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+            for attempt in range(MAX_ATTEMPTS):
+                response = self._dynamodb.batch_write_item(RequestItems={self._name: pending})
+                pending = response.get("UnprocessedItems", {}).get(self._name, [])
+                if not pending:
+                    break
+                self._backoff.pause(attempt)
+            else:
+                raise LedgerError(f"{len(pending)} items still unprocessed after {MAX_ATTEMPTS} attempts")
+
+    def get_many(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Item]:
+        """BatchGetItem for (PK, SK) pairs, 100 at a time, retrying UnprocessedKeys with backoff."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], Item] = {}
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            pending: Mapping[str, Any] = {
+                self._name: {
+                    "Keys": [{"PK": pk, "SK": sk} for pk, sk in unique[start : start + BATCH_GET_LIMIT]],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(MAX_ATTEMPTS):
+                response = self._dynamodb.batch_get_item(RequestItems=pending)
+                for item in response.get("Responses", {}).get(self._name, []):
+                    found[(item["PK"], item["SK"])] = item
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                self._backoff.pause(attempt)
+            else:
+                raise LedgerError("keys still unprocessed after retries")
+        return found
+
+    # --- single items --------------------------------------------------------------------------------
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        item: Item | None = self._table.get_item(Key={"PK": pk, "SK": sk}, ConsistentRead=True).get("Item")
+        return item
+
+    def put_new(self, item: Item) -> bool:
+        """Put `item` only if its key is not taken yet; False when it already existed."""
+        try:
+            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def replace(self, item: Item, *, expected_row_hash: str) -> bool:
+        """Overwrite an item only if it still holds the version we read; False when it changed since."""
+        try:
+            self._table.put_item(
+                Item=item,
+                ConditionExpression="row_hash = :expected",
+                ExpressionAttributeValues={":expected": expected_row_hash},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def drop_from_due_index(self, account_id: str, invoice_id: str, *, row_hash: str) -> bool:
+        """Take a settled invoice out of the sparse index, unless it was re-imported meanwhile."""
+        try:
+            self._table.update_item(
+                Key={"PK": account_pk(account_id), "SK": invoice_sk(invoice_id)},
+                UpdateExpression="REMOVE due_pk, due_sk",
+                ConditionExpression="row_hash = :expected",
+                ExpressionAttributeValues={":expected": row_hash},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # --- queries -------------------------------------------------------------------------------------
+
+    def query_partition(self, pk: str, sk_prefix: str = "") -> Iterator[Item]:
+        condition = Key("PK").eq(pk)
+        if sk_prefix:
+            condition = condition & Key("SK").begins_with(sk_prefix)
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
+        while True:
+            page = self._table.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def account_items(self, account_id: str) -> list[Item]:
+        return list(self.query_partition(account_pk(account_id)))
+
+    def payments_total(self, account_id: str, invoice_id: str) -> Decimal:
+        payments = self.query_partition(account_pk(account_id), payment_prefix(invoice_id))
+        return sum((Decimal(item["amount"]) for item in payments), Decimal(0))
+
+    def events(self, account_id: str) -> list[dict[str, Any]]:
+        return [plain(item["event"]) for item in self.query_partition(account_pk(account_id), "EVENT#")]
+
+    def append_events(self, events: Iterable[Event]) -> None:
+        unique = {item["PK"] + "\x00" + item["SK"]: item for item in map(event_item, events)}
+        self.write_batch(list(unique.values()))
+
+    def all_events(self) -> list[dict[str, Any]]:
+        """Every event in the table in time order. A full Scan: for the local simulator and reports only."""
+        items: list[Item] = []
+        kwargs: dict[str, Any] = {
+            "FilterExpression": "begins_with(SK, :event)",
+            "ExpressionAttributeValues": {":event": "EVENT#"},
+        }
+        while True:
+            page = self._table.scan(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items.sort(key=lambda item: (item["SK"], item["PK"]))
+        return [plain(item["event"]) for item in items]

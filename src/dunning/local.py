@@ -1,0 +1,185 @@
+"""The embedded AWS: the deployed stack's table and bucket recreated in moto, in-process.
+
+The table is created from `infra/template.yaml`'s own properties, so the local system (the CLI, the tests)
+and the deployed one cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+REGION = "eu-west-1"
+LEDGER_TABLE = "dunning-ledger"
+INGEST_BUCKET = "dunning-ingest"
+_ACCOUNT = "123456789012"
+
+
+class ProjectNotFound(RuntimeError):
+    pass
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (it is installed in editable mode by the Makefile)."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "infra" / "template.yaml").is_file():
+            return parent
+    raise ProjectNotFound("cannot find infra/template.yaml above the dunning package; run from a checkout")
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML: a short-form tag such as !Ref becomes its long form {"Ref": ...}."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path | None = None) -> dict[str, Any]:
+    template_path = path or project_root() / "infra" / "template.yaml"
+    with template_path.open(encoding="utf-8") as handle:
+        loaded: dict[str, Any] = yaml.load(handle, Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    return loaded
+
+
+def table_definition(template: dict[str, Any], logical_id: str, table_name: str) -> dict[str, Any]:
+    """CreateTable arguments from an AWS::DynamoDB::Table resource (keys, indexes, billing mode)."""
+    properties = template["Resources"][logical_id]["Properties"]
+    kept = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode")
+    return {"TableName": table_name, **{key: properties[key] for key in kept if key in properties}}
+
+
+@dataclass
+class LocalContext:
+    """What Powertools reads from a Lambda context, for handlers invoked in-process."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{_ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@dataclass
+class EmbeddedAws:
+    """Handles on the embedded stack's resources (valid inside `embedded_aws()`)."""
+
+    s3: Any
+    dynamodb: Any
+    bucket: str = INGEST_BUCKET
+    table_name: str = LEDGER_TABLE
+
+    def environment(self) -> dict[str, str]:
+        """The environment the deployed functions get from the template, pointing at this stack."""
+        return {
+            "LEDGER_TABLE": self.table_name,
+            "INGEST_BUCKET": self.bucket,
+            "REJECTED_PREFIX": "rejected/",
+            "POWERTOOLS_SERVICE_NAME": "dunning",
+            "POWERTOOLS_METRICS_NAMESPACE": "Dunning",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+
+    def upload(self, kind: str, name: str, body: bytes, at: datetime) -> dict[str, Any]:
+        """Put a file under incoming/<kind>/ as an accountant would, then run the real ingest handler on
+        the event S3 sends for it. Returns the handler's result."""
+        from functions.ingest import app  # the deployed handler, dispatched in-process
+
+        key = f"incoming/{kind}/{name}"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        result: dict[str, Any] = app.handler(self.upload_event(key, at), LocalContext("dunning-ingest"))
+        return result
+
+    def upload_event(self, key: str, at: datetime) -> dict[str, Any]:
+        """The EventBridge 'Object Created' event S3 sends for `key` in the deployed stack."""
+        head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        return {
+            "version": "0",
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}#{head['ETag']}#{at.isoformat()}")),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": _ACCOUNT,
+            "time": at.isoformat().replace("+00:00", "Z"),
+            "region": REGION,
+            "resources": [f"arn:aws:s3:::{self.bucket}"],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": self.bucket},
+                "object": {
+                    "key": key,
+                    "size": head["ContentLength"],
+                    "etag": head["ETag"].strip('"'),
+                    "version-id": head.get("VersionId"),
+                    "sequencer": "0",
+                },
+                "request-id": "local",
+                "requester": _ACCOUNT,
+                "source-ip-address": "127.0.0.1",
+                "reason": "PutObject",
+            },
+        }
+
+
+def create_stack(session: boto3.session.Session | None = None, template: dict[str, Any] | None = None) -> EmbeddedAws:
+    """Create the stack's table and bucket in whatever AWS is active (moto, inside mock_aws)."""
+    boto = session or boto3.session.Session(region_name=REGION)
+    s3 = boto.client("s3", region_name=REGION)
+    dynamodb = boto.resource("dynamodb", region_name=REGION)
+    s3.create_bucket(Bucket=INGEST_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=INGEST_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    dynamodb.meta.client.create_table(**table_definition(template or load_template(), "LedgerTable", LEDGER_TABLE))
+    return EmbeddedAws(s3=s3, dynamodb=dynamodb)
+
+
+@contextmanager
+def embedded_aws() -> Iterator[EmbeddedAws]:
+    """moto in-process with the stack created; no network is touched."""
+    from moto import mock_aws  # a local-only dependency, imported only when the embedded AWS is used
+
+    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
+    probe = EmbeddedAws(s3=None, dynamodb=None)
+    saved = {name: os.environ.get(name) for name in {*credentials, *probe.environment()}}
+    os.environ.update(credentials)
+    os.environ.update(probe.environment())
+    # Imported after the environment is set: Powertools reads its settings when the handler module loads.
+    from functions.ingest import app
+
+    app._services.cache_clear()  # handlers cache their clients per container; this is a new "container"
+    try:
+        with mock_aws():
+            yield create_stack()
+    finally:
+        app._services.cache_clear()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

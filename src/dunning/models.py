@@ -1,0 +1,280 @@
+"""The domain model: accounts, invoices, payments and actions, validated with pydantic v2.
+
+Every validation message names the field (by its CSV column name) and says what is wrong in words a
+bookkeeper understands; `problems_from` turns a pydantic ValidationError into such (field, message) pairs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from dunning.money import is_currency, parse_decimal, to_minor_units
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+
+
+class FieldProblem(ValueError):
+    """A validation failure that belongs to one named field (used by cross-field checks)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+
+# --- field types -------------------------------------------------------------------------------------
+
+
+def _single_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains a line break or control character; write it on one line")
+    return value
+
+
+def _parse_iso_date(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not _ISO_DATE.match(text):
+        raise ValueError(f"'{text}' is not a date written YYYY-MM-DD (for example 2027-01-31)")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not a real calendar date") from exc
+
+
+def _parse_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value
+    return parse_decimal(str(value))
+
+
+def _currency(value: str) -> str:
+    code = value.strip().upper()
+    if not is_currency(code):
+        raise ValueError(f"'{value}' is not an ISO 4217 currency code such as EUR, USD, GBP or JPY")
+    return code
+
+
+def _emails(value: Any) -> tuple[str, ...]:
+    raw = value if isinstance(value, list | tuple) else str(value).split(";")
+    addresses = [part.strip() for part in raw if str(part).strip()]
+    if not addresses:
+        raise ValueError("needs at least one email address")
+    normalized = []
+    for address in addresses:
+        _single_line(address)
+        try:
+            normalized.append(validate_email(address, check_deliverability=False).normalized)
+        except EmailNotValidError as exc:
+            raise ValueError(f"'{address}' is not a valid email address ({exc})") from exc
+    return tuple(dict.fromkeys(normalized))
+
+
+def _locale(value: str) -> str:
+    try:
+        return str(Locale.parse(value.strip().replace("-", "_")))
+    except (ValueError, UnknownLocaleError) as exc:
+        raise ValueError(f"'{value}' is not a language code we know (for example en, ro, hu, ar)") from exc
+
+
+def _timezone(value: str) -> str:
+    name = value.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"'{value}' is not an IANA time zone such as Europe/Bucharest or UTC") from exc
+    return name
+
+
+def _country(value: str) -> str:
+    code = value.strip().upper()
+    if code not in _COUNTRIES:
+        raise ValueError(f"'{value}' is not a two-letter ISO 3166 country code such as RO, GB or US")
+    return code
+
+
+def _segment(value: str) -> str:
+    name = value.strip().lower()
+    if not _SEGMENT.match(name):
+        raise ValueError("must be a short name of letters, digits, '-' or '_' (for example key_account)")
+    return name
+
+
+Text = Annotated[str, AfterValidator(_single_line), Field(max_length=500)]
+Identifier = Annotated[str, AfterValidator(_single_line), Field(min_length=1, max_length=200)]
+IsoDate = Annotated[date, BeforeValidator(_parse_iso_date)]
+Amount = Annotated[Decimal, BeforeValidator(_parse_decimal)]
+Currency = Annotated[str, AfterValidator(_currency)]
+Emails = Annotated[tuple[str, ...], BeforeValidator(_emails)]
+LocaleCode = Annotated[str, AfterValidator(_locale)]
+TimeZoneName = Annotated[str, AfterValidator(_timezone)]
+Country = Annotated[str, AfterValidator(_country)]
+Segment = Annotated[str, AfterValidator(_segment)]
+
+
+class CustomerType(StrEnum):
+    BUSINESS = "business"
+    CONSUMER = "consumer"
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+    # Only from accounting exports (Xero drafts): recorded, never chased.
+    DRAFT = "draft"
+
+
+class ActionKind(StrEnum):
+    PROMISE = "promise"
+    DISPUTE = "dispute"
+    RESOLVE = "resolve"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+
+
+class AccountProfile(_Model):
+    """Who the customer is and how to reach them; taken from the newest invoice row of the account."""
+
+    account_id: Identifier
+    customer_name: Text = Field(min_length=1)
+    emails: Emails = Field(alias="customer_email")
+    locale: LocaleCode
+    timezone: TimeZoneName
+    country: Country | None = None
+    customer_type: CustomerType = CustomerType.BUSINESS
+    segment: Segment = "default"
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class Invoice(_Model):
+    account_id: Identifier
+    invoice_id: Identifier
+    currency: Currency
+    amount: Amount
+    amount_paid: Amount = Decimal(0)
+    issued_on: IsoDate
+    due_on: IsoDate
+    status: InvoiceStatus = InvoiceStatus.OPEN
+    reference: Text | None = None
+    document: Annotated[str, AfterValidator(_single_line), Field(max_length=300)] | None = None
+
+    @model_validator(mode="after")
+    def _amounts_and_dates(self) -> Self:
+        amount = _in_currency("amount", self.amount, self.currency)
+        paid = _in_currency("amount_paid", self.amount_paid, self.currency)
+        if amount <= 0:
+            raise FieldProblem("amount", "must be more than zero")
+        if paid < 0:
+            raise FieldProblem("amount_paid", "cannot be negative")
+        if self.due_on < self.issued_on:
+            raise FieldProblem("due_on", f"{self.due_on} is before the issue date {self.issued_on}")
+        return self.model_copy(update={"amount": amount, "amount_paid": paid})
+
+
+class Payment(_Model):
+    account_id: Identifier
+    invoice_id: Identifier
+    amount: Amount
+    paid_on: IsoDate
+    currency: Currency | None = None
+    reference: Text | None = None
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        if self.amount <= 0:
+            raise FieldProblem("amount", "must be more than zero")
+        if self.currency is not None:
+            return self.model_copy(update={"amount": _in_currency("amount", self.amount, self.currency)})
+        return self
+
+
+class Action(_Model):
+    account_id: Identifier
+    action: ActionKind
+    on: IsoDate
+    until: IsoDate | None = None
+    invoice_id: Identifier | None = None
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _required_per_kind(self) -> Self:
+        if self.action is ActionKind.PROMISE and self.until is None:
+            raise FieldProblem("until", "a promise needs the date the customer promised to pay by")
+        if self.action in (ActionKind.DISPUTE, ActionKind.RESOLVE) and self.invoice_id is None:
+            raise FieldProblem("invoice_id", f"a {self.action.value} needs the invoice it is about")
+        if self.until is not None and self.until < self.on:
+            raise FieldProblem("until", f"{self.until} is before the action date {self.on}")
+        return self
+
+
+def _in_currency(field: str, amount: Decimal, currency: str) -> Decimal:
+    try:
+        return to_minor_units(amount, currency)
+    except ValueError as exc:
+        raise FieldProblem(field, str(exc)) from exc
+
+
+# --- turning pydantic errors into bookkeeper words ---------------------------------------------------
+
+_MESSAGES_BY_TYPE = {
+    "missing": "is required but empty",
+    "enum": "must be one of: {expected}",
+    "string_too_long": "is too long (at most {max_length} characters)",
+    "string_too_short": "is required but empty",
+}
+
+
+def problems_from(error: ValidationError, model: type[BaseModel]) -> list[Problem]:
+    """One Problem per failed field, named by the field's column name (its alias where it has one)."""
+    aliases = {name: (info.alias or name) for name, info in model.model_fields.items()}
+    problems = []
+    for detail in error.errors(include_url=False):
+        context = detail.get("ctx") or {}
+        original = context.get("error")
+        if isinstance(original, FieldProblem):
+            problems.append(Problem(original.field, original.message))
+            continue
+        field = str(detail["loc"][0]) if detail["loc"] else ""
+        template = _MESSAGES_BY_TYPE.get(detail["type"])
+        if template is not None:
+            message = template.format(**{k: v for k, v in context.items() if isinstance(v, str | int)})
+        elif isinstance(original, ValueError):
+            message = str(original)
+        else:
+            message = detail["msg"]
+        problems.append(Problem(aliases.get(field, field), message))
+    return problems

@@ -1,0 +1,78 @@
+"""S3 access for uploads and reports (a thin adapter so the domain can be tested against moto or fakes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from botocore.exceptions import ClientError
+
+
+class ObjectGone(LookupError):
+    """The object named by an S3 event no longer exists (deleted, or an old event re-delivered)."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    etag: str
+    uploaded_at: datetime
+    version_id: str | None = None
+
+    @property
+    def file_name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def revision(self) -> str:
+        """What distinguishes this upload from another upload under the same key."""
+        return self.version_id if self.version_id and self.version_id != "null" else self.etag.strip('"')
+
+
+class ObjectStore:
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+
+    def describe(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id and version_id != "null":
+            kwargs["VersionId"] = version_id
+        try:
+            head = self._s3.head_object(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NoSuchVersion"):
+                raise ObjectGone(f"s3://{bucket}/{key} does not exist") from exc
+            raise
+        return StoredObject(bucket, key, head["ETag"].strip('"'), head["LastModified"], head.get("VersionId"))
+
+    def open(self, obj: StoredObject) -> IO[bytes]:
+        kwargs: dict[str, Any] = {"Bucket": obj.bucket, "Key": obj.key}
+        if obj.version_id and obj.version_id != "null":
+            kwargs["VersionId"] = obj.version_id
+        try:
+            body: IO[bytes] = self._s3.get_object(**kwargs)["Body"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion"):
+                raise ObjectGone(f"s3://{obj.bucket}/{obj.key} does not exist") from exc
+            raise
+        return body
+
+    def put(self, bucket: str, key: str, body: IO[bytes] | bytes, content_type: str) -> None:
+        if isinstance(body, bytes):
+            self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        else:
+            self._s3.upload_fileobj(body, bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._s3.delete_object(Bucket=bucket, Key=key)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("404", "NoSuchKey"):
+                return False
+            raise
+        return True
