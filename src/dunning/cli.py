@@ -46,7 +46,9 @@ def _documents(text: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dunning", description="Collections automation: ledger, ladder, notices, legal hand-off.")
+    parser = _Parser(
+        prog="dunning", description="Collections automation: ledger, ladder, notices, legal hand-off."
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ingest = commands.add_parser(
@@ -56,12 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
         "the upload prefix for its kind and processed exactly as in the cloud. Use it to check files "
         "before uploading them.",
     )
-    ingest.add_argument("--invoices", action="append", type=_readable_file, default=[], metavar="FILE",
-                        help="invoice CSV, our format or a Xero export (repeatable)")  # fmt: skip
+    ingest.add_argument(
+        "--invoices",
+        action="append",
+        type=_readable_file,
+        default=[],
+        metavar="FILE",
+        help="invoice CSV, our format or a Xero export (repeatable)",
+    )
     ingest.add_argument("--payments", action="append", type=_readable_file, default=[], metavar="FILE")
     ingest.add_argument("--actions", action="append", type=_readable_file, default=[], metavar="FILE")
-    ingest.add_argument("--documents", action="append", type=_documents, default=[], metavar="PATH",
-                        help="an invoice PDF, or a folder of them (repeatable)")  # fmt: skip
+    ingest.add_argument(
+        "--documents",
+        action="append",
+        type=_documents,
+        default=[],
+        metavar="PATH",
+        help="an invoice PDF, or a folder of them (repeatable)",
+    )
     ingest.add_argument("--policy", type=_readable_file, metavar="FILE", help="policy file (JSON or YAML)")
     ingest.add_argument("--at", type=_date, metavar="YYYY-MM-DD", help="upload date (default: today)")
     ingest.add_argument("--out", type=Path, default=Path("dunning-out"), metavar="DIR")
@@ -78,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_ingest(args, out=sys.stdout)
     except (UsageError, PolicyError) as exc:
-        print(f"dunning: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # always one line
+        print(f"dunning: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE
 

@@ -112,10 +112,10 @@ class Backoff:
     base_seconds: float = 0.05
     cap_seconds: float = 5.0
     sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = random.Random()  # noqa: RUF009 - one generator per Backoff is what we want
 
     def pause(self, attempt: int) -> None:
-        self.sleep(self.rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt)))
+        # Jitter only spreads retries apart; it needs no cryptographic randomness.
+        self.sleep(random.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt)))  # noqa: S311
 
 
 class Ledger:

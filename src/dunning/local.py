@@ -66,7 +66,13 @@ def load_template(path: Path | None = None) -> dict[str, Any]:
 def table_definition(template: dict[str, Any], logical_id: str, table_name: str) -> dict[str, Any]:
     """CreateTable arguments from an AWS::DynamoDB::Table resource (keys, indexes, billing mode)."""
     properties = template["Resources"][logical_id]["Properties"]
-    kept = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode")
+    kept = (
+        "AttributeDefinitions",
+        "KeySchema",
+        "GlobalSecondaryIndexes",
+        "LocalSecondaryIndexes",
+        "BillingMode",
+    )
     return {"TableName": table_name, **{key: properties[key] for key in kept if key in properties}}
 
 
@@ -148,14 +154,18 @@ class EmbeddedAws:
         }
 
 
-def create_stack(session: boto3.session.Session | None = None, template: dict[str, Any] | None = None) -> EmbeddedAws:
+def create_stack(
+    session: boto3.session.Session | None = None, template: dict[str, Any] | None = None
+) -> EmbeddedAws:
     """Create the stack's table and bucket in whatever AWS is active (moto, inside mock_aws)."""
     boto = session or boto3.session.Session(region_name=REGION)
     s3 = boto.client("s3", region_name=REGION)
     dynamodb = boto.resource("dynamodb", region_name=REGION)
     s3.create_bucket(Bucket=INGEST_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=INGEST_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    dynamodb.meta.client.create_table(**table_definition(template or load_template(), "LedgerTable", LEDGER_TABLE))
+    dynamodb.meta.client.create_table(
+        **table_definition(template or load_template(), "LedgerTable", LEDGER_TABLE)
+    )
     return EmbeddedAws(s3=s3, dynamodb=dynamodb)
 
 
@@ -164,7 +174,11 @@ def embedded_aws() -> Iterator[EmbeddedAws]:
     """moto in-process with the stack created; no network is touched."""
     from moto import mock_aws  # a local-only dependency, imported only when the embedded AWS is used
 
-    credentials = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
+    credentials = {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": REGION,
+    }
     probe = EmbeddedAws(s3=None, dynamodb=None)
     saved = {name: os.environ.get(name) for name in {*credentials, *probe.environment()}}
     os.environ.update(credentials)

@@ -31,7 +31,9 @@ from dunning.money import is_currency, parse_decimal, to_minor_units
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_COUNTRIES = frozenset(code for code in Locale("en").territories if len(code) == 2 and code.isalpha())
+_COUNTRIES = frozenset(
+    str(code) for code in Locale("en").territories if len(str(code)) == 2 and str(code).isalpha()
+)
 
 
 class FieldProblem(ValueError):

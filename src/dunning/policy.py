@@ -49,7 +49,10 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
     try:
         data = yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
-        raise PolicyError(f"{source}: not valid JSON or YAML ({exc})") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise PolicyError(f"{source}: not valid JSON or YAML{where}: {problem}") from exc
     if not isinstance(data, dict):
         raise PolicyError(f"{source}: the policy must be a mapping of settings")
     try:

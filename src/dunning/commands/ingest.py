@@ -51,8 +51,9 @@ def run_ingest(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _print_summary(summaries: list[dict[str, Any]], rejected_dir: Path, events_path: Path, events: int,
-                   out: TextIO) -> None:  # fmt: skip
+def _print_summary(
+    summaries: list[dict[str, Any]], rejected_dir: Path, events_path: Path, events: int, out: TextIO
+) -> None:
     columns = ("rows", "imported", "updated", "unchanged", "skipped", "rejected")
     width = max([len("file"), *(len(s["key"].rsplit("/", 1)[-1]) for s in summaries)])
     print(f"Imported {len(summaries)} file(s) into the embedded AWS (moto):", file=out)

@@ -92,7 +92,7 @@ class RejectReport:
 
     def __init__(self) -> None:
         self._binary = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 - closed in close()
-        self._text = io.TextIOWrapper(self._binary, encoding="utf-8", newline="", write_through=True)  # type: ignore[arg-type]
+        self._text = io.TextIOWrapper(self._binary, encoding="utf-8", newline="", write_through=True)
         self._writer = csv.writer(self._text)
         self._writer.writerow(self.COLUMNS)
         self.count = 0
@@ -105,7 +105,7 @@ class RejectReport:
         """The finished report as bytes, from the start (for an upload that streams it)."""
         self._text.flush()
         self._binary.seek(0)
-        return self._binary  # type: ignore[return-value]
+        return self._binary
 
     def close(self) -> None:
         self._text.close()

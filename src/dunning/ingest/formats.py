@@ -42,7 +42,10 @@ class InvoiceRow:
     @property
     def row_hash(self) -> str:
         """Identifies the imported content: an unchanged row re-uploaded hashes the same."""
-        content = {"profile": self.profile.model_dump(mode="json"), "invoice": self.invoice.model_dump(mode="json")}
+        content = {
+            "profile": self.profile.model_dump(mode="json"),
+            "invoice": self.invoice.model_dump(mode="json"),
+        }
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -110,7 +113,9 @@ def _shape_problems(header: Header, record: Record, row: Mapping[str, str]) -> l
             )
         ]
     return [
-        Rejection(record.line, column, value, "contains characters that are not UTF-8 text; save as 'CSV UTF-8'")
+        Rejection(
+            record.line, column, value, "contains characters that are not UTF-8 text; save as 'CSV UTF-8'"
+        )
         for column, value in row.items()
         if REPLACEMENT_CHARACTER in value
     ]
@@ -140,16 +145,32 @@ def _rejection(
 # --- our invoice format (4.1) ------------------------------------------------------------------------
 
 INVOICE_REQUIRED = (
-    "invoice_id", "account_id", "customer_name", "customer_email", "currency", "amount", "issued_on", "due_on",
-)  # fmt: skip
+    "invoice_id",
+    "account_id",
+    "customer_name",
+    "customer_email",
+    "currency",
+    "amount",
+    "issued_on",
+    "due_on",
+)
 INVOICE_OPTIONAL = (
-    "amount_paid", "status", "locale", "timezone", "country", "customer_type", "segment", "reference", "document",
-)  # fmt: skip
+    "amount_paid",
+    "status",
+    "locale",
+    "timezone",
+    "country",
+    "customer_type",
+    "segment",
+    "reference",
+    "document",
+)
 _PUBLIC_STATUSES = {"open", "paid", "void"}
 
 
-def _invoice_row(line: int, row: dict[str, Any], raw: Mapping[str, str], column_for: Callable[[str], str],
-                 policy: Policy) -> InvoiceRow | list[Rejection]:  # fmt: skip
+def _invoice_row(
+    line: int, row: dict[str, Any], raw: Mapping[str, str], column_for: Callable[[str], str], policy: Policy
+) -> InvoiceRow | list[Rejection]:
     row["locale"] = row.get("locale") or policy.default_locale
     row["timezone"] = row.get("timezone") or policy.customer_timezone_default
     profile = _validate(AccountProfile, row, line, raw, column_for)
@@ -171,8 +192,13 @@ def parse_invoices(header: Header, records: Iterator[Record], policy: Policy) ->
             continue
         status = raw.get("status", "").lower()
         if status and status not in _PUBLIC_STATUSES:
-            yield Rejection(record.line, "status", raw["status"], "must be one of: open, paid, void",
-                            raw.get("account_id", ""))  # fmt: skip
+            yield Rejection(
+                record.line,
+                "status",
+                raw["status"],
+                "must be one of: open, paid, void",
+                raw.get("account_id", ""),
+            )
             continue
         parsed = _invoice_row(record.line, dict(raw, status=status), raw, lambda field: field, policy)
         yield from parsed if isinstance(parsed, list) else [parsed]
@@ -181,7 +207,15 @@ def parse_invoices(header: Header, records: Iterator[Record], policy: Policy) ->
 # --- Xero invoice export (4.2) -----------------------------------------------------------------------
 
 XERO_REQUIRED = ("ContactName", "InvoiceNumber", "InvoiceDate", "DueDate", "Total", "Currency")
-XERO_OPTIONAL = ("EmailAddress", "Reference", "InvoiceAmountPaid", "InvoiceAmountDue", "Type", "Status", "POCountry")
+XERO_OPTIONAL = (
+    "EmailAddress",
+    "Reference",
+    "InvoiceAmountPaid",
+    "InvoiceAmountDue",
+    "Type",
+    "Status",
+    "POCountry",
+)
 # Our field -> the Xero column it comes from (for naming the column in the reject report).
 XERO_COLUMN_FOR = {
     "account_id": "ContactName",
@@ -198,7 +232,15 @@ XERO_COLUMN_FOR = {
     "country": "POCountry",
 }
 # Columns repeated on every line item that must agree within one invoice.
-XERO_INVOICE_LEVEL = ("ContactName", "InvoiceDate", "DueDate", "Total", "Currency", "Status", "InvoiceAmountPaid")
+XERO_INVOICE_LEVEL = (
+    "ContactName",
+    "InvoiceDate",
+    "DueDate",
+    "Total",
+    "Currency",
+    "Status",
+    "InvoiceAmountPaid",
+)
 _XERO_STATUS = {
     "authorised": InvoiceStatus.OPEN,
     "awaitingpayment": InvoiceStatus.OPEN,
@@ -211,7 +253,9 @@ _XERO_STATUS = {
 }
 _SALES_TYPES = {"", "accrec", "salesinvoice", "sales"}
 _XERO_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_COUNTRY_BY_NAME = {name.casefold(): code for code, name in Locale("en").territories.items() if len(code) == 2}
+_COUNTRY_BY_NAME = {
+    name.casefold(): code for code, name in Locale("en").territories.items() if len(code) == 2
+}
 
 
 def is_xero_header(header: Header) -> bool:
@@ -244,13 +288,17 @@ def _xero_invoice(line: int, raw: Mapping[str, str], policy: Policy) -> InvoiceR
     dates: dict[str, str] = {}
     for field, column in (("issued_on", "InvoiceDate"), ("due_on", "DueDate")):
         try:
-            dates[field] = xero_date(raw.get(column, ""), policy.imports.xero_date_format == "DD/MM/YYYY").isoformat()
+            dates[field] = xero_date(
+                raw.get(column, ""), policy.imports.xero_date_format == "DD/MM/YYYY"
+            ).isoformat()
         except ValueError as exc:
             problems.append(Rejection(line, column, raw.get(column, ""), str(exc), contact))
     status_text = normalize_header(raw.get("Status", "")) or "authorised"
     status = _XERO_STATUS.get(status_text)
     if status is None:
-        problems.append(Rejection(line, "Status", raw.get("Status", ""), "is not a Xero invoice status", contact))
+        problems.append(
+            Rejection(line, "Status", raw.get("Status", ""), "is not a Xero invoice status", contact)
+        )
     if problems:
         return problems
     assert status is not None
@@ -286,7 +334,9 @@ def parse_xero(header: Header, records: Iterator[Record], policy: Policy) -> Ite
         yield from _xero_group(header, group, policy)
 
 
-def _xero_group(header: Header, group: list[tuple[Record, dict[str, str]]], policy: Policy) -> Iterator[ParsedRow]:
+def _xero_group(
+    header: Header, group: list[tuple[Record, dict[str, str]]], policy: Policy
+) -> Iterator[ParsedRow]:
     first_record, first = group[0]
     contact = first.get("ContactName", "")
     if normalize_header(first.get("Type", "")) not in _SALES_TYPES:
@@ -298,12 +348,17 @@ def _xero_group(header: Header, group: list[tuple[Record, dict[str, str]]], poli
         problems.extend(_shape_problems(header, record, raw))
         for column in XERO_INVOICE_LEVEL:
             if raw.get(column, "") != first.get(column, ""):
-                problems.append(Rejection(
-                    record.line, column, raw.get(column, ""),
-                    f"differs from line {first_record.line} of the same invoice {first.get('InvoiceNumber')} "
-                    f"('{first.get(column, '')}'); every line of an invoice must agree",
-                    contact,
-                ))  # fmt: skip
+                problems.append(
+                    Rejection(
+                        record.line,
+                        column,
+                        raw.get(column, ""),
+                        f"differs from line {first_record.line} of the same invoice "
+                        f"{first.get('InvoiceNumber')} ('{first.get(column, '')}'); "
+                        "every line of an invoice must agree",
+                        contact,
+                    )
+                )
     if not problems:
         parsed = _xero_invoice(first_record.line, first, policy)
         if not isinstance(parsed, list):
@@ -315,11 +370,13 @@ def _xero_group(header: Header, group: list[tuple[Record, dict[str, str]]], poli
     for record, _ in group:
         if record.line not in rejected_lines:
             yield Rejection(
-                record.line, "InvoiceNumber", first.get("InvoiceNumber", ""),
+                record.line,
+                "InvoiceNumber",
+                first.get("InvoiceNumber", ""),
                 f"line item of invoice {first.get('InvoiceNumber')}, which was rejected (see line "
                 f"{min(rejected_lines)})",
                 contact,
-            )  # fmt: skip
+            )
 
 
 # --- payments (4.3) and actions (4.4) ----------------------------------------------------------------

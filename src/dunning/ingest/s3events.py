@@ -45,5 +45,5 @@ def uploads_in(event: dict[str, Any]) -> list[Upload]:
             record.responseElements.x_amz_request_id,
         )
         for record in notification.Records
-        if record.eventName.startswith("ObjectCreated")
+        if record.eventName.startswith("ObjectCreated") and record.s3.object is not None
     ]

@@ -91,7 +91,9 @@ class _Run:
     events: list[Event] = field(default_factory=list)
     last_rejected_line: int | None = None
 
-    def event(self, type_: str, account_id: str, line: int, seq: int = 0, part: str = "", **data: Any) -> None:
+    def event(
+        self, type_: str, account_id: str, line: int, seq: int = 0, part: str = "", **data: Any
+    ) -> None:
         identity = f"{self.source.key}#{self.source.revision}#{line}#{type_}#{part}"
         # Events of one upload share its time; the row number keeps them in file order.
         self.events.append(Event(self.source.uploaded_at, type_, account_id, data, identity, line * 10 + seq))
@@ -101,7 +103,9 @@ class _Run:
 
 
 class Ingestor:
-    def __init__(self, ledger: Ledger, store: ObjectStore, policy: Policy, rejected_prefix: str = "rejected/") -> None:
+    def __init__(
+        self, ledger: Ledger, store: ObjectStore, policy: Policy, rejected_prefix: str = "rejected/"
+    ) -> None:
         self._ledger = ledger
         self._store = store
         self._policy = policy
@@ -136,7 +140,10 @@ class Ingestor:
         return summary
 
     def _receipt(self, key: tuple[str, str], summary: ImportSummary) -> Item:
-        counts = {name: getattr(summary, name) for name in ("rows", "imported", "updated", "unchanged", "skipped", "rejected")}
+        counts = {
+            name: getattr(summary, name)
+            for name in ("rows", "imported", "updated", "unchanged", "skipped", "rejected")
+        }
         return {"PK": key[0], "SK": key[1], "kind": "receipt", "format": summary.format, **counts}
 
     # --- CSV uploads ---------------------------------------------------------------------------------
@@ -150,18 +157,21 @@ class Ingestor:
                 raise UnreadableFile("the file is empty; it needs a header row and at least one data row")
             header = formats.Header(first)
             rows = self._parser(kind, header, records, run)
-            consume = {
-                UploadKind.INVOICES: self._import_invoices,
-                UploadKind.PAYMENTS: self._import_payments,
-                UploadKind.ACTIONS: self._import_actions,
-            }[kind]
-            consume(run, self._accepted(run, rows))
+            accepted = self._accepted(run, rows)
+            if kind is UploadKind.INVOICES:
+                self._import_invoices(run, accepted)
+            elif kind is UploadKind.PAYMENTS:
+                self._import_payments(run, accepted)
+            else:
+                self._import_actions(run, accepted)
         except UnreadableFile as exc:
             self._reject(run, formats.Rejection(exc.line, "", "", str(exc)))
         finally:
             text.close()
 
-    def _parser(self, kind: UploadKind, header: formats.Header, records: Iterator[Any], run: _Run) -> Iterator[formats.ParsedRow]:
+    def _parser(
+        self, kind: UploadKind, header: formats.Header, records: Iterator[Any], run: _Run
+    ) -> Iterator[formats.ParsedRow]:
         if kind is UploadKind.INVOICES:
             if formats.is_xero_header(header):
                 run.summary.format = "xero"
@@ -190,8 +200,15 @@ class Ingestor:
             run.summary.rejected += 1
             run.last_rejected_line = rejection.line
         error = f"{rejection.field}: {rejection.error}" if rejection.field else rejection.error
-        run.event(EventType.ROW_REJECTED, rejection.account_id, rejection.line, part=rejection.field,
-                  source=run.source.file_name, row=rejection.line, error=error)  # fmt: skip
+        run.event(
+            EventType.ROW_REJECTED,
+            rejection.account_id,
+            rejection.line,
+            part=rejection.field,
+            source=run.source.file_name,
+            row=rejection.line,
+            error=error,
+        )
         self._flush_events(run)
 
     def _flush_events(self, run: _Run, *, force: bool = False) -> None:
@@ -211,7 +228,9 @@ class Ingestor:
     # --- invoices ------------------------------------------------------------------------------------
 
     def _import_invoices(self, run: _Run, rows: Iterator[formats.InvoiceRow]) -> None:
-        for chunk in _chunks_without_repeats(rows, key=lambda row: (row.invoice.account_id, row.invoice.invoice_id)):
+        for chunk in _chunks_without_repeats(
+            rows, key=lambda row: (row.invoice.account_id, row.invoice.invoice_id)
+        ):
             self._import_invoice_chunk(run, chunk)
 
     def _import_invoice_chunk(self, run: _Run, chunk: list[formats.InvoiceRow]) -> None:
@@ -231,8 +250,14 @@ class Ingestor:
                 self._replace_invoice(run, row, current)
                 run.summary.updated += 1
             profiles[row.profile.account_id] = self._profile_item(run, row)
-            run.event(EventType.INVOICE_IMPORTED, row.invoice.account_id, row.line,
-                      invoice_id=row.invoice.invoice_id, **({"updated": True} if current else {}))  # fmt: skip
+            updated: dict[str, Any] = {"updated": True} if current else {}
+            run.event(
+                EventType.INVOICE_IMPORTED,
+                row.invoice.account_id,
+                row.line,
+                invoice_id=row.invoice.invoice_id,
+                **updated,
+            )
         self._ledger.write_batch(new_items + list(profiles.values()))
         self._flush_events(run)
 
@@ -240,7 +265,9 @@ class Ingestor:
         """A corrected invoice: conditional on the version we read, re-read and retried if it moved."""
         for _ in range(5):
             paid = self._ledger.payments_total(row.invoice.account_id, row.invoice.invoice_id)
-            if self._ledger.replace(self._invoice_item(run, row, paid), expected_row_hash=current["row_hash"]):
+            if self._ledger.replace(
+                self._invoice_item(run, row, paid), expected_row_hash=current["row_hash"]
+            ):
                 return
             latest = self._ledger.get(current["PK"], current["SK"])
             if latest is None or latest.get("row_hash") == row.row_hash:
@@ -270,8 +297,13 @@ class Ingestor:
         profile = row.profile.model_dump(mode="python", exclude_none=True)
         profile["emails"] = list(profile["emails"])
         profile["customer_type"] = row.profile.customer_type.value
-        return {"PK": account_pk(row.profile.account_id), "SK": PROFILE_SK, "kind": "account",
-                **profile, **run.source_fields(row.line)}  # fmt: skip
+        return {
+            "PK": account_pk(row.profile.account_id),
+            "SK": PROFILE_SK,
+            "kind": "account",
+            **profile,
+            **run.source_fields(row.line),
+        }
 
     # --- payments ------------------------------------------------------------------------------------
 
@@ -303,33 +335,69 @@ class Ingestor:
         assert invoice is not None
         currency = invoice["currency"]
         amount = to_minor_units(payment.amount, currency)
-        identity = "\x1f".join((payment.account_id, payment.invoice_id, payment.paid_on.isoformat(),
-                                str(amount), currency, payment.reference or ""))  # fmt: skip
+        identity = "\x1f".join(
+            (
+                payment.account_id,
+                payment.invoice_id,
+                payment.paid_on.isoformat(),
+                str(amount),
+                currency,
+                payment.reference or "",
+            )
+        )
         digest = hashlib.sha256(identity.encode()).digest()[:16]
         occurrences[digest] += 1
         payment_id = hashlib.sha256(digest + str(occurrences[digest]).encode()).hexdigest()[:24]
         if key not in paid_so_far:
             paid_so_far[key] = self._ledger.payments_total(payment.account_id, payment.invoice_id)
-        before = balances.outstanding(invoice["amount"], invoice["amount_paid"], paid_so_far[key], invoice["status"])
+        before = balances.outstanding(
+            invoice["amount"], invoice["amount_paid"], paid_so_far[key], invoice["status"]
+        )
         credit = max(amount - before, Decimal(0))
-        recorded = self._ledger.put_new({
-            "PK": key[0], "SK": payment_sk(payment.invoice_id, payment_id), "kind": "payment",
-            "account_id": payment.account_id, "invoice_id": payment.invoice_id, "amount": amount,
-            "currency": currency, "paid_on": payment.paid_on.isoformat(), "reference": payment.reference or "",
-            "credit": credit, "recorded_at": rfc3339(run.source.uploaded_at), **run.source_fields(row.line),
-        })  # fmt: skip
+        recorded = self._ledger.put_new(
+            {
+                "PK": key[0],
+                "SK": payment_sk(payment.invoice_id, payment_id),
+                "kind": "payment",
+                "account_id": payment.account_id,
+                "invoice_id": payment.invoice_id,
+                "amount": amount,
+                "currency": currency,
+                "paid_on": payment.paid_on.isoformat(),
+                "reference": payment.reference or "",
+                "credit": credit,
+                "recorded_at": rfc3339(run.source.uploaded_at),
+                **run.source_fields(row.line),
+            }
+        )
         if not recorded:
             run.summary.unchanged += 1
             return
         run.summary.imported += 1
         paid_so_far[key] += amount
-        run.event(EventType.PAYMENT_APPLIED, payment.account_id, row.line, invoice_id=payment.invoice_id,
-                  amount=format_amount(amount, currency), currency=currency, paid_on=payment.paid_on.isoformat())  # fmt: skip
+        run.event(
+            EventType.PAYMENT_APPLIED,
+            payment.account_id,
+            row.line,
+            invoice_id=payment.invoice_id,
+            amount=format_amount(amount, currency),
+            currency=currency,
+            paid_on=payment.paid_on.isoformat(),
+        )
         if credit > 0:
-            run.event(EventType.CREDIT_RECORDED, payment.account_id, row.line, seq=1, invoice_id=payment.invoice_id,
-                      amount=format_amount(credit, currency), currency=currency)  # fmt: skip
+            run.event(
+                EventType.CREDIT_RECORDED,
+                payment.account_id,
+                row.line,
+                seq=1,
+                invoice_id=payment.invoice_id,
+                amount=format_amount(credit, currency),
+                currency=currency,
+            )
         if before > 0 and before <= amount:
-            self._ledger.drop_from_due_index(payment.account_id, payment.invoice_id, row_hash=invoice["row_hash"])
+            self._ledger.drop_from_due_index(
+                payment.account_id, payment.invoice_id, row_hash=invoice["row_hash"]
+            )
 
     # --- actions -------------------------------------------------------------------------------------
 
@@ -337,30 +405,56 @@ class Ingestor:
         occurrences: Counter[str] = Counter()
         for chunk in _chunks(rows):
             keys = {(account_pk(r.action.account_id), PROFILE_SK) for r in chunk}
-            keys |= {(account_pk(r.action.account_id), invoice_sk(r.action.invoice_id)) for r in chunk if r.action.invoice_id}
+            keys |= {
+                (account_pk(r.action.account_id), invoice_sk(r.action.invoice_id))
+                for r in chunk
+                if r.action.invoice_id
+            }
             known = self._ledger.get_many(keys)
             for row in chunk:
                 self._record_action(run, row, known, occurrences)
             self._flush_events(run)
 
-    def _record_action(self, run: _Run, row: formats.ActionRow, known: dict[tuple[str, str], Item],
-                       occurrences: Counter[str]) -> None:  # fmt: skip
+    def _record_action(
+        self, run: _Run, row: formats.ActionRow, known: dict[tuple[str, str], Item], occurrences: Counter[str]
+    ) -> None:
         action = row.action
         pk = account_pk(action.account_id)
         if (pk, PROFILE_SK) not in known:
-            self._reject(run, formats.Rejection(row.line, "account_id", action.account_id,
-                         "no account with this id; import its invoices first", action.account_id))  # fmt: skip
+            self._reject(
+                run,
+                formats.Rejection(
+                    row.line,
+                    "account_id",
+                    action.account_id,
+                    "no account with this id; import its invoices first",
+                    action.account_id,
+                ),
+            )
             return
         if action.invoice_id and (pk, invoice_sk(action.invoice_id)) not in known:
-            self._reject(run, formats.Rejection(row.line, "invoice_id", action.invoice_id,
-                         f"account {action.account_id} has no invoice {action.invoice_id}", action.account_id))  # fmt: skip
+            self._reject(
+                run,
+                formats.Rejection(
+                    row.line,
+                    "invoice_id",
+                    action.invoice_id,
+                    f"account {action.account_id} has no invoice {action.invoice_id}",
+                    action.account_id,
+                ),
+            )
             return
         content = action.model_dump_json()
         occurrences[content] += 1
         action_id = hashlib.sha256(f"{content}#{occurrences[content]}".encode()).hexdigest()[:24]
-        item = {"PK": pk, "SK": action_sk(action.on, action_id), "kind": "action",
-                **action.model_dump(mode="json", exclude_none=True), "recorded_at": rfc3339(run.source.uploaded_at),
-                **run.source_fields(row.line)}  # fmt: skip
+        item = {
+            "PK": pk,
+            "SK": action_sk(action.on, action_id),
+            "kind": "action",
+            **action.model_dump(mode="json", exclude_none=True),
+            "recorded_at": rfc3339(run.source.uploaded_at),
+            **run.source_fields(row.line),
+        }
         if not self._ledger.put_new(item):
             run.summary.unchanged += 1
             return
@@ -385,15 +479,29 @@ class Ingestor:
             return
         if size > MAX_DOCUMENT_BYTES:
             limit = MAX_DOCUMENT_BYTES // (1024 * 1024)
-            self._reject(run, formats.Rejection(0, "", run.source.file_name,
-                                                f"is larger than {limit} MB, too large to attach to an email"))  # fmt: skip
+            self._reject(
+                run,
+                formats.Rejection(
+                    0, "", run.source.file_name, f"is larger than {limit} MB, too large to attach to an email"
+                ),
+            )
             return
-        self._ledger.write_batch([{
-            "PK": f"DOCUMENT#{run.source.file_name}", "SK": "DOCUMENT", "kind": "document",
-            "file_name": run.source.file_name, "bucket": run.source.bucket, "key": run.source.key,
-            "version_id": run.source.version_id or "", "sha256": digest.hexdigest(), "bytes": size,
-            "uploaded_at": rfc3339(run.source.uploaded_at),
-        }])  # fmt: skip
+        self._ledger.write_batch(
+            [
+                {
+                    "PK": f"DOCUMENT#{run.source.file_name}",
+                    "SK": "DOCUMENT",
+                    "kind": "document",
+                    "file_name": run.source.file_name,
+                    "bucket": run.source.bucket,
+                    "key": run.source.key,
+                    "version_id": run.source.version_id or "",
+                    "sha256": digest.hexdigest(),
+                    "bytes": size,
+                    "uploaded_at": rfc3339(run.source.uploaded_at),
+                }
+            ]
+        )
         run.summary.imported = 1
 
 
@@ -401,17 +509,30 @@ def _payment_problem(row: formats.PaymentRow, invoice: Item | None) -> formats.R
     payment = row.payment
     account = payment.account_id
     if invoice is None:
-        return formats.Rejection(row.line, "invoice_id", payment.invoice_id,
-                                 f"account {account} has no invoice {payment.invoice_id}; import the invoice first",
-                                 account)  # fmt: skip
+        return formats.Rejection(
+            row.line,
+            "invoice_id",
+            payment.invoice_id,
+            f"account {account} has no invoice {payment.invoice_id}; import the invoice first",
+            account,
+        )
     if invoice["status"] in (InvoiceStatus.VOID.value, InvoiceStatus.DRAFT.value):
-        return formats.Rejection(row.line, "invoice_id", payment.invoice_id,
-                                 f"invoice {payment.invoice_id} is {invoice['status']}; a payment cannot be applied to it",
-                                 account)  # fmt: skip
+        return formats.Rejection(
+            row.line,
+            "invoice_id",
+            payment.invoice_id,
+            f"invoice {payment.invoice_id} is {invoice['status']}; a payment cannot be applied to it",
+            account,
+        )
     if payment.currency and payment.currency != invoice["currency"]:
-        return formats.Rejection(row.line, "currency", payment.currency,
-                                 f"the payment is in {payment.currency} but invoice {payment.invoice_id} is in "
-                                 f"{invoice['currency']}", account)  # fmt: skip
+        return formats.Rejection(
+            row.line,
+            "currency",
+            payment.currency,
+            f"the payment is in {payment.currency} but invoice {payment.invoice_id} is in "
+            f"{invoice['currency']}",
+            account,
+        )
     try:
         to_minor_units(payment.amount, invoice["currency"])
     except ValueError as exc:
