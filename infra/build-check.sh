@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Usage: infra/build-check.sh SAM_BINARY
+#
+# `sam build`s infra/template.yaml, then imports the handler of every AWS::Serverless::Function in the built
+# template from the built artifact alone, the way Lambda would: the function's built code, then each of its
+# layers' python/ directory, then a stand-in for the Lambda runtime's own packages (boto3 only). The import
+# runs in a python3.12 started with `-S` (no site-packages of the interpreter), a clean environment and a
+# scratch working directory, so neither the checkout's src/ and functions/ nor any installed package can
+# stand in for something missing from the build. Any handler that fails to import fails this script.
+#
+# Needs python3.12 (Lambda's runtime); pyenv's is found through PYENV_VERSION. Where no python3.12 can run
+# at all the build is skipped with a warning. Reaches no network but the package index (for the layer's
+# requirements and the boto3 stand-in).
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+    echo "usage: $0 SAM_BINARY" >&2
+    exit 2
+fi
+sam=$1
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+sam=$(command -v "$sam" || true)
+if [[ -z $sam ]]; then
+    echo "build-check: SAM CLI '$1' not found" >&2
+    exit 2
+fi
+
+if ! py312=$(python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null) || [[ -z $py312 ]]; then
+    echo "WARNING: build-check: no runnable python3.12 (Lambda's runtime; PYENV_VERSION=${PYENV_VERSION:-unset})." >&2
+    echo "WARNING: build-check: SKIPPED 'sam build' and the handler import check." >&2
+    exit 0
+fi
+echo "build-check: python3.12 is $py312"
+
+build_dir=.aws-sam/build
+rm -rf "$build_dir"
+"$sam" build --template infra/template.yaml --build-dir "$build_dir"
+
+# The Lambda runtime provides boto3 (which is why the layer does not ship it): stand it in with the pin
+# from pyproject.toml, kept apart from the build and reused while the pin stays the same.
+boto3_pin=$(sed -nE 's/^[[:space:]]*"(boto3==[^"]+)",?[[:space:]]*$/\1/p' pyproject.toml)
+if [[ -z $boto3_pin ]]; then
+    echo "build-check: no boto3==... pin in pyproject.toml [project].dependencies" >&2
+    exit 1
+fi
+runtime_dir=.aws-sam/lambda-runtime/${boto3_pin//=/-}
+if [[ ! -f $runtime_dir/.complete ]]; then
+    rm -rf "$runtime_dir"
+    "$py312" -m pip install -qq --disable-pip-version-check --root-user-action=ignore --no-compile --target "$runtime_dir" "$boto3_pin"
+    touch "$runtime_dir/.complete"
+fi
+
+# A Python with PyYAML reads the built template: the SAM CLI's own (SAM depends on PyYAML), else the dev venv's.
+tools_python=
+for candidate in "$(dirname "$sam")/python" .venv/bin/python python3; do
+    if "$candidate" -c 'import yaml' 2>/dev/null; then
+        tools_python=$candidate
+        break
+    fi
+done
+if [[ -z $tools_python ]]; then
+    echo "build-check: no Python with PyYAML found to read $build_dir/template.yaml" >&2
+    exit 1
+fi
+
+# One line per function: logical id, handler, then the directories to put on sys.path (tab-separated).
+functions=$("$tools_python" - "$build_dir/template.yaml" <<'PY'
+import sys
+from pathlib import Path
+
+import yaml
+
+
+class Loader(yaml.SafeLoader):
+    """Tolerates CloudFormation short tags (!Ref, !GetAtt, ...): each becomes its long form."""
+
+
+def intrinsic(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        return {name: value.split(".", 1) if suffix == "GetAtt" else value}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    return {name: loader.construct_mapping(node, deep=True)}
+
+
+Loader.add_multi_constructor("!", intrinsic)
+template_path = Path(sys.argv[1]).resolve()
+base = template_path.parent
+template = yaml.load(template_path.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - SafeLoader
+resources = template.get("Resources") or {}
+globals_ = (template.get("Globals") or {}).get("Function") or {}
+failed = False
+
+
+def fail(message):
+    global failed
+    print(f"build-check: {message}", file=sys.stderr)
+    failed = True
+
+
+found = 0
+for logical_id, resource in resources.items():
+    if resource.get("Type") != "AWS::Serverless::Function":
+        continue
+    found += 1
+    props = resource.get("Properties") or {}
+    runtime = props.get("Runtime", globals_.get("Runtime"))
+    handler = props.get("Handler", globals_.get("Handler"))
+    code_uri = props.get("CodeUri", globals_.get("CodeUri"))
+    if props.get("PackageType", globals_.get("PackageType", "Zip")) != "Zip" or props.get("InlineCode"):
+        fail(f"{logical_id}: only zip functions built from a CodeUri can be checked")
+        continue
+    if not (isinstance(runtime, str) and runtime.startswith("python")):
+        fail(f"{logical_id}: runtime {runtime!r} is not a python runtime")
+        continue
+    if not isinstance(handler, str) or "." not in handler or not isinstance(code_uri, str):
+        fail(f"{logical_id}: needs a Handler module.function and a built CodeUri (got {handler!r}, {code_uri!r})")
+        continue
+    paths = [base / code_uri]
+    # SAM adds the Globals' layers before the function's own.
+    for layer in [*(globals_.get("Layers") or []), *(props.get("Layers") or [])]:
+        if not (isinstance(layer, dict) and set(layer) == {"Ref"} and layer["Ref"] in resources):
+            fail(f"{logical_id}: layer {layer!r} is not a layer of this template; it cannot be checked here")
+            continue
+        layer_resource = resources[layer["Ref"]]
+        if layer_resource.get("Type") != "AWS::Serverless::LayerVersion":
+            fail(f"{logical_id}: {layer['Ref']} is not an AWS::Serverless::LayerVersion")
+            continue
+        # Lambda mounts a layer at /opt and puts /opt/python on sys.path.
+        paths.append(base / str(layer_resource["Properties"]["ContentUri"]) / "python")
+    for path in paths:
+        if not path.is_dir():
+            fail(f"{logical_id}: built directory {path} does not exist")
+    print("\t".join([logical_id, handler, *map(str, paths)]))
+
+if not found:
+    fail("the built template has no AWS::Serverless::Function")
+sys.exit(1 if failed else 0)
+PY
+)
+
+# Imports the handler and checks that every module loaded came from the given directories or the stdlib.
+read -r -d '' import_check <<'PY' || true
+import importlib
+import sys
+import sysconfig
+from pathlib import Path
+
+handler, *roots = sys.argv[1:]
+module_name, _, attribute = handler.rpartition(".")
+module = importlib.import_module(module_name)
+function = getattr(module, attribute)
+if not callable(function):
+    raise SystemExit(f"{handler} is not callable")
+allowed = [Path(p).resolve() for p in roots]
+allowed += [Path(sysconfig.get_paths()[key]).resolve() for key in ("stdlib", "platstdlib")]
+strays = sorted(
+    f"{name}: {file}"
+    for name, mod in list(sys.modules.items())
+    if (file := getattr(mod, "__file__", None))
+    and not any(Path(file).resolve().is_relative_to(root) for root in allowed)
+)
+if strays:
+    raise SystemExit("modules loaded from outside the built artifact:\n  " + "\n  ".join(strays))
+print(f"imported {handler} from {Path(module.__file__).resolve()}")
+PY
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+runtime_abs=$root/$runtime_dir
+failures=0
+count=0
+while IFS=$'\t' read -r logical_id handler paths_line; do
+    [[ -z $logical_id ]] && continue
+    count=$((count + 1))
+    IFS=$'\t' read -r -a paths <<<"$paths_line"
+    pythonpath=$(IFS=:; echo "${paths[*]}"):$runtime_abs
+    echo "build-check: $logical_id: importing $handler"
+    if ! (cd "$scratch" && env -i \
+        PATH=/usr/bin:/bin \
+        PYENV_VERSION="${PYENV_VERSION:-}" \
+        PYTHONPATH="$pythonpath" \
+        PYTHONDONTWRITEBYTECODE=1 \
+        AWS_DEFAULT_REGION=eu-west-1 \
+        AWS_REGION=eu-west-1 \
+        AWS_ACCESS_KEY_ID=testing \
+        AWS_SECRET_ACCESS_KEY=testing \
+        AWS_LAMBDA_FUNCTION_NAME="$logical_id" \
+        LEDGER_TABLE=dunning-ledger \
+        INGEST_BUCKET=dunning-ingest \
+        POWERTOOLS_TRACE_DISABLED=1 \
+        POWERTOOLS_SERVICE_NAME=dunning \
+        "$py312" -S -B -c "$import_check" "$handler" "${paths[@]}" "$runtime_abs"); then
+        echo "build-check: FAILED: $logical_id's handler $handler does not import from the built artifact" >&2
+        failures=$((failures + 1))
+    fi
+done <<<"$functions"
+
+if ((failures)); then
+    echo "build-check: $failures of $count handler(s) failed to import" >&2
+    exit 1
+fi
+echo "build-check: OK: sam build succeeded and all $count handler(s) import from the built artifact"
