@@ -11,12 +11,7 @@ import pytest
 from dunning.ledger import Ledger
 from dunning.local import EmbeddedAws
 from tests.conftest import UPLOADED_AT
-from tests.support.files import INVOICE_HEADER, csv_bytes, invoice_row, invoices_csv
-
-
-def _report(aws: EmbeddedAws, name: str) -> list[dict[str, str]]:
-    body = aws.s3.get_object(Bucket=aws.bucket, Key=f"rejected/{name}.errors.csv")["Body"].read().decode()
-    return list(csv.DictReader(io.StringIO(body)))
+from tests.support.files import INVOICE_HEADER, csv_bytes, invoice_row, invoices_csv, reject_report
 
 
 def _imported(ledger: Ledger, account: str = "ACME") -> list[str]:
@@ -47,7 +42,7 @@ def test_every_kind_of_bad_invoice_row_is_reported_and_good_rows_go_in(
     summary = result["imports"][0]
     assert (summary["rows"], summary["imported"], summary["rejected"]) == (14, 2, 12)
     assert _imported(ledger) == ["GOOD-1", "GOOD-2"]
-    report = {(r["row"], r["field"]): r for r in _report(aws, "batch.csv")}
+    report = {(r["row"], r["field"]): r for r in reject_report(aws, "batch.csv")}
     expected = {
         ("3", "currency"): "not an ISO 4217 currency code",
         ("4", "amount"): "plain number",
@@ -78,7 +73,7 @@ def test_row_numbers_are_source_lines_even_with_quoted_line_breaks(aws: Embedded
     )
     aws.upload("invoices", "quoted.csv", body.encode(), UPLOADED_AT)
 
-    report = _report(aws, "quoted.csv")
+    report = reject_report(aws, "quoted.csv")
     # Line 2 holds the first record, which spans lines 2-4 (two quoted line breaks); the bad row is line 5.
     assert [(r["row"], r["field"]) for r in report] == [
         ("2", "customer_name"),
@@ -103,7 +98,7 @@ def test_a_file_that_cannot_be_read_gets_one_row_zero_error(
     result = aws.upload("invoices", "broken.csv", body, UPLOADED_AT)
 
     assert result["imports"][0]["rejected"] == 1
-    report = _report(aws, "broken.csv")
+    report = reject_report(aws, "broken.csv")
     assert len(report) == 1 and report[0]["row"] == "0"
     assert words in report[0]["error"]
 
@@ -114,7 +109,7 @@ def test_badly_encoded_rows_are_rejected_alone(aws: EmbeddedAws, ledger: Ledger)
     aws.upload("invoices", "mixed-encoding.csv", good + latin1, UPLOADED_AT)
 
     assert _imported(ledger) == ["OK"]
-    report = _report(aws, "mixed-encoding.csv")
+    report = reject_report(aws, "mixed-encoding.csv")
     assert [(r["row"], r["field"]) for r in report] == [("3", "customer_name")]
     assert "UTF-8" in report[0]["error"]
 
@@ -126,7 +121,7 @@ def test_extra_values_in_a_row_reject_that_row(aws: EmbeddedAws, ledger: Ledger)
     )
     aws.upload("invoices", "unquoted.csv", body, UPLOADED_AT)
 
-    report = _report(aws, "unquoted.csv")
+    report = reject_report(aws, "unquoted.csv")
     assert report[0]["row"] == "3" and "must be quoted" in report[0]["error"]
 
 
@@ -181,6 +176,6 @@ def test_payment_and_action_header_errors_are_row_zero(aws: EmbeddedAws) -> None
     aws.upload("payments", "p.csv", csv_bytes(["account", "amount"], [["A", "1"]]), UPLOADED_AT)
     aws.upload("actions", "a.csv", csv_bytes(["account_id", "what"], [["A", "pause"]]), UPLOADED_AT)
 
-    assert _report(aws, "p.csv")[0]["row"] == "0"
-    assert "lacks the column(s) account_id, invoice_id, paid_on" in _report(aws, "p.csv")[0]["error"]
-    assert "action, on" in _report(aws, "a.csv")[0]["error"]
+    assert reject_report(aws, "p.csv")[0]["row"] == "0"
+    assert "lacks the column(s) account_id, invoice_id, paid_on" in reject_report(aws, "p.csv")[0]["error"]
+    assert "action, on" in reject_report(aws, "a.csv")[0]["error"]

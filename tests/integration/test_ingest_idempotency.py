@@ -10,7 +10,7 @@ from dunning.ledger import Ledger
 from dunning.local import EmbeddedAws, LocalContext
 from functions.ingest import app
 from tests.conftest import UPLOADED_AT
-from tests.support.files import csv_bytes, invoice_row, invoices_csv
+from tests.support.files import csv_bytes, invoice_row, invoices_csv, s3_notification
 
 
 def _everything(aws: EmbeddedAws) -> list[dict[str, Any]]:
@@ -127,30 +127,7 @@ def test_the_same_invoice_twice_in_one_file_keeps_the_later_row(aws: EmbeddedAws
 def test_s3_notification_events_with_encoded_keys_reach_the_file(aws: EmbeddedAws, ledger: Ledger) -> None:
     key = "incoming/invoices/March 2027 (final).csv"
     aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=invoices_csv(invoice_row("M-1")))
-    event = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "eu-west-1",
-                "eventTime": "2027-01-15T08:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "X"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {"x-amz-request-id": "R1", "x-amz-id-2": "I2"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "c",
-                    "bucket": {
-                        "name": aws.bucket,
-                        "ownerIdentity": {"principalId": "X"},
-                        "arn": "arn:aws:s3:::b",
-                    },
-                    "object": {"key": "incoming/invoices/March+2027+%28final%29.csv", "size": 1, "eTag": "e"},
-                },
-            }
-        ]
-    }
+    event = s3_notification(aws.bucket, "incoming/invoices/March+2027+%28final%29.csv")
 
     result = app.handler(event, LocalContext("ingest"))
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from decimal import Decimal
 from typing import Any
 
 from dunning.ledger import Ledger
 from dunning.local import EmbeddedAws
 from tests.conftest import UPLOADED_AT
-from tests.support.files import csv_bytes, invoice_row, invoices_csv
+from tests.support.files import csv_bytes, invoice_row, invoices_csv, reject_report
 
 
 def _invoice(ledger: Ledger, account: str, invoice: str) -> dict[str, Any]:
     item = ledger.get(f"ACCOUNT#{account}", f"INVOICE#{invoice}")
     assert item is not None, f"{account}/{invoice} was not imported"
     return item
-
-
-def _report(aws: EmbeddedAws, name: str) -> list[dict[str, str]]:
-    body = aws.s3.get_object(Bucket=aws.bucket, Key=f"rejected/{name}.errors.csv")["Body"].read().decode()
-    return list(csv.DictReader(io.StringIO(body)))
 
 
 def test_our_format_imports_amounts_in_the_currency_minor_units(aws: EmbeddedAws, ledger: Ledger) -> None:
@@ -240,7 +233,7 @@ def test_xero_impossible_date_rejects_the_invoice_and_its_other_lines(
 
     assert result["imports"][0]["imported"] == 1
     assert ledger.get("ACCOUNT#Thames Joinery", "INVOICE#X-9") is None
-    report = _report(aws, "xero-bad.csv")
+    report = reject_report(aws, "xero-bad.csv")
     assert [(r["row"], r["field"]) for r in report] == [("2", "DueDate"), ("3", "InvoiceNumber")]
     assert "not a real calendar date" in report[0]["error"]
     assert "see line 2" in report[1]["error"]
@@ -254,5 +247,5 @@ def test_xero_lines_that_disagree_on_the_total_reject_the_invoice(aws: EmbeddedA
     aws.upload("invoices", "xero-mismatch.csv", csv_bytes(XERO_HEADER, rows), UPLOADED_AT)
 
     assert ledger.get("ACCOUNT#Thames Joinery", "INVOICE#X-7") is None
-    report = _report(aws, "xero-mismatch.csv")
+    report = reject_report(aws, "xero-mismatch.csv")
     assert ("3", "Total") in [(r["row"], r["field"]) for r in report]

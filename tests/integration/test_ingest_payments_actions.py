@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +11,7 @@ from dunning.balances import outstanding
 from dunning.ledger import Ledger
 from dunning.local import EmbeddedAws
 from tests.conftest import UPLOADED_AT
-from tests.support.files import csv_bytes, invoice_row, invoices_csv
+from tests.support.files import csv_bytes, invoice_row, invoices_csv, reject_report
 
 PAYMENT_HEADER = ["account_id", "invoice_id", "amount", "paid_on", "currency", "reference"]
 ACTION_HEADER = ["account_id", "action", "on", "until", "invoice_id", "note"]
@@ -35,11 +33,6 @@ def _outstanding(ledger: Ledger, account: str, invoice: str) -> Decimal:
     assert item is not None
     paid = ledger.payments_total(account, invoice)
     return outstanding(item["amount"], item["amount_paid"], paid, item["status"])
-
-
-def _report(aws: EmbeddedAws, name: str) -> list[dict[str, str]]:
-    body = aws.s3.get_object(Bucket=aws.bucket, Key=f"rejected/{name}.errors.csv")["Body"].read().decode()
-    return list(csv.DictReader(io.StringIO(body)))
 
 
 def _due_index(aws: EmbeddedAws) -> list[str]:
@@ -105,7 +98,7 @@ def test_bad_payments_are_rejected_and_good_ones_applied(aws: EmbeddedAws, ledge
     summary = aws.upload("payments", "mixed.csv", csv_bytes(PAYMENT_HEADER, rows), UPLOADED_AT)["imports"][0]
 
     assert (summary["imported"], summary["rejected"]) == (1, 6)
-    report = {r["row"]: r for r in _report(aws, "mixed.csv")}
+    report = {r["row"]: r for r in reject_report(aws, "mixed.csv")}
     assert "has no invoice NOPE" in report["3"]["error"]
     assert report["4"]["field"] == "currency" and "USD but invoice A-2 is in EUR" in report["4"]["error"]
     assert "is void" in report["5"]["error"]
@@ -173,7 +166,7 @@ def test_actions_are_recorded_and_logged(aws: EmbeddedAws, ledger: Ledger) -> No
         ("account_paused", "2027-02-01", None),
         ("account_resumed", None, None),
     ]
-    report = {r["row"]: r for r in _report(aws, "actions.csv")}
+    report = {r["row"]: r for r in reject_report(aws, "actions.csv")}
     assert report["7"]["field"] == "until" and "promised to pay by" in report["7"]["error"]
     assert report["8"]["field"] == "invoice_id"
     assert "has no invoice NOPE" in report["9"]["error"]
@@ -195,4 +188,4 @@ def test_invoice_pdfs_are_recorded_and_other_files_rejected(aws: EmbeddedAws, le
     assert (document["key"], document["bytes"]) == ("incoming/documents/INV-1.pdf", len(MINIMAL_PDF))
     assert result["imports"][0]["rejected"] == 1
     assert ledger.get("DOCUMENT#notes.pdf", "DOCUMENT") is None
-    assert "not a PDF" in _report(aws, "notes.pdf")[0]["error"]
+    assert "not a PDF" in reject_report(aws, "notes.pdf")[0]["error"]

@@ -3,34 +3,11 @@ from __future__ import annotations
 import pytest
 
 from dunning.ingest.s3events import NotAnUploadEvent, uploads_in
+from tests.support.files import s3_notification
 
 
 def test_s3_notification_keys_are_url_decoded() -> None:
-    event = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "eu-west-1",
-                "eventTime": "2027-01-15T08:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "X"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {"x-amz-request-id": "R1", "x-amz-id-2": "I2"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "c",
-                    "bucket": {"name": "b", "ownerIdentity": {"principalId": "X"}, "arn": "arn:aws:s3:::b"},
-                    "object": {
-                        "key": "incoming/invoices/March+2027+%28final%29.csv",
-                        "size": 10,
-                        "eTag": "e",
-                        "sequencer": "1",
-                    },
-                },
-            }
-        ]
-    }
+    event = s3_notification("b", "incoming/invoices/March+2027+%28final%29.csv")
     (upload,) = uploads_in(event)
     assert upload.key_candidates == ("incoming/invoices/March 2027 (final).csv",)
     assert upload.event_time.isoformat() == "2027-01-15T08:00:00+00:00"
