@@ -7,11 +7,12 @@ valid policy is an empty file ({}).
 from __future__ import annotations
 
 import json
+from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dunning.models import LocaleCode, TimeZoneName
 from dunning.storage import ObjectGone, ObjectStore
@@ -28,6 +29,102 @@ class ImportRules(BaseModel):
     xero_date_format: Literal["DD/MM/YYYY", "MM/DD/YYYY"] = "DD/MM/YYYY"
 
 
+LEGAL_HANDOFF = "legal_handoff"
+
+
+class Stage(BaseModel):
+    """One rung of the ladder: `day` counts from the due date of the account's earliest unpaid,
+    undisputed invoice (negative: before it is due)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    day: int = Field(ge=-60, le=3650)
+    # The template set under templates/<locale>/ (defaults to the stage name).
+    template: str | None = None
+    attach_invoices: bool = False
+
+    @property
+    def template_name(self) -> str:
+        return self.template or self.name
+
+    @property
+    def is_handoff(self) -> bool:
+        return self.name == LEGAL_HANDOFF
+
+
+def _stages(*rungs: tuple[str, int, bool]) -> tuple[Stage, ...]:
+    return tuple(Stage(name=name, day=day, attach_invoices=attach) for name, day, attach in rungs)
+
+
+DEFAULT_LADDER = _stages(
+    ("pre_due", -3, True),
+    ("reminder", 1, True),
+    ("second_reminder", 7, False),
+    ("firm_notice", 14, False),
+    ("demand_letter", 30, False),
+    ("final_notice", 45, False),
+    (LEGAL_HANDOFF, 60, False),
+)
+
+
+class Ladder(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stages: tuple[Stage, ...] = DEFAULT_LADDER
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.stages:
+            raise ValueError("a ladder needs at least one stage")
+        days = [stage.day for stage in self.stages]
+        if days != sorted(days) or len(set(days)) != len(days):
+            raise ValueError("stages must be listed in order of their day, each on a different day")
+        names = [stage.name for stage in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError("each stage needs its own name")
+        if any(stage.is_handoff for stage in self.stages[:-1]):
+            raise ValueError(f"{LEGAL_HANDOFF} can only be the last stage")
+        return self
+
+
+# Shipped segments: a new customer is walked up faster, a key account more gently.
+DEFAULT_SEGMENTS = {
+    "new_customer": Ladder(stages=_stages(
+        ("pre_due", -3, True), ("reminder", 1, True), ("firm_notice", 7, False), ("demand_letter", 21, False),
+        ("final_notice", 30, False), (LEGAL_HANDOFF, 45, False),
+    )),
+    "key_account": Ladder(stages=_stages(
+        ("pre_due", -5, True), ("reminder", 3, True), ("second_reminder", 14, False), ("firm_notice", 30, False),
+        ("demand_letter", 60, False), ("final_notice", 75, False), (LEGAL_HANDOFF, 90, False),
+    )),
+}  # fmt: skip
+
+
+class Window(BaseModel):
+    """Local clock times [start, end) between which notices may go out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _forward(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("the window must end after it starts (same day)")
+        return self
+
+    def within(self, other: Window) -> Window:
+        """This window narrowed to fit inside `other`."""
+        start, end = max(self.start, other.start), min(self.end, other.end)
+        return Window(start=start, end=end) if start < end else other
+
+
+# US Regulation F: no consumer contact before 08:00 or after 21:00 local time. Not configurable.
+CONSUMER_LIMITS = Window(start=time(8), end=time(21))
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,10 +133,36 @@ class Policy(BaseModel):
     # Customers without a `timezone` column are taken to live in the business's time zone.
     default_timezone: TimeZoneName | None = None
     imports: ImportRules = ImportRules()
+    # When the daily scan runs, in the business time zone.
+    scan_time: time = time(7)
+    # At least this many days between two notices to one account.
+    min_gap_days: int = Field(default=3, ge=0, le=60)
+    sending_window: Window = Window(start=time(9), end=time(17))
+    ladder: Ladder = Ladder()
+    segments: dict[str, Ladder] = Field(default_factory=lambda: dict(DEFAULT_SEGMENTS))
+    # The address notices come from; deployed, SES must have it (or its domain) verified.
+    sender: str = "Accounts Receivable <billing@example.com>"
+    reply_to: str | None = None
+    business_name: str = "Example Trading Ltd"
 
     @property
     def customer_timezone_default(self) -> str:
         return self.default_timezone or self.business_timezone
+
+    def ladder_for(self, segment: str) -> Ladder:
+        """The segment's ladder; an account in a segment the policy does not define gets the default."""
+        return self.segments.get(segment, self.ladder)
+
+    def window_for(self, customer_type: str) -> Window:
+        if customer_type == "consumer":
+            return self.sending_window.within(CONSUMER_LIMITS)
+        return self.sending_window
+
+    @property
+    def longest_lead_days(self) -> int:
+        """How many days before the due date the earliest stage of any ladder may go out."""
+        firsts = [ladder.stages[0].day for ladder in (self.ladder, *self.segments.values())]
+        return max(0, -min(firsts))
 
 
 DEFAULT_POLICY = Policy()
