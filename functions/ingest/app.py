@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dunning.ingest.s3events import Upload, uploads_in
 from dunning.ingest.service import ImportSummary, Ingestor
-from dunning.ledger import Ledger
-from dunning.policy import policy_from_store
-from dunning.settings import Settings
+from dunning.runtime import runtime
 from dunning.storage import ObjectGone, ObjectStore, StoredObject
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="Dunning")
-
-
-@cache
-def _services() -> tuple[Ingestor, ObjectStore]:
-    """Clients and settings are built once per container, on the first invocation (not at import)."""
-    settings = Settings.from_env(os.environ)
-    store = ObjectStore(boto3.client("s3"))
-    ledger = Ledger(boto3.resource("dynamodb"), settings.table_name)
-    policy = policy_from_store(store, settings.ingest_bucket, settings.policy_key)
-    return Ingestor(ledger, store, policy, settings.rejected_prefix), store
 
 
 def _locate(store: ObjectStore, upload: Upload) -> StoredObject | None:
@@ -55,11 +40,12 @@ def _record_metrics(summary: ImportSummary) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    ingestor, store = _services()
+    env = runtime()
+    ingestor = Ingestor(env.ledger, env.store, env.policy, env.settings.rejected_prefix)
     results = []
     for upload in uploads_in(event):
         logger.set_correlation_id(upload.event_id)
-        stored = _locate(store, upload)
+        stored = _locate(env.store, upload)
         summary = ingestor.ingest(stored) if stored else None
         if summary is not None:
             _record_metrics(summary)

@@ -40,3 +40,17 @@ def rfc3339(at: datetime) -> str:
         raise ValueError("timestamps must be time-zone aware")
     text = at.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")
+
+
+_override: Clock | None = None
+
+
+def current_clock() -> Clock:
+    """The clock handlers pass to the domain: the system clock, unless the local simulator set its own."""
+    return _override or SystemClock()
+
+
+def use_clock(clock: Clock | None) -> None:
+    """Install (or, with None, remove) the simulator's clock for handlers running in this process."""
+    global _override  # noqa: PLW0603 - one process-wide override, set only by the local simulator
+    _override = clock

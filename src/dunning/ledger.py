@@ -86,6 +86,7 @@ def event_item(event: Event) -> Item:
         "SK": event_sk(event),
         "kind": "event",
         "at": rfc3339(event.at),
+        "identity": event.identity,
         "event": event.to_json(),
     }
 
@@ -200,6 +201,44 @@ class Ledger:
                 return False
             raise
         return True
+
+    def update(self, key: tuple[str, str], *, condition: str | None = None, **kwargs: Any) -> bool:
+        """UpdateItem; False (instead of an error) when `condition` does not hold."""
+        request: dict[str, Any] = {"Key": {"PK": key[0], "SK": key[1]}, **kwargs}
+        if condition:
+            request["ConditionExpression"] = condition
+        try:
+            self._table.update_item(**request)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def delete(self, key: tuple[str, str], *, condition: str | None = None, **kwargs: Any) -> bool:
+        request: dict[str, Any] = {"Key": {"PK": key[0], "SK": key[1]}, **kwargs}
+        if condition:
+            request["ConditionExpression"] = condition
+        try:
+            self._table.delete_item(**request)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def query_index(self, shard: str, up_to: str) -> Iterator[Item]:
+        """Items of one shard of the `due` index with due_sk <= up_to."""
+        kwargs: dict[str, Any] = {
+            "IndexName": DUE_INDEX,
+            "KeyConditionExpression": Key("due_pk").eq(shard) & Key("due_sk").lte(up_to),
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def drop_from_due_index(self, account_id: str, invoice_id: str, *, row_hash: str) -> bool:
         """Take a settled invoice out of the sparse index, unless it was re-imported meanwhile."""

@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +93,36 @@ class LocalContext:
         return 300_000
 
 
+STATE_MACHINE_NAME = "dunning-collections"
+STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{_ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
+POLICY_KEY = "config/policy.yaml"
+FUNCTIONS = {
+    "EscalateFunctionArn": "dunning-escalate",
+    "SendNoticeFunctionArn": "dunning-send-notice",
+}
+
+
+def _handlers() -> dict[str, Any]:
+    from functions.escalate import app as escalate
+    from functions.scan_overdue import app as scan
+    from functions.send_notice import app as send_notice
+
+    return {"dunning-escalate": escalate.handler, "dunning-send-notice": send_notice.handler,
+            "dunning-scan": scan.handler}  # fmt: skip
+
+
 @dataclass
 class EmbeddedAws:
     """Handles on the embedded stack's resources (valid inside `embedded_aws()`)."""
 
     s3: Any
     dynamodb: Any
+    sfn: Any = None
+    sesv2: Any = None
+    scheduler: Any = None
     bucket: str = INGEST_BUCKET
     table_name: str = LEDGER_TABLE
+    state_machine_arn: str = STATE_MACHINE_ARN
 
     def environment(self) -> dict[str, str]:
         """The environment the deployed functions get from the template, pointing at this stack."""
@@ -107,6 +130,7 @@ class EmbeddedAws:
             "LEDGER_TABLE": self.table_name,
             "INGEST_BUCKET": self.bucket,
             "REJECTED_PREFIX": "rejected/",
+            "STATE_MACHINE_ARN": self.state_machine_arn,
             "POWERTOOLS_SERVICE_NAME": "dunning",
             "POWERTOOLS_METRICS_NAMESPACE": "Dunning",
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -114,15 +138,50 @@ class EmbeddedAws:
             "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
 
-    def upload(self, kind: str, name: str, body: bytes, at: datetime) -> dict[str, Any]:
+    @property
+    def clock(self) -> Any:
+        return self.scheduler.clock
+
+    def now(self) -> datetime:
+        now: datetime = self.scheduler.clock.now()
+        return now
+
+    def use_policy(self, text: bytes) -> None:
+        """Install a policy file the way a business does: into the bucket, under the stack's PolicyKey."""
+        from dunning.policy import parse_policy
+        from dunning.runtime import runtime
+
+        policy = parse_policy(text.decode("utf-8"))
+        self.s3.put_object(Bucket=self.bucket, Key=POLICY_KEY, Body=text)
+        os.environ["POLICY_KEY"] = POLICY_KEY
+        _verify_sender(self.sesv2, policy.sender)
+        runtime.cache_clear()
+
+    def upload(self, kind: str, name: str, body: bytes, at: datetime | None = None) -> dict[str, Any]:
         """Put a file under incoming/<kind>/ as an accountant would, then run the real ingest handler on
         the event S3 sends for it. Returns the handler's result."""
         from functions.ingest import app  # the deployed handler, dispatched in-process
 
         key = f"incoming/{kind}/{name}"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
-        result: dict[str, Any] = app.handler(self.upload_event(key, at), LocalContext("dunning-ingest"))
+        event = self.upload_event(key, at or self.now())
+        result: dict[str, Any] = app.handler(event, LocalContext("dunning-ingest"))
         return result
+
+    def scan(self) -> dict[str, Any]:
+        """What the daily schedule does: invoke the scan function (executions run until they wait)."""
+        from functions.scan_overdue import app
+
+        event = {"id": f"scan-{self.now().isoformat()}", "source": "dunning.schedule"}
+        result: dict[str, Any] = app.handler(event, LocalContext("dunning-scan"))
+        return result
+
+    def run_until(self, at: datetime) -> None:
+        self.scheduler.run_until(at)
+
+    def executions(self) -> list[dict[str, Any]]:
+        pages = self.sfn.get_paginator("list_executions").paginate(stateMachineArn=self.state_machine_arn)
+        return [execution for page in pages for execution in page["executions"]]
 
     def upload_event(self, key: str, at: datetime) -> dict[str, Any]:
         """The EventBridge 'Object Created' event S3 sends for `key` in the deployed stack."""
@@ -154,25 +213,48 @@ class EmbeddedAws:
         }
 
 
-def create_stack(
-    session: boto3.session.Session | None = None, template: dict[str, Any] | None = None
-) -> EmbeddedAws:
-    """Create the stack's table and bucket in whatever AWS is active (moto, inside mock_aws)."""
-    boto = session or boto3.session.Session(region_name=REGION)
-    s3 = boto.client("s3", region_name=REGION)
-    dynamodb = boto.resource("dynamodb", region_name=REGION)
+def _verify_sender(sesv2: Any, sender: str) -> None:
+    """SES only sends from verified identities: the sender's domain stands verified in the embedded AWS."""
+    address = parseaddr(sender)[1]
+    sesv2.create_email_identity(EmailIdentity=address.rsplit("@", 1)[-1])
+
+
+def create_stack(scheduler: Any, template: dict[str, Any] | None = None) -> EmbeddedAws:
+    """Create the stack's table, bucket, state machine and SES identity in moto (inside mock_aws)."""
+    from dunning.embedded_sfn import function_arn, load_definition
+    from dunning.policy import DEFAULT_POLICY
+
+    boto = boto3.session.Session(region_name=REGION)
+    s3 = boto.client("s3")
+    dynamodb = boto.resource("dynamodb")
     s3.create_bucket(Bucket=INGEST_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=INGEST_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     dynamodb.meta.client.create_table(
         **table_definition(template or load_template(), "LedgerTable", LEDGER_TABLE)
     )
-    return EmbeddedAws(s3=s3, dynamodb=dynamodb)
+    sfn = boto.client("stepfunctions")
+    definition = load_definition(
+        project_root() / "infra" / "statemachine" / "collections.asl.json",
+        {key: function_arn(name) for key, name in FUNCTIONS.items()},
+    )
+    sfn.create_state_machine(name=STATE_MACHINE_NAME, definition=definition,
+                             roleArn=f"arn:aws:iam::{_ACCOUNT}:role/dunning-collections")  # fmt: skip
+    sesv2 = boto.client("sesv2")
+    _verify_sender(sesv2, DEFAULT_POLICY.sender)
+    return EmbeddedAws(s3=s3, dynamodb=dynamodb, sfn=sfn, sesv2=sesv2, scheduler=scheduler)
+
+
+DEFAULT_START = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 @contextmanager
-def embedded_aws() -> Iterator[EmbeddedAws]:
-    """moto in-process with the stack created; no network is touched."""
+def embedded_aws(start: datetime = DEFAULT_START) -> Iterator[EmbeddedAws]:
+    """moto in-process with the whole stack created, on a simulated clock starting at `start`; no network
+    is touched. Functions run in-process; Step Functions executions wait on the simulated clock."""
     from moto import mock_aws  # a local-only dependency, imported only when the embedded AWS is used
+
+    from dunning.clock import use_clock
+    from dunning.embedded_sfn import Scheduler, SimulatedClock, simulated_step_functions
 
     credentials = {
         "AWS_ACCESS_KEY_ID": "local",
@@ -184,14 +266,19 @@ def embedded_aws() -> Iterator[EmbeddedAws]:
     os.environ.update(credentials)
     os.environ.update(probe.environment())
     # Imported after the environment is set: Powertools reads its settings when the handler module loads.
-    from functions.ingest import app
+    from dunning.runtime import runtime
 
-    app._services.cache_clear()  # handlers cache their clients per container; this is a new "container"
+    runtime.cache_clear()  # handlers cache their clients per container; this is a new "container"
+    scheduler = Scheduler(SimulatedClock(start))
+    use_clock(scheduler.clock)
+    config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     try:
-        with mock_aws():
-            yield create_stack()
+        with mock_aws(config=config), simulated_step_functions(scheduler, _handlers()):
+            yield create_stack(scheduler)
     finally:
-        app._services.cache_clear()
+        use_clock(None)
+        runtime.cache_clear()
+        os.environ.pop("POLICY_KEY", None)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

@@ -14,6 +14,9 @@ class Settings(BaseModel):
     ingest_bucket: str = Field(alias="INGEST_BUCKET", min_length=1)
     policy_key: str | None = Field(default=None, alias="POLICY_KEY")
     rejected_prefix: str = Field(default="rejected/", alias="REJECTED_PREFIX")
+    # Only the functions that need them get these.
+    state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
+    ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -76,3 +76,33 @@ class ObjectStore:
                 return False
             raise
         return True
+
+
+class S3Archive:
+    """Where each notice's exact bytes are kept (for the contact log and the legal case packet)."""
+
+    def __init__(self, store: ObjectStore, bucket: str) -> None:
+        self._store = store
+        self._bucket = bucket
+
+    def put(self, key: str, raw: bytes) -> None:
+        self._store.put(self._bucket, key, raw, "message/rfc822")
+
+
+class S3Documents:
+    """Invoice PDFs uploaded under incoming/documents/, found through their ledger records."""
+
+    def __init__(self, store: ObjectStore, ledger: Any) -> None:
+        self._store = store
+        self._ledger = ledger
+
+    def invoice_pdf(self, document: str | None, invoice_id: str) -> tuple[str, bytes] | None:
+        # An invoice names its PDF in the `document` column; otherwise <invoice_id>.pdf is looked for.
+        for name in (document, f"{invoice_id}.pdf"):
+            if not name:
+                continue
+            item = self._ledger.get(f"DOCUMENT#{name}", "DOCUMENT")
+            if item is not None:
+                stored = StoredObject(item["bucket"], item["key"], "", datetime.min, item.get("version_id") or None)
+                return name, self._store.open(stored).read()
+        return None

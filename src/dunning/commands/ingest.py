@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -12,9 +11,6 @@ from typing import Any, TextIO
 from dunning.cli import upload_time, write_events
 from dunning.ledger import Ledger
 from dunning.local import embedded_aws
-
-POLICY_KEY = "config/policy.yaml"
-
 
 def _document_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
@@ -35,8 +31,7 @@ def run_ingest(args: argparse.Namespace, out: TextIO) -> int:
     summaries: list[dict[str, Any]] = []
     with embedded_aws() as aws:
         if args.policy:
-            aws.s3.put_object(Bucket=aws.bucket, Key=POLICY_KEY, Body=args.policy.read_bytes())
-            os.environ["POLICY_KEY"] = POLICY_KEY
+            aws.use_policy(args.policy.read_bytes())
         for index, (kind, path) in enumerate(uploads):
             # One second apart, as if uploaded one after another: the contact log keeps that order.
             result = aws.upload(kind, path.name, path.read_bytes(), at + timedelta(seconds=index))

@@ -1,0 +1,50 @@
+"""Escalate Lambda: the state machine's decisions (decide, hand off, continue, record a failure)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from dunning import escalation
+from dunning.clock import current_clock
+from dunning.runtime import runtime
+from dunning.stepfunctions import Continuations
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Dunning")
+
+
+class EscalateEvent(BaseModel):
+    op: Literal["decide", "handoff", "continue", "fail"]
+    account_id: str
+    execution: str
+    round: int = 0
+    state_machine: str | None = None
+    error: dict[str, Any] | None = None
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@event_parser(model=EscalateEvent)
+def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(account_id=event.account_id)
+    logger.set_correlation_id(event.execution)
+    env = runtime()
+    request = escalation.StepRequest(event.account_id, event.execution, event.round)
+    clock = current_clock()
+    if event.op == "decide":
+        return escalation.decide_step(env.ledger, env.policy, clock, request)
+    if event.op == "handoff":
+        return escalation.handoff_step(env.ledger, env.policy, clock, request)
+    if event.op == "continue":
+        if not event.state_machine:
+            raise ValueError("continue needs the state machine's ARN")
+        return escalation.continue_step(env.ledger, Continuations(env.sfn), clock, request, event.state_machine)
+    error = event.error or {}
+    return escalation.fail_step(env.ledger, clock, request, str(error.get("Error", "")), str(error.get("Cause", "")))

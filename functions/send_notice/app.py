@@ -1,0 +1,51 @@
+"""Send-notice Lambda: re-check the account, render the stage's notice, send it through SES exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from dunning.clock import current_clock
+from dunning.mailer import SesMailer
+from dunning.notices.render import shipped_template_dir
+from dunning.runtime import runtime
+from dunning.sending import Collaborators, SendRequest, send_notice
+from dunning.storage import S3Archive, S3Documents
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Dunning")
+
+
+class SendEvent(BaseModel):
+    account_id: str
+    episode: int
+    stage: str
+    execution: str
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@event_parser(model=SendEvent)
+def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
+    logger.append_keys(account_id=event.account_id, stage=event.stage)
+    logger.set_correlation_id(event.execution)
+    env = runtime()
+    deps = Collaborators(
+        ledger=env.ledger,
+        mailer=SesMailer(env.sesv2, env.settings.ses_configuration_set),
+        archive=S3Archive(env.store, env.settings.ingest_bucket),
+        documents=S3Documents(env.store, env.ledger),
+        policy=env.policy,
+        clock=current_clock(),
+        template_dirs=[shipped_template_dir()],
+    )
+    outcome = send_notice(SendRequest(event.account_id, event.episode, event.stage, event.execution), deps)
+    metrics.add_metric(name="notices_sent" if outcome["sent"] else "notices_skipped", unit=MetricUnit.Count, value=1)
+    return outcome

@@ -1,0 +1,219 @@
+"""The deployed state machine, executed by moto in-process on simulated time.
+
+moto runs ASL (`execute_state_machine`), but out of the box its Lambda tasks need Docker and its Wait
+states really sleep. Here, for the tests and `dunning simulate`:
+- Lambda tasks are dispatched to our real handlers in this process;
+- Wait states block until the *simulated* clock reaches their timestamp, and the Scheduler moves that
+  clock, waking one execution at a time in timestamp order (account id breaking ties), so a run is
+  deterministic;
+- retry back-off intervals are recorded instead of slept.
+
+This leans on moto internals (ExecutionWorker, WaitFunction, the Lambda task's boto client), which is
+why moto is pinned to one version in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import heapq
+import io
+import itertools
+import json
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+from dunning.local import REGION, LocalContext
+
+Handler = Callable[[dict[str, Any], Any], Any]
+ACCOUNT = "123456789012"
+SETTLE_TIMEOUT_SECONDS = 120
+
+
+class SimulationStuck(RuntimeError):
+    """An execution neither reached a Wait state nor finished in time (a bug, or a real sleep)."""
+
+
+class SimulatedClock:
+    def __init__(self, at: datetime) -> None:
+        self._at = at.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._at
+
+    def advance_to(self, at: datetime) -> None:
+        with self._lock:
+            self._at = max(self._at, at.astimezone(UTC))
+
+
+@dataclass(order=True)
+class _Sleeper:
+    wake_at: datetime
+    order: tuple[str, int]
+    wake: threading.Event = field(compare=False)
+
+
+class Scheduler:
+    """Moves the simulated clock and lets executions run one at a time until each blocks or ends."""
+
+    def __init__(self, clock: SimulatedClock) -> None:
+        self.clock = clock
+        self._condition = threading.Condition()
+        self._running = 0
+        self._sleepers: list[_Sleeper] = []
+        self._tiebreak = itertools.count()
+        self._label = threading.local()
+        self.retry_intervals: list[float] = []
+        self.failures: list[str] = []
+
+    # --- called from execution threads ---------------------------------------------------------------
+
+    def execution_started(self) -> None:
+        with self._condition:
+            self._running += 1
+
+    def execution_finished(self) -> None:
+        with self._condition:
+            self._running -= 1
+            self._condition.notify_all()
+
+    def sleep_until(self, wake_at: datetime, label: str) -> None:
+        sleeper = _Sleeper(wake_at.astimezone(UTC), (label, next(self._tiebreak)), threading.Event())
+        with self._condition:
+            heapq.heappush(self._sleepers, sleeper)
+            self._running -= 1
+            self._condition.notify_all()
+        sleeper.wake.wait()
+
+    # --- called from the driving (main) thread -------------------------------------------------------
+
+    def settle(self) -> None:
+        """Block until every execution is waiting in a Wait state or has finished."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._running == 0, timeout=SETTLE_TIMEOUT_SECONDS):
+                raise SimulationStuck(f"{self._running} execution(s) still running after {SETTLE_TIMEOUT_SECONDS}s")
+
+    def next_wake(self) -> datetime | None:
+        with self._condition:
+            return self._sleepers[0].wake_at if self._sleepers else None
+
+    def run_until(self, until: datetime) -> None:
+        """Advance the clock to `until`, waking each waiting execution at its own time, in order."""
+        while True:
+            with self._condition:
+                if not self._sleepers or self._sleepers[0].wake_at > until:
+                    break
+                sleeper = heapq.heappop(self._sleepers)
+                self._running += 1
+            self.clock.advance_to(sleeper.wake_at)
+            sleeper.wake.set()
+            self.settle()
+        self.clock.advance_to(until)
+
+    @property
+    def waiting(self) -> int:
+        with self._condition:
+            return len(self._sleepers)
+
+
+def _execution_label(env: Any) -> str:
+    try:
+        return str(env.states.context_object.context_object_data["Execution"]["Input"]["account_id"])
+    except (AttributeError, KeyError, TypeError):
+        return ""
+
+
+class _InProcessLambda:
+    """Stands in for the Lambda client a Task state uses: invokes our handler in this process."""
+
+    def __init__(self, handlers: Mapping[str, Handler], scheduler: Scheduler) -> None:
+        self._handlers = handlers
+        self._scheduler = scheduler
+
+    def invoke(self, FunctionName: str, Payload: bytes | str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+        name = FunctionName.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        handler = self._handlers[name]
+        event = json.loads(Payload or "{}")
+        try:
+            result = handler(event, LocalContext(name))
+        except Exception as exc:  # what Lambda reports as a function error, with the type as errorType
+            self._scheduler.failures.append(f"{name}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            body = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}
+        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": io.BytesIO(json.dumps(result).encode())}
+
+
+def function_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+@contextmanager
+def simulated_step_functions(scheduler: Scheduler, handlers: Mapping[str, Handler]) -> Iterator[None]:
+    """Patch moto's ASL interpreter as described in the module docstring (inside mock_aws)."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original_start = ExecutionWorker.start
+    original_logic = ExecutionWorker._execution_logic
+    original_client = lambda_eval_utils.boto_client_for
+    fake_lambda = _InProcessLambda(handlers, scheduler)
+
+    def start(worker: Any) -> None:
+        scheduler.execution_started()
+        original_start(worker)
+        if threading.current_thread() is threading.main_thread():
+            scheduler.settle()
+
+    def execution_logic(worker: Any) -> None:
+        try:
+            original_logic(worker)
+        finally:
+            scheduler.execution_finished()
+
+    def wait(function: Any, env: Any) -> None:
+        if isinstance(function, Timestamp):
+            function.string.eval(env=env)
+            stamp = env.stack.pop()
+            parsed = Timestamp._from_timestamp_string(stamp)
+            if parsed is None:
+                function._get_wait_seconds(env)  # raises moto's own States.Runtime failure
+            wake_at = parsed.replace(tzinfo=UTC) if parsed else scheduler.clock.now()
+        else:
+            wake_at = scheduler.clock.now() + timedelta(seconds=function._get_wait_seconds(env=env))
+        scheduler.sleep_until(wake_at, _execution_label(env))
+
+    def client_for(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("service") == "lambda" or (args and args[0] == "lambda"):
+            return fake_lambda
+        return original_client(*args, **kwargs)
+
+    class _NoSleep:
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            scheduler.retry_intervals.append(seconds)
+
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(ExecutionWorker, "start", start))
+        stack.enter_context(mock.patch.object(ExecutionWorker, "_execution_logic", execution_logic))
+        stack.enter_context(mock.patch.object(WaitFunction, "_eval_body", wait))
+        stack.enter_context(mock.patch.object(lambda_eval_utils, "boto_client_for", client_for))
+        stack.enter_context(mock.patch.object(retrier_decl, "time", _NoSleep))
+        yield
+
+
+def load_definition(path: Any, substitutions: Mapping[str, str]) -> str:
+    """The ASL file with SAM's DefinitionSubstitutions applied, as the deployed stack has it."""
+    text = path.read_text(encoding="utf-8")
+    for name, value in substitutions.items():
+        text = text.replace("${" + name + "}", value)
+    json.loads(text)  # fail here, clearly, on a broken definition
+    return text

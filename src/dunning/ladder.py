@@ -1,0 +1,145 @@
+"""The ladder's decisions: for one account at one moment, what happens next and when.
+
+Pure: it reads an AccountSnapshot, the policy and `now`, and returns a Decision. The state machine asks it
+before every wait (escalate) and send_notice asks it again right before sending, so a payment, promise,
+dispute or pause that arrived during the wait is always seen.
+
+Timing rules (CONTRACT 7): a stage falls due `day` days after the due date of the account's earliest
+unpaid, undisputed invoice; an account that is already further along starts at the stage its age gives
+(no burst of earlier notices); at least `min_gap_days` between two notices; notices go out on business
+days of the customer's country inside the sending window of their time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from dunning.account import AccountSnapshot, InvoiceState
+from dunning.calendar import local_date, next_send_slot
+from dunning.policy import Ladder, Policy, Stage
+
+Action = Literal["wait", "done"]
+Next = Literal["send", "handoff", "decide"]
+# Why the ladder is not sending: also the `reason` of notice_skipped when a send is re-checked.
+Reason = Literal["ladder", "settled", "legal", "disputed", "paused", "promise"]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """An event the decision wants in the contact log, with the identity that keeps it unique."""
+
+    type: str
+    identity: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: Reason
+    next: Next | None = None
+    at: datetime | None = None
+    stage: Stage | None = None
+    invoices: tuple[InvoiceState, ...] = ()
+    log: tuple[LogEntry, ...] = ()
+
+
+def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision:
+    today = local_date(now, snapshot.timezone)
+    if snapshot.state.status == "legal":
+        return Decision("done", "legal")
+    promise = snapshot.latest_promise(today)
+    log: list[LogEntry] = []
+    if not snapshot.open_invoices():
+        if promise and not _promise_resolved(snapshot, promise.identity):
+            log.append(LogEntry("promise_kept", promise.identity, {"until": promise.until.isoformat()}))
+        log.append(LogEntry("account_settled", f"episode-{snapshot.state.episode}"))
+        return Decision("done", "settled", log=tuple(log))
+
+    chaseable = snapshot.chaseable_invoices(today)
+    if not chaseable:
+        return Decision("wait", "disputed", "decide", _next_scan(policy, now))
+    paused, until = snapshot.pause(today)
+    if paused:
+        resume_day = until if until else today + timedelta(days=1)
+        return Decision("wait", "paused", "decide", _at_scan_time(policy, resume_day, now))
+    if promise:
+        if today <= promise.until:
+            day_after = promise.until + timedelta(days=1)
+            return Decision("wait", "promise", "decide", _at_scan_time(policy, day_after, now))
+        if not _promise_resolved(snapshot, promise.identity):
+            log.append(LogEntry("promise_broken", promise.identity, {"until": promise.until.isoformat()}))
+
+    return _next_rung(snapshot, policy, now, chaseable, tuple(log))
+
+
+def _next_rung(
+    snapshot: AccountSnapshot, policy: Policy, now: datetime, chaseable: list[InvoiceState], log: tuple[LogEntry, ...]
+) -> Decision:
+    ladder = policy.ladder_for(snapshot.segment)
+    today = local_date(now, snapshot.timezone)
+    anchor = chaseable[0].due_on
+    sent = snapshot.notices_in(snapshot.state.episode)
+    last_index = max((_index(ladder, notice.stage) for notice in sent), default=-1)
+    due_index = max((i for i, stage in enumerate(ladder.stages) if anchor + timedelta(stage.day) <= today), default=-1)
+
+    if due_index > last_index:
+        # Already this far along (imported late, re-timed, or a missed day): go straight to that stage.
+        target, earliest = due_index, now
+    elif last_index + 1 < len(ladder.stages):
+        target = last_index + 1
+        earliest = max(now, _local_midnight(anchor + timedelta(ladder.stages[target].day), snapshot.timezone))
+    else:
+        # A ladder that ends without a legal hand-off: nothing more to send, keep watching for payment.
+        return Decision("wait", "ladder", "decide", _next_scan(policy, now), log=log)
+
+    if sent and policy.min_gap_days:
+        last_at = max(datetime.fromisoformat(notice.at) for notice in sent)
+        earliest = max(earliest, last_at + timedelta(days=policy.min_gap_days))
+    stage = ladder.stages[target]
+    if stage.is_handoff:
+        return Decision("wait", "ladder", "handoff", _whole_minute(earliest), stage, tuple(chaseable), log)
+    window = policy.window_for(snapshot.customer_type)
+    at = next_send_slot(earliest, snapshot.timezone, snapshot.country, window)
+    return Decision("wait", "ladder", "send", at, stage, tuple(_in_notice(chaseable, stage, at, snapshot)), log)
+
+
+def _in_notice(chaseable: list[InvoiceState], stage: Stage, at: datetime, snapshot: AccountSnapshot) -> list[InvoiceState]:
+    """Every chaseable invoice already due on the send day; before anything is due (pre_due), those that
+    fall due within the stage's lead time."""
+    send_day = local_date(at, snapshot.timezone)
+    horizon = send_day + timedelta(days=max(0, -stage.day))
+    return [invoice for invoice in chaseable if invoice.due_on <= horizon]
+
+
+def _index(ladder: Ladder, stage_name: str) -> int:
+    for index, stage in enumerate(ladder.stages):
+        if stage.name == stage_name:
+            return index
+    return -1  # a stage of another segment's ladder (the segment changed): counts as nothing sent
+
+
+def _promise_resolved(snapshot: AccountSnapshot, identity: str) -> bool:
+    return snapshot.has_logged("promise_kept", identity) or snapshot.has_logged("promise_broken", identity)
+
+
+def _local_midnight(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def _at_scan_time(policy: Policy, day: date, now: datetime) -> datetime:
+    at = datetime.combine(day, policy.scan_time, tzinfo=ZoneInfo(policy.business_timezone)).astimezone(UTC)
+    return max(at, _whole_minute(now))
+
+
+def _next_scan(policy: Policy, now: datetime) -> datetime:
+    today = local_date(now, policy.business_timezone)
+    return _at_scan_time(policy, today + timedelta(days=1), now)
+
+
+def _whole_minute(at: datetime) -> datetime:
+    rounded = at.astimezone(UTC).replace(second=0, microsecond=0)
+    return rounded if rounded >= at else rounded + timedelta(minutes=1)

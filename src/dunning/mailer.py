@@ -1,0 +1,43 @@
+"""Amazon SES (v2) as the Mailer: raw MIME in, SES message id out, errors sorted into retry or give up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from dunning.sending import SendRejected, SendThrottled
+
+# Worth retrying: SES is busy or briefly unavailable; nothing was accepted.
+_TRANSIENT = {
+    "TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
+    "ServiceUnavailable", "InternalFailure", "InternalServerError", "SendingPausedException",
+}  # fmt: skip
+
+
+class SesMailer:
+    def __init__(self, sesv2: Any, configuration_set: str | None = None) -> None:
+        self._ses = sesv2
+        self._configuration_set = configuration_set
+
+    def send(self, sender: str, to: Sequence[str], raw: bytes) -> str:
+        request: dict[str, Any] = {
+            "FromEmailAddress": sender,
+            "Destination": {"ToAddresses": list(to)},
+            "Content": {"Raw": {"Data": raw}},
+        }
+        if self._configuration_set:
+            request["ConfigurationSetName"] = self._configuration_set
+        try:
+            response = self._ses.send_email(**request)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in _TRANSIENT:
+                raise SendThrottled(code) from exc
+            raise SendRejected(f"{code}: {exc.response['Error'].get('Message', '')}") from exc
+        except BotoCoreError as exc:
+            # The request may not have reached SES; the caller's reservation makes a retry safe.
+            raise SendThrottled(type(exc).__name__) from exc
+        message_id: str = response["MessageId"]
+        return message_id

@@ -1,0 +1,101 @@
+"""The daily scan: find the accounts with invoices due (or about to be), start one execution for each.
+
+It reads only the sparse `due` index, up to today plus the longest pre-due lead of the policy's ladders,
+and nothing else in the common case: the execution name is derived from the account and its earliest
+due invoice, so starting an account that is already being walked is a harmless no-op (same name), and a
+scan run twice in a day, or retried, starts nothing new. The ladder is computed from dates, not from the
+number of runs, so a missed day is simply caught up by the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from dunning import workflow
+from dunning.calendar import local_date
+from dunning.clock import Clock
+from dunning.ledger import DUE_SHARDS, Ledger, account_pk
+from dunning.policy import Policy
+
+logger = Logger(service="dunning", child=True)
+
+
+class Workflows(Protocol):
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
+        """Start an execution; False when one with this name already exists."""
+        ...
+
+    def is_running(self, name: str) -> bool: ...
+
+
+@dataclass
+class ScanSummary:
+    scanned_through: str
+    items_read: int = 0
+    accounts: int = 0
+    started: list[str] = field(default_factory=list)
+    already_running: int = 0
+    left_alone: int = 0
+
+
+def execution_name(account_id: str, anchor_due: str, anchor_invoice: str) -> str:
+    """Step Functions names: at most 80 of [A-Za-z0-9-_], unique per account and earliest due invoice."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", account_id).strip("-")[:40] or "account"
+    digest = hashlib.sha256(f"{account_id}\x1f{anchor_invoice}".encode()).hexdigest()[:10]
+    return f"{slug}-{anchor_due.replace('-', '')}-{digest}"
+
+
+def due_invoices(ledger: Ledger, through: date) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """Index entries due on or before `through`, grouped by account, and how many items were read."""
+    by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    read = 0
+    upper = f"{through.isoformat()}#\uffff"
+    for shard in range(DUE_SHARDS):
+        for item in ledger.query_index(f"DUE#{shard:02d}", upper):
+            read += 1
+            by_account[item["account_id"]].append(item)
+    return by_account, read
+
+
+def run_scan(ledger: Ledger, workflows: Workflows, policy: Policy, clock: Clock) -> ScanSummary:
+    today = local_date(clock.now(), policy.business_timezone)
+    through = today + timedelta(days=policy.longest_lead_days)
+    accounts, read = due_invoices(ledger, through)
+    summary = ScanSummary(scanned_through=through.isoformat(), items_read=read, accounts=len(accounts))
+    for account_id in sorted(accounts):
+        anchor = min(accounts[account_id], key=lambda item: (item["due_on"], item["invoice_id"]))
+        name = execution_name(account_id, anchor["due_on"], anchor["invoice_id"])
+        payload = {"account_id": account_id, "round": 0}
+        if workflows.start(name, payload):
+            summary.started.append(name)
+        elif workflows.is_running(name):
+            summary.already_running += 1
+        else:
+            _restart_if_orphaned(ledger, workflows, account_id, name, today, payload, summary)
+    logger.info("Scan finished", extra={"summary": summary.__dict__ | {"started": len(summary.started)}})
+    return summary
+
+
+def _restart_if_orphaned(ledger: Ledger, workflows: Workflows, account_id: str, name: str, today: date,
+                         payload: dict[str, Any], summary: ScanSummary) -> None:  # fmt: skip
+    """The execution of this name has ended but the account still has invoices due: it is either with the
+    legal team, owned by another live execution, or its execution failed; only the last is restarted."""
+    state = ledger.get(account_pk(account_id), workflow.STATE_SK) or {}
+    owner = state.get("owner")
+    if state.get("status") == "legal" or (owner and workflows.is_running(owner)):
+        summary.left_alone += 1
+        return
+    if owner:
+        workflow.release_dead_owner(ledger, account_id, owner)
+    restart = f"{name[:68]}-r{today.strftime('%Y%m%d')}"
+    if workflows.start(restart, payload):
+        summary.started.append(restart)
+    else:
+        summary.left_alone += 1

@@ -1,0 +1,219 @@
+"""Sending one notice: re-check, render, hand to SES exactly once, log.
+
+Exactly once, even across crashes: before the message goes to SES the send is reserved in the ledger
+(NOTICE item, status `sending`) and the exact bytes are archived. Then:
+- SES refuses outright (throttling, a service error): the reservation is dropped and the error raised,
+  so the state machine's retry sends it later;
+- SES accepts: the reservation becomes `sent` with SES's message id and `notice_sent` is logged;
+- the process dies in between (or the ledger write fails after SES accepted): a retry finds the
+  reservation still `sending` and cannot know whether SES accepted, so it does *not* send again. The
+  notice is recorded as `unconfirmed` (notice_skipped, reason `unconfirmed`, archive kept) for a person
+  to check. Never sending a notice twice wins over never missing one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from dunning import workflow
+from dunning.account import AccountSnapshot, InvoiceState
+from dunning.calendar import add_business_days, local_date
+from dunning.clock import Clock, rfc3339
+from dunning.events import EventType
+from dunning.ladder import Decision, LogEntry, decide
+from dunning.ledger import Ledger
+from dunning.money import format_amount
+from dunning.notices.mime import Attachment, build_message
+from dunning.notices.render import NoticeContext, NoticeInvoice, render_notice
+from dunning.policy import Policy
+
+logger = Logger(service="dunning", child=True)
+
+# A send re-checked within this long after the moment the ladder chose still counts as on time.
+SEND_TOLERANCE = timedelta(minutes=5)
+# Demand letters and final notices give the customer this many business days to pay.
+DEADLINE_BUSINESS_DAYS = 10
+_SKIP_REASON = {"settled": "paid", "ladder": "not_due"}
+
+
+class SendThrottled(Exception):
+    """SES asked us to slow down (or failed transiently); nothing was sent. The state machine retries."""
+
+
+class SendRejected(Exception):
+    """SES refused this message for good (e.g. a malformed address); retrying would not help."""
+
+
+class Mailer(Protocol):
+    def send(self, sender: str, to: Sequence[str], raw: bytes) -> str:
+        """Hand the raw message to SES; SES's message id, or SendThrottled / SendRejected."""
+        ...
+
+
+class Archive(Protocol):
+    def put(self, key: str, raw: bytes) -> None: ...
+
+
+class Documents(Protocol):
+    def invoice_pdf(self, document: str | None, invoice_id: str) -> tuple[str, bytes] | None:
+        """(file name, bytes) of the invoice's uploaded PDF, if there is one."""
+        ...
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    account_id: str
+    episode: int
+    stage: str
+    execution: str
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    ledger: Ledger
+    mailer: Mailer
+    archive: Archive
+    documents: Documents
+    policy: Policy
+    clock: Clock
+    template_dirs: Sequence[Path]
+
+
+def eml_name(at: datetime, account_id: str, stage: str) -> str:
+    """File name of a sent notice: lexical order is send order (UTC time first)."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", account_id).strip("-")[:40] or "account"
+    digest = hashlib.sha256(account_id.encode()).hexdigest()[:6]
+    return f"{at.strftime('%Y%m%dT%H%M%SZ')}-{slug}-{digest}-{stage}.eml"
+
+
+def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
+    now = deps.clock.now()
+    ledger = deps.ledger
+    snapshot = workflow.load(ledger, request.account_id)
+    existing = workflow.notice_status(ledger, request.account_id, request.episode, request.stage)
+    if existing is not None:
+        return _already_attempted(request, deps, existing, now)
+
+    decision = decide(snapshot, deps.policy, now)
+    still_due = (
+        decision.next == "send"
+        and decision.stage is not None
+        and decision.stage.name == request.stage
+        and decision.at is not None
+        and decision.at <= now + SEND_TOLERANCE
+        and snapshot.state.episode == request.episode
+    )
+    if not still_due:
+        reason = _SKIP_REASON.get(decision.reason, decision.reason)
+        _skip(ledger, request, now, reason)
+        return {"sent": False, "reason": reason}
+    return _send(request, deps, snapshot, decision, now)
+
+
+def _send(request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, decision: Decision,
+          now: datetime) -> dict[str, Any]:  # fmt: skip
+    assert decision.stage is not None
+    stage = decision.stage
+    invoices = list(decision.invoices)
+    currency = invoices[0].currency
+    total = sum((i.outstanding for i in invoices if i.currency == currency), Decimal(0))
+    today = local_date(now, snapshot.timezone)
+    deadline = None
+    if stage.name in ("demand_letter", "final_notice"):
+        deadline = add_business_days(today, DEADLINE_BUSINESS_DAYS, snapshot.country)
+    context = NoticeContext(
+        stage=stage.template_name,
+        locale=str(snapshot.profile.get("locale", deps.policy.default_locale)),
+        customer_name=str(snapshot.profile.get("customer_name", request.account_id)),
+        account_id=request.account_id,
+        invoices=tuple(_notice_invoice(invoice, today) for invoice in invoices),
+        total_due=total,
+        currency=currency,
+        business_name=deps.policy.business_name,
+        reply_to=deps.policy.reply_to,
+        sent_on=today,
+        deadline=deadline,
+    )
+    rendered = render_notice(context, deps.template_dirs)
+    attachments = _attachments(deps.documents, invoices) if stage.attach_invoices else []
+    recipients = [str(address) for address in snapshot.profile.get("emails", [])]
+    name = eml_name(now, request.account_id, stage.name)
+    raw = build_message(
+        rendered=rendered,
+        sender=deps.policy.sender,
+        to=recipients,
+        reply_to=deps.policy.reply_to,
+        sent_at=now,
+        message_id=f"<{name.removesuffix('.eml')}@dunning>",
+        attachments=attachments,
+        headers={"X-Dunning-Notice": f"{request.episode}/{stage.name}"},
+    )
+    archive_key = f"notices/{name}"
+    deps.archive.put(archive_key, raw)
+    if not workflow.begin_send(deps.ledger, request.account_id, request.episode, stage.name, now, archive_key):
+        existing = workflow.notice_status(deps.ledger, request.account_id, request.episode, stage.name) or {}
+        return _already_attempted(request, deps, existing, now)
+    try:
+        message_id = deps.mailer.send(deps.policy.sender, recipients, raw)
+    except SendThrottled:
+        workflow.cancel_send(deps.ledger, request.account_id, request.episode, stage.name)
+        raise
+    except SendRejected as exc:
+        workflow.finish_send(deps.ledger, request.account_id, request.episode, stage.name, "failed", error=str(exc))
+        _skip(deps.ledger, request, now, "rejected")
+        return {"sent": False, "reason": "rejected"}
+    # From here on SES has the message: a failure below must never lead to sending it again.
+    workflow.finish_send(deps.ledger, request.account_id, request.episode, stage.name, "sent", message_id=message_id)
+    entry = LogEntry(EventType.NOTICE_SENT, f"{request.episode}#{stage.name}", {
+        "stage": stage.name, "invoice_ids": [i.invoice_id for i in invoices],
+        "amount_due": format_amount(total, currency), "currency": currency,
+        "to": recipients,
+        "message_id": message_id, "eml": name,
+    })  # fmt: skip
+    workflow.log(deps.ledger, request.account_id, now, [entry])
+    logger.info("Notice sent", extra={"account_id": request.account_id, "stage": stage.name, "message_id": message_id})
+    return {"sent": True, "message_id": message_id, "eml": name}
+
+
+def _already_attempted(request: SendRequest, deps: Collaborators, existing: dict[str, Any], now: datetime) -> dict[str, Any]:
+    status = existing.get("status")
+    if status == "sending":
+        workflow.finish_send(deps.ledger, request.account_id, request.episode, request.stage, "unconfirmed")
+        _skip(deps.ledger, request, now, "unconfirmed")
+        logger.warning("A previous attempt may have sent this notice; not sending again",
+                       extra={"account_id": request.account_id, "stage": request.stage})  # fmt: skip
+        return {"sent": False, "reason": "unconfirmed"}
+    return {"sent": False, "reason": f"already_{status}"}
+
+
+def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> None:
+    identity = f"{request.episode}#{request.stage}#{reason}#{rfc3339(now)[:10]}"
+    workflow.log(ledger, request.account_id, now, [
+        LogEntry(EventType.NOTICE_SKIPPED, identity, {"stage": request.stage, "reason": reason}),
+    ])  # fmt: skip
+
+
+def _notice_invoice(invoice: InvoiceState, today: Any) -> NoticeInvoice:
+    return NoticeInvoice(
+        invoice_id=invoice.invoice_id,
+        reference=invoice.reference,
+        issued_on=invoice.issued_on,
+        due_on=invoice.due_on,
+        outstanding=invoice.outstanding,
+        currency=invoice.currency,
+        days_overdue=(today - invoice.due_on).days,
+    )
+
+
+def _attachments(documents: Documents, invoices: list[InvoiceState]) -> list[Attachment]:
+    found = (documents.invoice_pdf(invoice.document, invoice.invoice_id) for invoice in invoices)
+    return [Attachment(name, content) for name, content in filter(None, found)]

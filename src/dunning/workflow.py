@@ -1,0 +1,128 @@
+"""The workflow's records in the ledger: who is walking an account up the ladder, which episode it is in,
+and which notices of that episode have been (or are being) sent.
+
+    STATE item   PK = ACCOUNT#<id>, SK = STATE                    episode, status (idle|active|legal), owner
+    NOTICE item  PK = ACCOUNT#<id>, SK = NOTICE#<episode>#<stage>  status (sending|sent|unconfirmed|failed)
+
+An *episode* runs from an account first needing attention until it is settled (or handed to legal); the
+notices of an episode are what the ladder has done so far, whichever execution did it. Executions claim
+the account with a conditional write, so two executions can never walk one account at the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from dunning.account import AccountSnapshot
+from dunning.clock import rfc3339
+from dunning.events import Event
+from dunning.ladder import LogEntry
+from dunning.ledger import Ledger, account_pk
+
+STATE_SK = "STATE"
+
+
+def notice_key(account_id: str, episode: int, stage: str) -> tuple[str, str]:
+    return account_pk(account_id), f"NOTICE#{episode:05d}#{stage}"
+
+
+def load(ledger: Ledger, account_id: str) -> AccountSnapshot:
+    return AccountSnapshot.from_items(account_id, ledger.account_items(account_id))
+
+
+def claim(ledger: Ledger, account_id: str, owner: str, now: datetime) -> bool:
+    """Make `owner` (an execution name) the one walking this account; False if another execution owns it
+    or the account is with the legal team."""
+    return ledger.update(
+        (account_pk(account_id), STATE_SK),
+        condition="(attribute_not_exists(#owner) OR #owner = :me) AND "
+        "(attribute_not_exists(#status) OR #status <> :legal)",
+        UpdateExpression="SET #owner = :me, #status = :active, kind = :kind, account_id = :account, "
+        "episode = if_not_exists(episode, :zero), claimed_at = if_not_exists(claimed_at, :now)",
+        ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
+        ExpressionAttributeValues={":me": owner, ":active": "active", ":legal": "legal", ":kind": "state",
+                                   ":zero": 0, ":now": rfc3339(now), ":account": account_id},
+    )  # fmt: skip
+
+
+def release(ledger: Ledger, account_id: str, owner: str, *, settled: bool) -> None:
+    """The execution is done with the account; a settled account starts its next episode afresh."""
+    expression = "REMOVE #owner SET #status = :idle" + (" ADD episode :one" if settled else "")
+    values: dict[str, Any] = {":me": owner, ":idle": "idle", ":legal": "legal"}
+    if settled:
+        values[":one"] = 1
+    ledger.update(
+        (account_pk(account_id), STATE_SK),
+        condition="#owner = :me AND #status <> :legal",
+        UpdateExpression=expression,
+        ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
+        ExpressionAttributeValues=values,
+    )
+
+
+def release_dead_owner(ledger: Ledger, account_id: str, dead_owner: str) -> bool:
+    """Free an account whose owning execution ended without releasing it (the scan found it closed)."""
+    return ledger.update(
+        (account_pk(account_id), STATE_SK),
+        condition="#owner = :dead AND #status <> :legal",
+        UpdateExpression="REMOVE #owner SET #status = :idle",
+        ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
+        ExpressionAttributeValues={":dead": dead_owner, ":idle": "idle", ":legal": "legal"},
+    )
+
+
+def mark_legal(ledger: Ledger, account_id: str, owner: str, case_id: str, now: datetime) -> bool:
+    return ledger.update(
+        (account_pk(account_id), STATE_SK),
+        condition="#owner = :me",
+        UpdateExpression="SET #status = :legal, case_id = :case, handed_over_at = :now REMOVE #owner",
+        ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
+        ExpressionAttributeValues={":me": owner, ":legal": "legal", ":case": case_id, ":now": rfc3339(now)},
+    )
+
+
+def log(ledger: Ledger, account_id: str, at: datetime, entries: Iterable[LogEntry | Event]) -> None:
+    events = [
+        entry
+        if isinstance(entry, Event)
+        else Event(at, entry.type, account_id, entry.data, identity=entry.identity)
+        for entry in entries
+    ]
+    if events:
+        ledger.append_events(events)
+
+
+# --- notice records (the send's idempotency) ------------------------------------------------------------
+
+
+def begin_send(ledger: Ledger, account_id: str, episode: int, stage: str, at: datetime, archive_key: str) -> bool:
+    """Reserve (account, episode, stage) before handing the message to SES; False if already reserved."""
+    pk, sk = notice_key(account_id, episode, stage)
+    return ledger.put_new({
+        "PK": pk, "SK": sk, "kind": "notice", "account_id": account_id, "episode": episode, "stage": stage,
+        "status": "sending", "started_at": rfc3339(at), "archive_key": archive_key,
+    })  # fmt: skip
+
+
+def notice_status(ledger: Ledger, account_id: str, episode: int, stage: str) -> dict[str, Any] | None:
+    return ledger.get(*notice_key(account_id, episode, stage))
+
+
+def finish_send(ledger: Ledger, account_id: str, episode: int, stage: str, status: str, **fields: Any) -> None:
+    names = {f"#{name}": name for name in fields}
+    sets = ", ".join(["#status = :status", *(f"#{name} = :{name}" for name in fields)])
+    ledger.update(
+        notice_key(account_id, episode, stage),
+        UpdateExpression=f"SET {sets}",
+        ExpressionAttributeNames={"#status": "status", **names},
+        ExpressionAttributeValues={":status": status, **{f":{name}": value for name, value in fields.items()}},
+    )
+
+
+def cancel_send(ledger: Ledger, account_id: str, episode: int, stage: str) -> None:
+    """SES refused the message outright (throttled): nothing went out, so the reservation is dropped and a
+    retry may send."""
+    ledger.delete(notice_key(account_id, episode, stage), condition="#status = :sending",
+                  ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues={":sending": "sending"})  # fmt: skip
