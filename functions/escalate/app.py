@@ -45,6 +45,10 @@ def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
     if event.op == "continue":
         if not event.state_machine:
             raise ValueError("continue needs the state machine's ARN")
-        return escalation.continue_step(env.ledger, Continuations(env.sfn), clock, request, event.state_machine)
+        return escalation.continue_step(
+            env.ledger, Continuations(env.sfn), clock, request, event.state_machine
+        )
     error = event.error or {}
-    return escalation.fail_step(env.ledger, clock, request, str(error.get("Error", "")), str(error.get("Cause", "")))
+    return escalation.fail_step(
+        env.ledger, clock, request, str(error.get("Error", "")), str(error.get("Cause", ""))
+    )

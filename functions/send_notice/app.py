@@ -47,5 +47,7 @@ def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
         template_dirs=[shipped_template_dir()],
     )
     outcome = send_notice(SendRequest(event.account_id, event.episode, event.stage, event.execution), deps)
-    metrics.add_metric(name="notices_sent" if outcome["sent"] else "notices_skipped", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="notices_sent" if outcome["sent"] else "notices_skipped", unit=MetricUnit.Count, value=1
+    )
     return outcome

@@ -98,16 +98,24 @@ class AccountSnapshot:
             elif kind == "action":
                 actions.append(_action(item))
             elif kind == "notice":
-                notices.append(NoticeRecord(int(item["episode"]), item["stage"], item["status"], item["started_at"]))
+                notices.append(
+                    NoticeRecord(int(item["episode"]), item["stage"], item["status"], item["started_at"])
+                )
             elif kind == "state":
-                state = AccountState(int(item.get("episode", 0)), item.get("status", "idle"), item.get("owner"),
-                                     item.get("case_id"))  # fmt: skip
+                state = AccountState(
+                    int(item.get("episode", 0)),
+                    item.get("status", "idle"),
+                    item.get("owner"),
+                    item.get("case_id"),
+                )
             elif kind == "event" and item.get("identity"):
                 logged.add((item["event"]["type"], item["identity"]))
         return cls(
             account_id=account_id,
             profile=profile,
-            invoices=tuple(_invoice(item, paid.get(invoice_id, Decimal(0))) for invoice_id, item in invoices.items()),
+            invoices=tuple(
+                _invoice(item, paid.get(invoice_id, Decimal(0))) for invoice_id, item in invoices.items()
+            ),
             actions=tuple(sorted(actions, key=lambda action: (action.on, action.order))),
             notices=tuple(notices),
             state=state,

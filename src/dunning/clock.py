@@ -52,5 +52,5 @@ def current_clock() -> Clock:
 
 def use_clock(clock: Clock | None) -> None:
     """Install (or, with None, remove) the simulator's clock for handlers running in this process."""
-    global _override  # noqa: PLW0603 - one process-wide override, set only by the local simulator
+    global _override
     _override = clock

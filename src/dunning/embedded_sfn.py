@@ -97,7 +97,9 @@ class Scheduler:
         """Block until every execution is waiting in a Wait state or has finished."""
         with self._condition:
             if not self._condition.wait_for(lambda: self._running == 0, timeout=SETTLE_TIMEOUT_SECONDS):
-                raise SimulationStuck(f"{self._running} execution(s) still running after {SETTLE_TIMEOUT_SECONDS}s")
+                raise SimulationStuck(
+                    f"{self._running} execution(s) still running after {SETTLE_TIMEOUT_SECONDS}s"
+                )
 
     def next_wake(self) -> datetime | None:
         with self._condition:
@@ -136,7 +138,7 @@ class _InProcessLambda:
         self._handlers = handlers
         self._scheduler = scheduler
 
-    def invoke(self, FunctionName: str, Payload: bytes | str | None = None, **_: Any) -> dict[str, Any]:  # noqa: N803
+    def invoke(self, FunctionName: str, Payload: bytes | str | None = None, **_: Any) -> dict[str, Any]:
         name = FunctionName.rsplit(":function:", 1)[-1].split(":", 1)[0]
         handler = self._handlers[name]
         event = json.loads(Payload or "{}")
@@ -145,8 +147,16 @@ class _InProcessLambda:
         except Exception as exc:  # what Lambda reports as a function error, with the type as errorType
             self._scheduler.failures.append(f"{name}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             body = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}
-        return {"StatusCode": 200, "ExecutedVersion": "$LATEST", "Payload": io.BytesIO(json.dumps(result).encode())}
+            return {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": io.BytesIO(json.dumps(body).encode()),
+            }
+        return {
+            "StatusCode": 200,
+            "ExecutedVersion": "$LATEST",
+            "Payload": io.BytesIO(json.dumps(result).encode()),
+        }
 
 
 def function_arn(name: str) -> str:
@@ -162,9 +172,9 @@ def simulated_step_functions(scheduler: Scheduler, handlers: Mapping[str, Handle
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-    original_start = ExecutionWorker.start
-    original_logic = ExecutionWorker._execution_logic
-    original_client = lambda_eval_utils.boto_client_for
+    original_start: Any = ExecutionWorker.start
+    original_logic: Any = ExecutionWorker._execution_logic
+    original_client: Any = getattr(lambda_eval_utils, "boto_client_for")  # noqa: B009 - not re-exported
     fake_lambda = _InProcessLambda(handlers, scheduler)
 
     def start(worker: Any) -> None:
@@ -216,4 +226,4 @@ def load_definition(path: Any, substitutions: Mapping[str, str]) -> str:
     for name, value in substitutions.items():
         text = text.replace("${" + name + "}", value)
     json.loads(text)  # fail here, clearly, on a broken definition
-    return text
+    return str(text)

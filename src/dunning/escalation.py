@@ -44,13 +44,17 @@ def timestamp(at: datetime) -> str:
 def decide_step(ledger: Ledger, policy: Policy, clock: Clock, request: StepRequest) -> dict[str, Any]:
     now = clock.now()
     snapshot = workflow.load(ledger, request.account_id)
-    if snapshot.state.status != "legal" and not workflow.claim(ledger, request.account_id, request.execution, now):
+    if snapshot.state.status != "legal" and not workflow.claim(
+        ledger, request.account_id, request.execution, now
+    ):
         return _state(request, {"action": "done", "reason": "owned_by_another_execution"})
     decision = decide(snapshot, policy, now)
     workflow.log(ledger, request.account_id, now, decision.log)
     if decision.action == "done":
         if decision.reason != "legal":
-            workflow.release(ledger, request.account_id, request.execution, settled=decision.reason == "settled")
+            workflow.release(
+                ledger, request.account_id, request.execution, settled=decision.reason == "settled"
+            )
         return _state(request, {"action": "done", "reason": decision.reason})
     if request.round >= MAX_ROUNDS:
         return _state(request, {"action": "continue", "reason": decision.reason})
@@ -94,14 +98,23 @@ def handoff_step(ledger: Ledger, policy: Policy, clock: Clock, request: StepRequ
                 ledger.drop_from_due_index(request.account_id, invoice.invoice_id, row_hash=item["row_hash"])
     currency = decision.invoices[0].currency if decision.invoices else snapshot.open_invoices()[0].currency
     owed = sum((i.outstanding for i in snapshot.open_invoices() if i.currency == currency), Decimal(0))
-    entry = LogEntry(EventType.CASE_OPENED, case_id, {"case_id": case_id, "packet": f"{case_id}.zip",
-                                                       "amount_due": format_amount(owed, currency), "currency": currency})  # fmt: skip
+    entry = LogEntry(
+        EventType.CASE_OPENED,
+        case_id,
+        {
+            "case_id": case_id,
+            "packet": f"{case_id}.zip",
+            "amount_due": format_amount(owed, currency),
+            "currency": currency,
+        },
+    )
     workflow.log(ledger, request.account_id, now, [entry])
     return {"handed_off": True, "case_id": case_id}
 
 
-def continue_step(ledger: Ledger, executions: Executions, clock: Clock, request: StepRequest,
-                  state_machine_arn: str) -> dict[str, Any]:  # fmt: skip
+def continue_step(
+    ledger: Ledger, executions: Executions, clock: Clock, request: StepRequest, state_machine_arn: str
+) -> dict[str, Any]:
     """Hand the account over to a fresh execution (same episode, same ladder position)."""
     match = re.fullmatch(r"(.*)-c(\d+)", request.execution)
     base, number = (match.group(1), int(match.group(2))) if match else (request.execution[:74], 0)
@@ -120,8 +133,11 @@ def continue_step(ledger: Ledger, executions: Executions, clock: Clock, request:
 def fail_step(ledger: Ledger, clock: Clock, request: StepRequest, error: str, cause: str) -> dict[str, Any]:
     """Record an execution that could not go on, and free the account for tomorrow's scan."""
     now = clock.now()
-    entry = LogEntry("workflow_failed", f"{request.execution}#{timestamp(now)}",
-                     {"execution": request.execution, "error": error[:200], "cause": cause[:1000]})  # fmt: skip
+    entry = LogEntry(
+        "workflow_failed",
+        f"{request.execution}#{timestamp(now)}",
+        {"execution": request.execution, "error": error[:200], "cause": cause[:1000]},
+    )
     workflow.log(ledger, request.account_id, now, [entry])
     workflow.release(ledger, request.account_id, request.execution, settled=False)
     return {"recorded": True}

@@ -18,8 +18,12 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from dunning.account import AccountSnapshot, InvoiceState
-from dunning.calendar import local_date, next_send_slot
+from dunning.calendar import add_business_days, local_date, next_send_slot
 from dunning.policy import Ladder, Policy, Stage
+
+# Demand letters and final notices give the customer this many business days to pay; the hand-off to the
+# legal team never comes before the final notice's deadline has passed.
+DEADLINE_BUSINESS_DAYS = 10
 
 Action = Literal["wait", "done"]
 Next = Literal["send", "handoff", "decide"]
@@ -45,6 +49,10 @@ class Decision:
     stage: Stage | None = None
     invoices: tuple[InvoiceState, ...] = ()
     log: tuple[LogEntry, ...] = ()
+
+
+def payment_deadline(sent_on: date, country: str | None) -> date:
+    return add_business_days(sent_on, DEADLINE_BUSINESS_DAYS, country)
 
 
 def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision:
@@ -77,14 +85,20 @@ def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision
 
 
 def _next_rung(
-    snapshot: AccountSnapshot, policy: Policy, now: datetime, chaseable: list[InvoiceState], log: tuple[LogEntry, ...]
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    now: datetime,
+    chaseable: list[InvoiceState],
+    log: tuple[LogEntry, ...],
 ) -> Decision:
     ladder = policy.ladder_for(snapshot.segment)
     today = local_date(now, snapshot.timezone)
     anchor = chaseable[0].due_on
     sent = snapshot.notices_in(snapshot.state.episode)
     last_index = max((_index(ladder, notice.stage) for notice in sent), default=-1)
-    due_index = max((i for i, stage in enumerate(ladder.stages) if anchor + timedelta(stage.day) <= today), default=-1)
+    due_index = max(
+        (i for i, stage in enumerate(ladder.stages) if anchor + timedelta(stage.day) <= today), default=-1
+    )
 
     if due_index > last_index:
         # Already this far along (imported late, re-timed, or a missed day): go straight to that stage.
@@ -96,18 +110,33 @@ def _next_rung(
         # A ladder that ends without a legal hand-off: nothing more to send, keep watching for payment.
         return Decision("wait", "ladder", "decide", _next_scan(policy, now), log=log)
 
-    if sent and policy.min_gap_days:
-        last_at = max(datetime.fromisoformat(notice.at) for notice in sent)
+    last_at = max((datetime.fromisoformat(notice.at) for notice in sent), default=None)
+    if ladder.stages[target].is_handoff and target > 0:
+        # Never hand a debt to the lawyers without the final warning first, and give that warning the
+        # time the ladder gives it, however late the account arrived.
+        if last_index < target - 1:
+            target -= 1
+            earliest = now
+        elif last_at is not None:
+            deadline = payment_deadline(local_date(last_at, snapshot.timezone), snapshot.country)
+            earliest = max(earliest, _local_midnight(deadline + timedelta(days=1), snapshot.timezone))
+    if last_at is not None and policy.min_gap_days:
         earliest = max(earliest, last_at + timedelta(days=policy.min_gap_days))
     stage = ladder.stages[target]
     if stage.is_handoff:
-        return Decision("wait", "ladder", "handoff", _whole_minute(earliest), stage, tuple(chaseable), log)
+        # The hand-off goes to the business's own legal team: their working hours, not the customer's.
+        at = next_send_slot(earliest, policy.business_timezone, None, policy.sending_window)
+        return Decision("wait", "ladder", "handoff", at, stage, tuple(chaseable), log)
     window = policy.window_for(snapshot.customer_type)
     at = next_send_slot(earliest, snapshot.timezone, snapshot.country, window)
-    return Decision("wait", "ladder", "send", at, stage, tuple(_in_notice(chaseable, stage, at, snapshot)), log)
+    return Decision(
+        "wait", "ladder", "send", at, stage, tuple(_in_notice(chaseable, stage, at, snapshot)), log
+    )
 
 
-def _in_notice(chaseable: list[InvoiceState], stage: Stage, at: datetime, snapshot: AccountSnapshot) -> list[InvoiceState]:
+def _in_notice(
+    chaseable: list[InvoiceState], stage: Stage, at: datetime, snapshot: AccountSnapshot
+) -> list[InvoiceState]:
     """Every chaseable invoice already due on the send day; before anything is due (pre_due), those that
     fall due within the stage's lead time."""
     send_day = local_date(at, snapshot.timezone)

@@ -6,6 +6,7 @@ and the deployed one cannot drift apart.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -107,8 +108,11 @@ def _handlers() -> dict[str, Any]:
     from functions.scan_overdue import app as scan
     from functions.send_notice import app as send_notice
 
-    return {"dunning-escalate": escalate.handler, "dunning-send-notice": send_notice.handler,
-            "dunning-scan": scan.handler}  # fmt: skip
+    return {
+        "dunning-escalate": escalate.handler,
+        "dunning-send-notice": send_notice.handler,
+        "dunning-scan": scan.handler,
+    }
 
 
 @dataclass
@@ -237,8 +241,11 @@ def create_stack(scheduler: Any, template: dict[str, Any] | None = None) -> Embe
         project_root() / "infra" / "statemachine" / "collections.asl.json",
         {key: function_arn(name) for key, name in FUNCTIONS.items()},
     )
-    sfn.create_state_machine(name=STATE_MACHINE_NAME, definition=definition,
-                             roleArn=f"arn:aws:iam::{_ACCOUNT}:role/dunning-collections")  # fmt: skip
+    sfn.create_state_machine(
+        name=STATE_MACHINE_NAME,
+        definition=definition,
+        roleArn=f"arn:aws:iam::{_ACCOUNT}:role/dunning-collections",
+    )
     sesv2 = boto.client("sesv2")
     _verify_sender(sesv2, DEFAULT_POLICY.sender)
     return EmbeddedAws(s3=s3, dynamodb=dynamodb, sfn=sfn, sesv2=sesv2, scheduler=scheduler)
@@ -269,6 +276,8 @@ def embedded_aws(start: datetime = DEFAULT_START) -> Iterator[EmbeddedAws]:
     from dunning.runtime import runtime
 
     runtime.cache_clear()  # handlers cache their clients per container; this is a new "container"
+    # moto logs every Fail state of the ASL as an ERROR; our own failure path already records them.
+    logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     scheduler = Scheduler(SimulatedClock(start))
     use_clock(scheduler.clock)
     config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}

@@ -11,9 +11,15 @@ from dunning.sending import SendRejected, SendThrottled
 
 # Worth retrying: SES is busy or briefly unavailable; nothing was accepted.
 _TRANSIENT = {
-    "TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
-    "ServiceUnavailable", "InternalFailure", "InternalServerError", "SendingPausedException",
-}  # fmt: skip
+    "TooManyRequestsException",
+    "Throttling",
+    "ThrottlingException",
+    "LimitExceededException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalServerError",
+    "SendingPausedException",
+}
 
 
 class SesMailer:

@@ -90,15 +90,28 @@ class Ladder(BaseModel):
 
 # Shipped segments: a new customer is walked up faster, a key account more gently.
 DEFAULT_SEGMENTS = {
-    "new_customer": Ladder(stages=_stages(
-        ("pre_due", -3, True), ("reminder", 1, True), ("firm_notice", 7, False), ("demand_letter", 21, False),
-        ("final_notice", 30, False), (LEGAL_HANDOFF, 45, False),
-    )),
-    "key_account": Ladder(stages=_stages(
-        ("pre_due", -5, True), ("reminder", 3, True), ("second_reminder", 14, False), ("firm_notice", 30, False),
-        ("demand_letter", 60, False), ("final_notice", 75, False), (LEGAL_HANDOFF, 90, False),
-    )),
-}  # fmt: skip
+    "new_customer": Ladder(
+        stages=_stages(
+            ("pre_due", -3, True),
+            ("reminder", 1, True),
+            ("firm_notice", 7, False),
+            ("demand_letter", 21, False),
+            ("final_notice", 30, False),
+            (LEGAL_HANDOFF, 45, False),
+        )
+    ),
+    "key_account": Ladder(
+        stages=_stages(
+            ("pre_due", -5, True),
+            ("reminder", 3, True),
+            ("second_reminder", 14, False),
+            ("firm_notice", 30, False),
+            ("demand_letter", 60, False),
+            ("final_notice", 75, False),
+            (LEGAL_HANDOFF, 90, False),
+        )
+    ),
+}
 
 
 class Window(BaseModel):

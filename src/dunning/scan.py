@@ -83,8 +83,15 @@ def run_scan(ledger: Ledger, workflows: Workflows, policy: Policy, clock: Clock)
     return summary
 
 
-def _restart_if_orphaned(ledger: Ledger, workflows: Workflows, account_id: str, name: str, today: date,
-                         payload: dict[str, Any], summary: ScanSummary) -> None:  # fmt: skip
+def _restart_if_orphaned(
+    ledger: Ledger,
+    workflows: Workflows,
+    account_id: str,
+    name: str,
+    today: date,
+    payload: dict[str, Any],
+    summary: ScanSummary,
+) -> None:
     """The execution of this name has ended but the account still has invoices due: it is either with the
     legal team, owned by another live execution, or its execution failed; only the last is restarted."""
     state = ledger.get(account_pk(account_id), workflow.STATE_SK) or {}

@@ -13,6 +13,7 @@ Exactly once, even across crashes: before the message goes to SES the send is re
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Sequence
@@ -26,10 +27,10 @@ from aws_lambda_powertools import Logger
 
 from dunning import workflow
 from dunning.account import AccountSnapshot, InvoiceState
-from dunning.calendar import add_business_days, local_date
+from dunning.calendar import local_date
 from dunning.clock import Clock, rfc3339
 from dunning.events import EventType
-from dunning.ladder import Decision, LogEntry, decide
+from dunning.ladder import Decision, LogEntry, decide, payment_deadline
 from dunning.ledger import Ledger
 from dunning.money import format_amount
 from dunning.notices.mime import Attachment, build_message
@@ -40,8 +41,6 @@ logger = Logger(service="dunning", child=True)
 
 # A send re-checked within this long after the moment the ladder chose still counts as on time.
 SEND_TOLERANCE = timedelta(minutes=5)
-# Demand letters and final notices give the customer this many business days to pay.
-DEADLINE_BUSINESS_DAYS = 10
 _SKIP_REASON = {"settled": "paid", "ladder": "not_due"}
 
 
@@ -119,8 +118,9 @@ def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
     return _send(request, deps, snapshot, decision, now)
 
 
-def _send(request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, decision: Decision,
-          now: datetime) -> dict[str, Any]:  # fmt: skip
+def _send(
+    request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, decision: Decision, now: datetime
+) -> dict[str, Any]:
     assert decision.stage is not None
     stage = decision.stage
     invoices = list(decision.invoices)
@@ -129,7 +129,7 @@ def _send(request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, 
     today = local_date(now, snapshot.timezone)
     deadline = None
     if stage.name in ("demand_letter", "final_notice"):
-        deadline = add_business_days(today, DEADLINE_BUSINESS_DAYS, snapshot.country)
+        deadline = payment_deadline(today, snapshot.country)
     context = NoticeContext(
         stage=stage.template_name,
         locale=str(snapshot.profile.get("locale", deps.policy.default_locale)),
@@ -143,8 +143,14 @@ def _send(request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, 
         sent_on=today,
         deadline=deadline,
     )
+    attachments = _attachments(deps.documents, invoices) if stage.attach_invoices else {}
+    context = dataclasses.replace(
+        context,
+        invoices=tuple(
+            dataclasses.replace(line, attached=line.invoice_id in attachments) for line in context.invoices
+        ),
+    )
     rendered = render_notice(context, deps.template_dirs)
-    attachments = _attachments(deps.documents, invoices) if stage.attach_invoices else []
     recipients = [str(address) for address in snapshot.profile.get("emails", [])]
     name = eml_name(now, request.account_id, stage.name)
     raw = build_message(
@@ -154,12 +160,14 @@ def _send(request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, 
         reply_to=deps.policy.reply_to,
         sent_at=now,
         message_id=f"<{name.removesuffix('.eml')}@dunning>",
-        attachments=attachments,
+        attachments=list(attachments.values()),
         headers={"X-Dunning-Notice": f"{request.episode}/{stage.name}"},
     )
     archive_key = f"notices/{name}"
     deps.archive.put(archive_key, raw)
-    if not workflow.begin_send(deps.ledger, request.account_id, request.episode, stage.name, now, archive_key):
+    if not workflow.begin_send(
+        deps.ledger, request.account_id, request.episode, stage.name, now, archive_key
+    ):
         existing = workflow.notice_status(deps.ledger, request.account_id, request.episode, stage.name) or {}
         return _already_attempted(request, deps, existing, now)
     try:
@@ -168,38 +176,60 @@ def _send(request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, 
         workflow.cancel_send(deps.ledger, request.account_id, request.episode, stage.name)
         raise
     except SendRejected as exc:
-        workflow.finish_send(deps.ledger, request.account_id, request.episode, stage.name, "failed", error=str(exc))
+        workflow.finish_send(
+            deps.ledger, request.account_id, request.episode, stage.name, "failed", error=str(exc)
+        )
         _skip(deps.ledger, request, now, "rejected")
         return {"sent": False, "reason": "rejected"}
     # From here on SES has the message: a failure below must never lead to sending it again.
-    workflow.finish_send(deps.ledger, request.account_id, request.episode, stage.name, "sent", message_id=message_id)
-    entry = LogEntry(EventType.NOTICE_SENT, f"{request.episode}#{stage.name}", {
-        "stage": stage.name, "invoice_ids": [i.invoice_id for i in invoices],
-        "amount_due": format_amount(total, currency), "currency": currency,
-        "to": recipients,
-        "message_id": message_id, "eml": name,
-    })  # fmt: skip
+    workflow.finish_send(
+        deps.ledger, request.account_id, request.episode, stage.name, "sent", message_id=message_id
+    )
+    entry = LogEntry(
+        EventType.NOTICE_SENT,
+        f"{request.episode}#{stage.name}",
+        {
+            "stage": stage.name,
+            "invoice_ids": [i.invoice_id for i in invoices],
+            "amount_due": format_amount(total, currency),
+            "currency": currency,
+            "to": recipients,
+            "message_id": message_id,
+            "eml": name,
+        },
+    )
     workflow.log(deps.ledger, request.account_id, now, [entry])
-    logger.info("Notice sent", extra={"account_id": request.account_id, "stage": stage.name, "message_id": message_id})
+    logger.info(
+        "Notice sent", extra={"account_id": request.account_id, "stage": stage.name, "message_id": message_id}
+    )
     return {"sent": True, "message_id": message_id, "eml": name}
 
 
-def _already_attempted(request: SendRequest, deps: Collaborators, existing: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _already_attempted(
+    request: SendRequest, deps: Collaborators, existing: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     status = existing.get("status")
     if status == "sending":
         workflow.finish_send(deps.ledger, request.account_id, request.episode, request.stage, "unconfirmed")
         _skip(deps.ledger, request, now, "unconfirmed")
-        logger.warning("A previous attempt may have sent this notice; not sending again",
-                       extra={"account_id": request.account_id, "stage": request.stage})  # fmt: skip
+        logger.warning(
+            "A previous attempt may have sent this notice; not sending again",
+            extra={"account_id": request.account_id, "stage": request.stage},
+        )
         return {"sent": False, "reason": "unconfirmed"}
     return {"sent": False, "reason": f"already_{status}"}
 
 
 def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> None:
     identity = f"{request.episode}#{request.stage}#{reason}#{rfc3339(now)[:10]}"
-    workflow.log(ledger, request.account_id, now, [
-        LogEntry(EventType.NOTICE_SKIPPED, identity, {"stage": request.stage, "reason": reason}),
-    ])  # fmt: skip
+    workflow.log(
+        ledger,
+        request.account_id,
+        now,
+        [
+            LogEntry(EventType.NOTICE_SKIPPED, identity, {"stage": request.stage, "reason": reason}),
+        ],
+    )
 
 
 def _notice_invoice(invoice: InvoiceState, today: Any) -> NoticeInvoice:
@@ -214,6 +244,11 @@ def _notice_invoice(invoice: InvoiceState, today: Any) -> NoticeInvoice:
     )
 
 
-def _attachments(documents: Documents, invoices: list[InvoiceState]) -> list[Attachment]:
-    found = (documents.invoice_pdf(invoice.document, invoice.invoice_id) for invoice in invoices)
-    return [Attachment(name, content) for name, content in filter(None, found)]
+def _attachments(documents: Documents, invoices: list[InvoiceState]) -> dict[str, Attachment]:
+    """The uploaded PDF of each invoice that has one, by invoice id."""
+    found = {}
+    for invoice in invoices:
+        pdf = documents.invoice_pdf(invoice.document, invoice.invoice_id)
+        if pdf is not None:
+            found[invoice.invoice_id] = Attachment(*pdf)
+    return found

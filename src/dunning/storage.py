@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from botocore.exceptions import ClientError
@@ -103,6 +103,12 @@ class S3Documents:
                 continue
             item = self._ledger.get(f"DOCUMENT#{name}", "DOCUMENT")
             if item is not None:
-                stored = StoredObject(item["bucket"], item["key"], "", datetime.min, item.get("version_id") or None)
+                stored = StoredObject(
+                    item["bucket"],
+                    item["key"],
+                    "",
+                    datetime.min.replace(tzinfo=UTC),
+                    item.get("version_id") or None,
+                )
                 return name, self._store.open(stored).read()
         return None

@@ -42,9 +42,16 @@ def claim(ledger: Ledger, account_id: str, owner: str, now: datetime) -> bool:
         UpdateExpression="SET #owner = :me, #status = :active, kind = :kind, account_id = :account, "
         "episode = if_not_exists(episode, :zero), claimed_at = if_not_exists(claimed_at, :now)",
         ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
-        ExpressionAttributeValues={":me": owner, ":active": "active", ":legal": "legal", ":kind": "state",
-                                   ":zero": 0, ":now": rfc3339(now), ":account": account_id},
-    )  # fmt: skip
+        ExpressionAttributeValues={
+            ":me": owner,
+            ":active": "active",
+            ":legal": "legal",
+            ":kind": "state",
+            ":zero": 0,
+            ":now": rfc3339(now),
+            ":account": account_id,
+        },
+    )
 
 
 def release(ledger: Ledger, account_id: str, owner: str, *, settled: bool) -> None:
@@ -97,32 +104,52 @@ def log(ledger: Ledger, account_id: str, at: datetime, entries: Iterable[LogEntr
 # --- notice records (the send's idempotency) ------------------------------------------------------------
 
 
-def begin_send(ledger: Ledger, account_id: str, episode: int, stage: str, at: datetime, archive_key: str) -> bool:
+def begin_send(
+    ledger: Ledger, account_id: str, episode: int, stage: str, at: datetime, archive_key: str
+) -> bool:
     """Reserve (account, episode, stage) before handing the message to SES; False if already reserved."""
     pk, sk = notice_key(account_id, episode, stage)
-    return ledger.put_new({
-        "PK": pk, "SK": sk, "kind": "notice", "account_id": account_id, "episode": episode, "stage": stage,
-        "status": "sending", "started_at": rfc3339(at), "archive_key": archive_key,
-    })  # fmt: skip
+    return ledger.put_new(
+        {
+            "PK": pk,
+            "SK": sk,
+            "kind": "notice",
+            "account_id": account_id,
+            "episode": episode,
+            "stage": stage,
+            "status": "sending",
+            "started_at": rfc3339(at),
+            "archive_key": archive_key,
+        }
+    )
 
 
 def notice_status(ledger: Ledger, account_id: str, episode: int, stage: str) -> dict[str, Any] | None:
     return ledger.get(*notice_key(account_id, episode, stage))
 
 
-def finish_send(ledger: Ledger, account_id: str, episode: int, stage: str, status: str, **fields: Any) -> None:
+def finish_send(
+    ledger: Ledger, account_id: str, episode: int, stage: str, status: str, **fields: Any
+) -> None:
     names = {f"#{name}": name for name in fields}
     sets = ", ".join(["#status = :status", *(f"#{name} = :{name}" for name in fields)])
     ledger.update(
         notice_key(account_id, episode, stage),
         UpdateExpression=f"SET {sets}",
         ExpressionAttributeNames={"#status": "status", **names},
-        ExpressionAttributeValues={":status": status, **{f":{name}": value for name, value in fields.items()}},
+        ExpressionAttributeValues={
+            ":status": status,
+            **{f":{name}": value for name, value in fields.items()},
+        },
     )
 
 
 def cancel_send(ledger: Ledger, account_id: str, episode: int, stage: str) -> None:
     """SES refused the message outright (throttled): nothing went out, so the reservation is dropped and a
     retry may send."""
-    ledger.delete(notice_key(account_id, episode, stage), condition="#status = :sending",
-                  ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues={":sending": "sending"})  # fmt: skip
+    ledger.delete(
+        notice_key(account_id, episode, stage),
+        condition="#status = :sending",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":sending": "sending"},
+    )

@@ -12,6 +12,7 @@ from dunning.cli import upload_time, write_events
 from dunning.ledger import Ledger
 from dunning.local import embedded_aws
 
+
 def _document_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:

@@ -1,0 +1,55 @@
+"""Driving the embedded system through simulated days, the way the deployed schedule does.
+
+Each simulated day: uploads dated that day are put into the bucket at the start of the day (business
+time zone), before anything is sent; the daily scan fires at the policy's scan time; executions wake at
+their Wait timestamps in between. Used by `dunning simulate` and by the tests.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from dunning.local import EmbeddedAws
+from dunning.policy import Policy
+
+
+@dataclass(frozen=True)
+class Upload:
+    kind: str  # invoices | payments | actions | documents
+    name: str
+    body: bytes
+
+
+@dataclass
+class Simulation:
+    aws: EmbeddedAws
+    policy: Policy
+    uploads: dict[date, list[Upload]] = field(default_factory=lambda: defaultdict(list))
+    import_results: list[dict[str, object]] = field(default_factory=list)
+    scans: list[dict[str, object]] = field(default_factory=list)
+
+    def at(self, day: date, clock: time = time(0)) -> datetime:
+        """`day` at local `clock` in the business time zone, as a UTC instant."""
+        return datetime.combine(day, clock, tzinfo=ZoneInfo(self.policy.business_timezone)).astimezone(UTC)
+
+    def schedule(self, day: date, upload: Upload) -> None:
+        self.uploads[day].append(upload)
+
+    def run_day(self, day: date) -> None:
+        start = self.at(day)
+        self.aws.run_until(start)
+        for upload in self.uploads.pop(day, []):
+            self.import_results.append(self.aws.upload(upload.kind, upload.name, upload.body, start))
+        self.aws.run_until(self.at(day, self.policy.scan_time))
+        self.scans.append(self.aws.scan())
+
+    def run(self, first: date, days: int, progress: Callable[[int, int], None] | None = None) -> None:
+        for offset in range(days):
+            self.run_day(first + timedelta(days=offset))
+            if progress:
+                progress(offset + 1, days)
+        self.aws.run_until(self.at(first + timedelta(days=days)))

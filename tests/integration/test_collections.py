@@ -1,0 +1,279 @@
+"""The collections engine end to end: the deployed ASL executed by moto, the real handlers in-process, the
+daily scan at 07:00, Wait states released by the simulated clock. Times below are UTC unless the account
+lives elsewhere; the default policy sends Monday-Friday 09:00-17:00 in the customer's time zone."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from tests.support.collections import world
+from tests.support.files import invoice_row
+
+FULL_LADDER = [
+    ("pre_due", "2027-02-08 09:00"),  # due Wed 10 Feb; -3 is Sunday 7 Feb -> Monday
+    ("reminder", "2027-02-11 09:00"),
+    ("second_reminder", "2027-02-17 09:00"),
+    ("firm_notice", "2027-02-24 09:00"),
+    ("demand_letter", "2027-03-12 09:00"),
+    ("final_notice", "2027-03-29 09:00"),  # +45 is Saturday 27 March -> Monday
+]
+
+
+def test_an_account_that_never_pays_walks_every_stage_to_the_legal_team() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
+        w.run_through(date(2027, 4, 20))
+
+        assert w.notices("ACME") == FULL_LADDER
+        (case,) = w.events("ACME", "case_opened")
+        # +60 is Sunday 11 April, but the final notice (29 March) gave 10 business days, until 12 April.
+        assert case["at"] == "2027-04-13T09:00:00Z"
+        assert (case["amount_due"], case["currency"]) == ("100.00", "EUR")
+        assert case["packet"] == f"{case['case_id']}.zip"
+        emails = w.sent_emails()
+        assert len(emails) == 6, "one email per customer-facing stage, none twice"
+        assert all(m["To"] == "ap@acme.example.com" for m in emails)
+        statuses = {e["status"] for e in w.aws.executions()}
+        assert statuses == {"SUCCEEDED"}
+
+
+def test_nothing_is_sent_after_the_payment_date() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
+        w.payment("ACME", "A-1", "100.00", date(2027, 2, 20))
+        w.run_through(date(2027, 4, 20))
+
+        assert w.notices("ACME") == FULL_LADDER[:3]
+        assert len(w.events("ACME", "account_settled")) == 1
+        assert not w.events("ACME", "case_opened")
+        assert len(w.sent_emails()) == 3
+
+
+def test_partial_then_full_payment() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
+        w.payment("ACME", "A-1", "40.00", date(2027, 2, 15))
+        w.payment("ACME", "A-1", "60.00", date(2027, 2, 22))
+        w.run_through(date(2027, 3, 31))
+
+        sent = w.events("ACME", "notice_sent")
+        assert [(e["stage"], e["amount_due"]) for e in sent] == [
+            ("pre_due", "100.00"),
+            ("reminder", "100.00"),
+            ("second_reminder", "60.00"),
+        ]
+        assert len(w.events("ACME", "account_settled")) == 1
+
+
+def test_paying_the_earliest_invoice_re_times_the_ladder_from_the_next() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(
+            invoice_row("A-1", amount="100.00", due_on="2027-02-10"),
+            invoice_row("B-1", amount="50.00", due_on="2027-03-03"),
+        )
+        w.payment("ACME", "A-1", "100.00", date(2027, 2, 19))
+        w.run_through(date(2027, 3, 20))
+
+        sent = w.events("ACME", "notice_sent")
+        assert [(e["stage"], e["at"][:16]) for e in sent] == [
+            ("pre_due", "2027-02-08T09:00"),
+            ("reminder", "2027-02-11T09:00"),
+            ("second_reminder", "2027-02-17T09:00"),
+            # B-1 is due 3 March: the next rung, firm_notice (+14), counts from there, not from A-1.
+            ("firm_notice", "2027-03-17T09:00"),
+        ]
+        assert sent[-1]["invoice_ids"] == ["B-1"] and sent[-1]["amount_due"] == "50.00"
+
+
+def test_a_broken_promise_pauses_the_ladder_then_resumes_it() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
+        w.action("ACME", "promise", date(2027, 2, 12), until="2027-02-19")
+        w.run_through(date(2027, 2, 28))
+
+        assert w.notices("ACME")[:3] == [
+            ("pre_due", "2027-02-08 09:00"),
+            ("reminder", "2027-02-11 09:00"),
+            ("second_reminder", "2027-02-22 09:00"),  # held during the promise (17 Feb), sent after it broke
+        ]
+        (broken,) = w.events("ACME", "promise_broken")
+        assert (broken["at"], broken["until"]) == ("2027-02-20T07:00:00Z", "2027-02-19")
+
+
+def test_a_kept_promise_ends_the_ladder() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
+        w.action("ACME", "promise", date(2027, 2, 12), until="2027-02-19")
+        w.payment("ACME", "A-1", "100.00", date(2027, 2, 18))
+        w.run_through(date(2027, 3, 31))
+
+        assert w.notices("ACME") == FULL_LADDER[:2]
+        assert [e["type"] for e in w.events("ACME", "promise_kept", "promise_broken", "account_settled")] == [
+            "promise_kept",
+            "account_settled",
+        ]
+
+
+def test_a_disputed_invoice_is_left_out_of_notices_and_totals_until_resolved() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(
+            invoice_row("A-1", amount="100.00", due_on="2027-02-10"),
+            invoice_row("B-1", amount="50.00", due_on="2027-02-10"),
+        )
+        w.action("ACME", "dispute", date(2027, 2, 2), invoice="B-1")
+        w.action("ACME", "resolve", date(2027, 2, 16), invoice="B-1")
+        w.run_through(date(2027, 2, 18))
+
+        sent = w.events("ACME", "notice_sent")
+        assert [(e["stage"], e["invoice_ids"], e["amount_due"]) for e in sent] == [
+            ("pre_due", ["A-1"], "100.00"),
+            ("reminder", ["A-1"], "100.00"),
+            ("second_reminder", ["A-1", "B-1"], "150.00"),
+        ]
+
+
+def test_an_account_imported_40_days_overdue_starts_at_its_stage_without_a_burst() -> None:
+    with world(date(2027, 2, 10)) as w:
+        w.invoices(invoice_row("OLD", amount="100.00", due_on="2027-01-01"))
+        w.run_through(date(2027, 2, 28))
+
+        assert w.notices("ACME") == [
+            ("demand_letter", "2027-02-10 09:00"),  # +30 (31 Jan) has passed, +45 (15 Feb) has not
+            ("final_notice", "2027-02-15 09:00"),
+        ]
+
+
+def test_a_second_scan_the_same_day_starts_nothing_new() -> None:
+    with world(date(2027, 2, 8)) as w:
+        w.invoices(
+            invoice_row("A-1", due_on="2027-02-10"),
+            invoice_row("B-1", account_id="BETA", due_on="2027-02-11"),
+        )
+        w.run_through(date(2027, 2, 8))
+        executions = w.aws.executions()
+        assert len(executions) == 2
+
+        again = w.aws.scan()
+
+        assert again["started"] == [] and again["already_running"] == 2
+        assert w.aws.executions() == executions
+
+
+def test_a_paused_account_gets_nothing_until_the_pause_ends() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
+        w.action("ACME", "pause", date(2027, 2, 9), until="2027-03-01")
+        w.run_through(date(2027, 3, 5))
+
+        assert w.notices("ACME") == [
+            ("pre_due", "2027-02-08 09:00"),
+            ("firm_notice", "2027-03-01 09:00"),  # +14 has passed when the pause ends; no burst of the others
+        ]
+
+
+def test_weekends_holidays_and_the_customer_time_zone_are_honoured() -> None:
+    row = invoice_row(
+        "RO-1",
+        account_id="RO",
+        amount="100.00",
+        due_on="2026-11-24",
+        timezone="Europe/Bucharest",
+        issued_on="2026-11-01",
+        country="RO",
+    )
+    with world(date(2026, 11, 20)) as w:
+        w.invoices(row)
+        w.run_through(date(2026, 12, 3))
+
+        assert w.notices("RO") == [
+            ("pre_due", "2026-11-23 07:00"),  # -3 is Saturday 21 Nov -> Monday 09:00 in Bucharest (UTC+2)
+            ("reminder", "2026-11-26 07:00"),  # +1 (25 Nov) is within 3 days of the last notice -> 26 Nov
+            # +7 is Tuesday 1 December, Romania's National Day, after St Andrew's Day on the 30th
+            ("second_reminder", "2026-12-02 07:00"),
+        ]
+
+
+def test_consumers_are_never_contacted_outside_08_00_to_21_00_local() -> None:
+    policy = 'sending_window: {start: "06:00", end: "23:00"}\n'
+    row = invoice_row(
+        "US-1",
+        account_id="JANE",
+        due_on="2027-02-10",
+        timezone="America/New_York",
+        country="US",
+        customer_type="consumer",
+    )
+    with world(date(2027, 2, 1), policy=policy) as w:
+        w.invoices(row)
+        w.run_through(date(2027, 2, 12))
+
+        # Business window opens at 06:00, but for a consumer not before 08:00 New York time (13:00 UTC).
+        assert w.notices("JANE") == [("pre_due", "2027-02-08 13:00"), ("reminder", "2027-02-11 13:00")]
+
+
+@pytest.mark.parametrize("failures", [1, 3])
+def test_ses_throttling_is_retried_and_every_notice_goes_out_exactly_once(
+    failures: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dunning.mailer import SesMailer
+    from dunning.sending import SendThrottled
+
+    original = SesMailer.send
+    attempts: dict[bytes, int] = {}
+
+    def throttled(self: SesMailer, sender: str, to: list[str], raw: bytes) -> str:
+        notice = raw.split(b"X-Dunning-Notice: ", 1)[1].split(b"\r\n", 1)[0]
+        attempts[notice] = attempts.get(notice, 0) + 1
+        if attempts[notice] <= failures:
+            raise SendThrottled("TooManyRequestsException")
+        return original(self, sender, to, raw)
+
+    monkeypatch.setattr(SesMailer, "send", throttled)
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", due_on="2027-02-10"))
+        w.run_through(date(2027, 2, 18))
+
+        assert w.notices("ACME") == FULL_LADDER[:3]
+        assert len(w.sent_emails()) == 3
+        # Full jitter: each back-off is somewhere in [0, 5 * 2**n] seconds.
+        waits = w.aws.scheduler.retry_intervals
+        assert len(waits) == 3 * failures
+        assert all(0 <= wait <= 5 * 2 ** (n % failures) for n, wait in enumerate(waits))
+
+
+def test_a_crash_after_ses_accepted_never_sends_the_notice_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dunning import workflow
+
+    original = workflow.finish_send
+    crashed: list[str] = []
+
+    def crash_once(ledger, account_id, episode, stage, status, **fields):  # type: ignore[no-untyped-def]
+        if status == "sent" and stage == "reminder" and not crashed:
+            crashed.append(stage)
+            raise RuntimeError("Lambda died after SES accepted the message")
+        return original(ledger, account_id, episode, stage, status, **fields)
+
+    monkeypatch.setattr(workflow, "finish_send", crash_once)
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", due_on="2027-02-10"))
+        w.run_through(date(2027, 2, 18))
+
+        subjects = [m["X-Dunning-Notice"] for m in w.sent_emails()]
+        assert subjects == ["0/pre_due", "0/reminder", "0/second_reminder"], "the reminder went out once"
+        skipped = w.events("ACME", "notice_skipped")
+        assert [(e["stage"], e["reason"]) for e in skipped] == [("reminder", "unconfirmed")]
+        assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "second_reminder"]
+
+
+def test_after_the_hand_off_payments_are_still_applied_and_nothing_is_sent() -> None:
+    with world(date(2027, 2, 10)) as w:
+        w.invoices(invoice_row("OLD", amount="100.00", due_on="2026-12-01", issued_on="2026-11-01"))
+        w.payment("ACME", "OLD", "30.00", date(2027, 3, 1))
+        w.run_through(date(2027, 3, 10))
+
+        types = [e["type"] for e in w.events("ACME") if e["type"] != "invoice_imported"]
+        assert types == ["notice_sent", "case_opened", "payment_applied"]
+        assert w.notices("ACME")[0][0] == "final_notice"
+        assert w.aws.scan()["accounts"] == 0, "a case with the legal team is out of the daily scan"

@@ -1,0 +1,76 @@
+"""Running accounts through the real state machine on simulated days, and reading what happened."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from dunning.ledger import Ledger
+from dunning.local import EmbeddedAws, embedded_aws
+from dunning.policy import DEFAULT_POLICY, Policy, parse_policy
+from dunning.simulator import Simulation, Upload
+from tests.support.files import csv_bytes, invoices_csv
+
+PAYMENT_HEADER = ["account_id", "invoice_id", "amount", "paid_on"]
+ACTION_HEADER = ["account_id", "action", "on", "until", "invoice_id", "note"]
+
+
+@dataclass
+class World:
+    aws: EmbeddedAws
+    sim: Simulation
+    ledger: Ledger
+    first_day: date
+    day: date
+
+    def invoices(self, *rows: dict[str, str], on: date | None = None) -> None:
+        self.sim.schedule(
+            on or self.day, Upload("invoices", f"invoices-{len(self.sim.uploads)}.csv", invoices_csv(*rows))
+        )
+
+    def payment(self, account: str, invoice: str, amount: str, on: date) -> None:
+        body = csv_bytes(PAYMENT_HEADER, [[account, invoice, amount, on.isoformat()]])
+        self.sim.schedule(on, Upload("payments", f"payment-{account}-{invoice}-{on}.csv", body))
+
+    def action(self, account: str, action: str, on: date, until: str = "", invoice: str = "") -> None:
+        body = csv_bytes(ACTION_HEADER, [[account, action, on.isoformat(), until, invoice, ""]])
+        self.sim.schedule(on, Upload("actions", f"action-{account}-{action}-{on}.csv", body))
+
+    def run_through(self, last: date) -> None:
+        while self.day <= last:
+            self.sim.run_day(self.day)
+            self.day += timedelta(days=1)
+        self.aws.run_until(self.sim.at(self.day))
+
+    def events(self, account: str, *types: str) -> list[dict[str, Any]]:
+        return [e for e in self.ledger.events(account) if not types or e["type"] in types]
+
+    def notices(self, account: str) -> list[tuple[str, str]]:
+        """(stage, local send time 'YYYY-MM-DD HH:MM' in UTC) of every notice_sent, in order."""
+        return [(e["stage"], e["at"][:16].replace("T", " ")) for e in self.events(account, "notice_sent")]
+
+    def sent_emails(self) -> list[email.message.EmailMessage]:
+        """Every message SES accepted (moto's record), parsed."""
+        from moto.ses.models import ses_backends
+
+        backend = ses_backends["123456789012"]["eu-west-1"]
+        messages: list[email.message.EmailMessage] = [
+            email.message_from_string(message.raw_data, policy=email.policy.default)
+            for message in backend.sent_messages
+        ]
+        return messages
+
+
+@contextmanager
+def world(first_day: date, policy: Policy | str = DEFAULT_POLICY) -> Iterator[World]:
+    chosen = parse_policy(policy) if isinstance(policy, str) else policy
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
+    with embedded_aws(start) as aws:
+        if isinstance(policy, str):
+            aws.use_policy(policy.encode())
+        yield World(aws, Simulation(aws, chosen), Ledger(aws.dynamodb, aws.table_name), first_day, first_day)

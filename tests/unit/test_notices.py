@@ -1,0 +1,396 @@
+"""Notices: every stage's templates render, the customer's text is escaped, and the raw email is safe."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from dunning.notices import (
+    Attachment,
+    NoticeContext,
+    NoticeInvoice,
+    RenderedNotice,
+    TemplateNotFound,
+    build_message,
+    render_notice,
+    shipped_template_dir,
+)
+from dunning.notices import render as render_module
+from dunning.notices.mime import safe_filename
+from dunning.notices.render import language_of, single_line
+from dunning.policy import DEFAULT_LADDER
+
+SHIPPED = shipped_template_dir()
+CUSTOMER_STAGES = [stage.template_name for stage in DEFAULT_LADDER if not stage.is_handoff]
+SENT_AT = datetime(2027, 3, 15, 9, 30, tzinfo=UTC)
+SCRIPT = "<script>alert(1)</script>"
+
+INVOICES = (
+    NoticeInvoice(
+        invoice_id="INV-1001",
+        reference="PO-77",
+        issued_on=date(2027, 2, 1),
+        due_on=date(2027, 3, 3),
+        outstanding=Decimal("1200"),
+        currency="EUR",
+        days_overdue=12,
+        attached=True,
+    ),
+    NoticeInvoice(
+        invoice_id="INV-1002",
+        reference=None,
+        issued_on=date(2027, 2, 10),
+        due_on=date(2027, 3, 12),
+        outstanding=Decimal("80.5"),
+        currency="EUR",
+        days_overdue=3,
+    ),
+)
+CONTEXT = NoticeContext(
+    stage="reminder",
+    locale="en",
+    customer_name="Ana Popescu",
+    account_id="ACC-9",
+    invoices=INVOICES,
+    total_due=Decimal("1280.50"),
+    currency="EUR",
+    business_name="Example Trading Ltd",
+    reply_to="ar@example.com",
+    sent_on=SENT_AT.date(),
+    deadline=date(2027, 3, 29),
+)
+
+
+def _root_attributes(html: str) -> dict[str, str | None]:
+    class Root(HTMLParser):
+        attributes: dict[str, str | None] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "html" and self.attributes is None:
+                self.attributes = dict(attrs)
+
+    parser = Root()
+    parser.feed(html)
+    assert parser.attributes is not None, "no <html> element"
+    return parser.attributes
+
+
+def _write(directory: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return directory
+
+
+def _message(rendered: RenderedNotice, **changes: Any) -> EmailMessage:
+    arguments: dict[str, Any] = {
+        "rendered": rendered,
+        "sender": "Accounts Receivable <billing@example.com>",
+        "to": ["ana@example.com"],
+        "reply_to": "ar@example.com",
+        "sent_at": SENT_AT,
+        "message_id": "notice-1@dunning.example.com",
+    } | changes
+    raw = build_message(**arguments)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+# --- rendering -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", CUSTOMER_STAGES)
+def test_every_customer_stage_renders_both_parts_with_every_invoice(stage: str) -> None:
+    rendered = render_notice(replace(CONTEXT, stage=stage), [SHIPPED])
+
+    assert rendered.subject and "\n" not in rendered.subject
+    assert (rendered.lang, rendered.direction) == ("en", "ltr")
+    for part in (rendered.text, rendered.html):
+        for expected in ("Ana Popescu", "INV-1001", "PO-77", "INV-1002", "3 March 2027", "12 March 2027"):
+            assert expected in part
+        for amount in ("1200.00 EUR", "80.50 EUR", "1280.50 EUR"):
+            assert amount in part
+        assert "Example Trading Ltd" in part and "ar@example.com" in part
+    assert rendered.html.startswith("<!DOCTYPE html>")
+    assert _root_attributes(rendered.html) == {"lang": "en", "dir": "ltr"}
+    for external in ("<script", "<img", "<link", "@import", "http"):
+        assert external not in rendered.html
+
+
+@pytest.mark.parametrize("stage", ["demand_letter", "final_notice"])
+def test_demand_and_final_notices_state_the_deadline(stage: str) -> None:
+    rendered = render_notice(replace(CONTEXT, stage=stage), [SHIPPED])
+    for part in (rendered.subject, rendered.text, rendered.html):
+        assert "29 March 2027" in part
+    with pytest.raises(ValueError, match="deadline"):
+        render_notice(replace(CONTEXT, stage=stage, deadline=None), [SHIPPED])
+
+
+def test_the_wording_escalates_without_inventing_amounts() -> None:
+    texts = {stage: render_notice(replace(CONTEXT, stage=stage), [SHIPPED]).text for stage in CUSTOMER_STAGES}
+    assert "payment plan" in texts["second_reminder"] and "partial payment" in texts["second_reminder"]
+    assert "late payment fees and statutory interest may be" in " ".join(texts["firm_notice"].split())
+    assert "formally demand" in texts["demand_letter"]
+    assert "legal team or a collection agency" in " ".join(texts["final_notice"].split())
+
+
+def test_a_notice_says_attached_only_when_a_document_is() -> None:
+    with_copy = render_notice(replace(CONTEXT, stage="pre_due"), [SHIPPED])
+    assert "attached a copy of invoice INV-1001" in " ".join(with_copy.text.split())
+
+    bare = tuple(replace(invoice, attached=False) for invoice in INVOICES)
+    without = render_notice(replace(CONTEXT, stage="pre_due", invoices=bare), [SHIPPED])
+    assert "attached" not in without.text and "attached" not in without.html
+    assert "send you a copy" in " ".join(without.text.split())
+
+
+def test_customer_text_is_escaped_in_html_and_literal_in_text() -> None:
+    invoice = replace(INVOICES[0], reference=SCRIPT)
+    rendered = render_notice(replace(CONTEXT, customer_name=SCRIPT, invoices=(invoice,)), [SHIPPED])
+
+    assert "<script" not in rendered.html
+    assert rendered.html.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2
+    assert rendered.text.count(SCRIPT) == 2
+
+
+def test_strict_undefined_catches_a_missing_variable(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        {
+            "en/tiny.subject.j2": "Hello",
+            "en/tiny.txt.j2": "{{ no_such_variable }}",
+            "en/tiny.html.j2": "<p></p>",
+        },
+    )
+    with pytest.raises(jinja2.UndefinedError, match="no_such_variable"):
+        render_notice(replace(CONTEXT, stage="tiny"), [tmp_path])
+
+
+def test_an_earlier_directory_overrides_one_file_and_the_rest_fall_back(tmp_path: Path) -> None:
+    _write(
+        tmp_path, {"en/reminder.subject.j2": "Account {{ account_id }}: a word from {{ business_name }}\n"}
+    )
+    shipped = render_notice(CONTEXT, [SHIPPED])
+
+    overridden = render_notice(CONTEXT, [tmp_path, SHIPPED])
+
+    assert overridden.subject == "Account ACC-9: a word from Example Trading Ltd"
+    assert overridden.text == shipped.text
+    assert overridden.html == shipped.html.replace(shipped.subject, overridden.subject)  # the <title>
+    assert render_notice(CONTEXT, [SHIPPED, tmp_path]).subject == shipped.subject
+
+
+def test_a_subject_is_one_line(tmp_path: Path) -> None:
+    assert single_line("  Payment\t reminder   for  you \n") == "Payment reminder for you"
+    _write(tmp_path, {"en/reminder.subject.j2": "Reminder for {{ customer_name }}\n"})
+    with pytest.raises(ValueError, match="one line"):
+        render_notice(replace(CONTEXT, customer_name="Eve\r\nBcc: x@evil.example"), [tmp_path, SHIPPED])
+
+
+def test_a_language_without_templates_falls_back_to_english(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="dunning.notices.render"):
+        rendered = render_notice(replace(CONTEXT, locale="ar"), [SHIPPED])
+
+    assert (rendered.lang, rendered.direction) == ("en", "ltr")
+    assert _root_attributes(rendered.html) == {"lang": "en", "dir": "ltr"}
+    assert any(
+        "'ar'" in record.getMessage() for record in caplog.records if record.levelno == logging.WARNING
+    )
+
+
+def test_a_locale_is_looked_up_by_its_language(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert language_of("hu_HU") == language_of("hu-HU") == "hu"
+    _write(
+        tmp_path,
+        {
+            "hu/reminder.subject.j2": "Fizetési emlékeztető",
+            "hu/reminder.txt.j2": "Kedves {{ customer_name }}!\n",
+            "hu/reminder.html.j2": '<!DOCTYPE html><html lang="{{ lang }}" dir="{{ dir }}"></html>',
+        },
+    )
+    with caplog.at_level(logging.WARNING):
+        rendered = render_notice(replace(CONTEXT, locale="hu_HU"), [tmp_path, SHIPPED])
+
+    assert (rendered.lang, rendered.subject, rendered.text) == (
+        "hu",
+        "Fizetési emlékeztető",
+        "Kedves Ana Popescu!\n",
+    )
+    assert not caplog.records
+
+
+def test_arabic_templates_render_right_to_left(tmp_path: Path) -> None:
+    # A name with a slash is taken from the template root, so a translation may reuse another's layout.
+    _write(
+        tmp_path,
+        {
+            "ar/reminder.subject.j2": "تذكير بالدفع",
+            "ar/reminder.txt.j2": '{% extends "en/_base.txt.j2" %}',
+            "ar/reminder.html.j2": '{% extends "en/_base.html.j2" %}',
+        },
+    )
+    rendered = render_notice(replace(CONTEXT, locale="ar"), [tmp_path, SHIPPED])
+
+    assert (rendered.lang, rendered.direction) == ("ar", "rtl")
+    assert _root_attributes(rendered.html) == {"lang": "ar", "dir": "rtl"}
+
+
+def test_a_stage_without_templates_is_reported() -> None:
+    with pytest.raises(TemplateNotFound, match="no_such_stage"):
+        render_notice(replace(CONTEXT, stage="no_such_stage"), [SHIPPED])
+
+
+def test_shipped_templates_are_found_in_the_package_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (SHIPPED / "en" / "reminder.txt.j2").is_file()
+
+    packaged = _write(tmp_path / "layer" / "dunning" / "notices", {"templates/en/reminder.txt.j2": ""})
+    monkeypatch.setattr(render_module, "__file__", str(packaged / "render.py"))
+    assert shipped_template_dir() == packaged / "templates"
+
+    monkeypatch.setattr(render_module, "__file__", str(tmp_path / "bare" / "render.py"))
+    with pytest.raises(FileNotFoundError, match="notice templates"):
+        shipped_template_dir()
+
+
+# --- the raw message -------------------------------------------------------------------------------------
+
+
+def test_a_message_is_multipart_alternative_with_every_header() -> None:
+    rendered = render_notice(CONTEXT, [SHIPPED])
+    message = _message(
+        rendered,
+        to=["ana@example.com", "Accounts Payable <ap@example.com>"],
+        headers={"X-Dunning-Notice": "ACC-9/reminder"},
+    )
+
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = message.iter_parts()
+    assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    assert plain.get_content_charset() == html.get_content_charset() == "utf-8"
+    assert plain.get_content().replace("\r\n", "\n") == rendered.text
+    assert html.get_content().replace("\r\n", "\n") == rendered.html
+    assert message["From"] == "Accounts Receivable <billing@example.com>"
+    assert message["To"] == "ana@example.com, Accounts Payable <ap@example.com>"
+    assert message["Reply-To"] == "ar@example.com"
+    assert message["Subject"] == rendered.subject
+    assert message["Date"].datetime == SENT_AT
+    assert message["Message-ID"] == "<notice-1@dunning.example.com>"
+    assert message["MIME-Version"] == "1.0"
+    assert message["X-Dunning-Notice"] == "ACC-9/reminder"
+
+
+def test_the_date_header_keeps_the_given_offset_and_an_id_in_brackets_stays_as_is() -> None:
+    bucharest = SENT_AT.astimezone(timezone(timedelta(hours=2)))
+    message = _message(
+        render_notice(CONTEXT, [SHIPPED]), sent_at=bucharest, message_id="<a@b>", reply_to=None
+    )
+
+    assert message["Date"].datetime == bucharest and str(message["Date"]).endswith("+0200")
+    assert message["Message-ID"] == "<a@b>"
+    assert "Reply-To" not in message
+
+
+def test_attachments_make_it_mixed_with_sanitised_names() -> None:
+    pdf = b"%PDF-1.7\n\x00\xff binary"
+    message = _message(
+        render_notice(CONTEXT, [SHIPPED]),
+        attachments=[Attachment("../../etc/passwd\r\n.pdf", pdf), Attachment("Счёт №7.pdf", b"%PDF")],
+    )
+
+    assert message.get_content_type() == "multipart/mixed"
+    body, *attached = message.iter_parts()
+    assert body.get_content_type() == "multipart/alternative"
+    assert [part.get_filename() for part in attached] == ["passwd.pdf", "Счёт №7.pdf"]
+    assert [part.get_content_type() for part in attached] == ["application/pdf", "application/pdf"]
+    assert attached[0].get_content() == pdf
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("../../etc/passwd\r\n.pdf", "passwd.pdf"),
+        ("..\\..\\windows\\invoice.pdf", "invoice.pdf"),
+        ("\"quoted\" 'name'.pdf", "quoted name.pdf"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),
+        ("..", "attachment.pdf"),
+        ("", "attachment.pdf"),
+        (".hidden.pdf", "hidden.pdf"),
+    ],
+)
+def test_attachment_names_are_sanitised(name: str, safe: str) -> None:
+    assert safe_filename(name) == safe
+
+
+def test_non_ascii_names_come_out_as_seven_bit_ascii() -> None:
+    context = replace(CONTEXT, customer_name="Анна Попеску / آنا پوپسکو", business_name="Торговый дом")
+    rendered = render_notice(context, [SHIPPED])
+    raw = build_message(
+        rendered=rendered,
+        sender="Торговый дом <billing@example.com>",
+        to=["Анна Попеску <anna@example.com>", "محمد العلي <m@example.com>", "ivan@пример.рф"],
+        reply_to="الحسابات <ar@example.com>",
+        sent_at=SENT_AT,
+        message_id="n-2@example.com",
+        attachments=[Attachment("فاتورة.pdf", b"%PDF")],
+    )
+
+    raw.decode("ascii")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["From"].addresses[0].display_name == "Торговый дом"
+    assert [address.display_name for address in message["To"].addresses][:2] == ["Анна Попеску", "محمد العلي"]
+    assert message["To"].addresses[2].addr_spec == "ivan@xn--e1afmkfd.xn--p1ai"
+    assert message["Reply-To"].addresses[0].display_name == "الحسابات"
+    plain = message.get_body(("plain",))
+    assert plain is not None and "Анна Попеску / آنا پوپسکو" in plain.get_content()
+
+
+def test_a_name_with_a_line_break_cannot_add_a_header() -> None:
+    name = "Eve\r\nBcc: x@evil.example"
+    rendered = render_notice(replace(CONTEXT, customer_name=name), [SHIPPED])
+
+    # In the body it is only text.
+    assert "Bcc" not in _message(rendered)
+    # Anywhere it would reach a header, the message is refused.
+    for changes in (
+        {"to": [f"{name} <eve@example.com>"]},
+        {"sender": f"{name} <billing@example.com>"},
+        {"reply_to": f"{name} <ar@example.com>"},
+        {"message_id": "x@example.com\r\nBcc: x@evil.example"},
+        {"headers": {"X-Dunning-Notice": name}},
+    ):
+        with pytest.raises(ValueError, match="line breaks"):
+            _message(rendered, **changes)
+    with pytest.raises(ValueError, match="line breaks"):
+        _message(replace(rendered, subject=name))
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"sent_at": datetime(2027, 3, 15, 9, 30)}, "time-zone aware"),
+        ({"to": []}, "at least one recipient"),
+        ({"to": ["not an address"]}, "not an email address"),
+        ({"headers": {"Content-Type": "text/plain"}}, "set by build_message"),
+        ({"headers": {"Subject": "again"}}, "set by build_message"),
+        ({"headers": {"X Bad": "1"}}, "not a valid header name"),
+        ({"attachments": [Attachment("a.pdf", b"", content_type="pdf")]}, "not a MIME type"),
+    ],
+)
+def test_bad_message_arguments_are_refused(changes: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        _message(render_notice(CONTEXT, [SHIPPED]), **changes)
