@@ -36,8 +36,8 @@ $(CHECKOV_VENV)/.installed:
 	touch $@
 
 demo: $(BIN)/.runtime
-	$(BIN)/dunning ingest --invoices examples/invoices.csv --invoices examples/xero_export.csv \
-		--payments examples/payments.csv --actions examples/actions.csv --documents examples/documents \
+	$(BIN)/dunning simulate --invoices examples/invoices.csv --invoices examples/xero_export.csv \
+		--payments examples/payments.csv --actions examples/actions.csv --start 2026-11-20 --days 120 \
 		--out $(OUT)
 
 lint: $(BIN)/.dev

@@ -5,8 +5,13 @@
 # template from the built artifact alone, the way Lambda would: the function's built code, then each of its
 # layers' python/ directory, then a stand-in for the Lambda runtime's own packages (boto3 only). The import
 # runs in a python3.12 started with `-S` (no site-packages of the interpreter), a clean environment and a
-# scratch working directory, so neither the checkout's src/ and functions/ nor any installed package can
-# stand in for something missing from the build. Any handler that fails to import fails this script.
+# scratch working directory, on a copy of the built artifact outside the checkout, so neither the checkout's
+# src/, functions/ and templates/ (code that looks for files in the directories above it would find them)
+# nor any installed package can stand in for something missing from the build. Any handler that fails to
+# import fails this script.
+#
+# Package data a handler only looks for when invoked (not at import) is checked too: when a module named
+# in PACKAGE_DATA below was loaded, its locator must find the data in the built artifact.
 #
 # Needs python3.12 (Lambda's runtime); pyenv's is found through PYENV_VERSION. Where no python3.12 can run
 # at all the build is skipped with a warning. Reaches no network but the package index (for the layer's
@@ -149,6 +154,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
+# module -> a function of it that locates package data the module needs at invocation (and raises without it).
+PACKAGE_DATA = {"dunning.notices.render": "shipped_template_dir"}
+
 handler, *roots = sys.argv[1:]
 module_name, _, attribute = handler.rpartition(".")
 module = importlib.import_module(module_name)
@@ -165,11 +173,31 @@ strays = sorted(
 )
 if strays:
     raise SystemExit("modules loaded from outside the built artifact:\n  " + "\n  ".join(strays))
-print(f"imported {handler} from {Path(module.__file__).resolve()}")
+print(f"imported {handler} from {Path(module.__file__).resolve()}", flush=True)
+for data_module, locator in PACKAGE_DATA.items():
+    if data_module not in sys.modules:
+        continue
+    try:
+        located = getattr(sys.modules[data_module], locator)()
+    except Exception as exc:  # noqa: BLE001 - reported, whatever it is
+        raise SystemExit(
+            f"{data_module}.{locator}() fails in the built artifact, so {handler} would fail when invoked: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    # roots: the function's and its layers' built directories, then the runtime stand-in (not the build).
+    if not any(Path(located).resolve().is_relative_to(Path(root).resolve()) for root in roots[:-1]):
+        raise SystemExit(f"{data_module}.{locator}() found {located}, outside the built artifact")
+    print(f"{data_module}.{locator}() -> {located}")
 PY
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# The check runs on a copy outside the checkout: the built code sits below the checkout's root, where code
+# that searches the directories above its own file would find the checkout's files instead of the build's.
+build_abs=$(cd "$build_dir" && pwd -P)  # as Path.resolve() spells it
+artifact=$scratch/build
+cp -R "$build_abs" "$artifact"
+mkdir "$scratch/cwd"
 runtime_abs=$root/$runtime_dir
 failures=0
 count=0
@@ -177,9 +205,16 @@ while IFS=$'\t' read -r logical_id handler paths_line; do
     [[ -z $logical_id ]] && continue
     count=$((count + 1))
     IFS=$'\t' read -r -a paths <<<"$paths_line"
+    for i in "${!paths[@]}"; do
+        if [[ ${paths[i]} != "$build_abs"/* ]]; then
+            echo "build-check: $logical_id: ${paths[i]} is outside $build_abs" >&2
+            exit 1
+        fi
+        paths[i]=$artifact${paths[i]#"$build_abs"}
+    done
     pythonpath=$(IFS=:; echo "${paths[*]}"):$runtime_abs
     echo "build-check: $logical_id: importing $handler"
-    if ! (cd "$scratch" && env -i \
+    if ! (cd "$scratch/cwd" && env -i \
         PATH=/usr/bin:/bin \
         PYENV_VERSION="${PYENV_VERSION:-}" \
         PYTHONPATH="$pythonpath" \
@@ -194,7 +229,8 @@ while IFS=$'\t' read -r logical_id handler paths_line; do
         POWERTOOLS_TRACE_DISABLED=1 \
         POWERTOOLS_SERVICE_NAME=dunning \
         "$py312" -S -B -c "$import_check" "$handler" "${paths[@]}" "$runtime_abs"); then
-        echo "build-check: FAILED: $logical_id's handler $handler does not import from the built artifact" >&2
+        echo "build-check: FAILED: $logical_id's handler $handler does not import from the built artifact," \
+            "or misses package data there" >&2
         failures=$((failures + 1))
     fi
 done <<<"$functions"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -35,6 +36,7 @@ class EscalateEvent(BaseModel):
 def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(account_id=event.account_id)
     logger.set_correlation_id(event.execution)
+    metrics.add_metric(name=f"escalate_{event.op}", unit=MetricUnit.Count, value=1)
     env = runtime()
     request = escalation.StepRequest(event.account_id, event.execution, event.round)
     clock = current_clock()

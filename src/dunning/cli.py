@@ -31,6 +31,16 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date written YYYY-MM-DD") from None
 
 
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of days") from None
+    if not 1 <= days <= 3660:
+        raise argparse.ArgumentTypeError("--days must be between 1 and 3660")
+    return days
+
+
 def _readable_file(text: str) -> Path:
     path = Path(text)
     if not path.is_file():
@@ -79,6 +89,42 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--policy", type=_readable_file, metavar="FILE", help="policy file (JSON or YAML)")
     ingest.add_argument("--at", type=_date, metavar="YYYY-MM-DD", help="upload date (default: today)")
     ingest.add_argument("--out", type=Path, default=Path("dunning-out"), metavar="DIR")
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay months of collections on an embedded AWS (moto) in minutes",
+        description="Runs the real system in-process on moto: the ingest path, the Lambda handlers and the "
+        "deployed state machine, with the clock fast-forwarded day by day. Writes the outbox (.eml), "
+        "events.jsonl, rejected/ and report.html into OUT.",
+    )
+    simulate.add_argument(
+        "--invoices",
+        action="append",
+        type=_readable_file,
+        required=True,
+        metavar="FILE",
+        help="invoice CSV, our format or a Xero export (repeatable); PDFs beside it are "
+        "uploaded as invoice documents",
+    )
+    simulate.add_argument("--payments", action="append", type=_readable_file, default=[], metavar="FILE")
+    simulate.add_argument("--actions", action="append", type=_readable_file, default=[], metavar="FILE")
+    simulate.add_argument(
+        "--documents",
+        action="append",
+        type=_documents,
+        default=[],
+        metavar="PATH",
+        help="more invoice PDFs, or folders of them (repeatable)",
+    )
+    simulate.add_argument("--policy", type=_readable_file, metavar="FILE", help="policy file (JSON or YAML)")
+    simulate.add_argument(
+        "--start", type=_date, metavar="YYYY-MM-DD", help="first simulated day (default today)"
+    )
+    simulate.add_argument(
+        "--days", type=_days, default=120, metavar="N", help="days to simulate (default 120)"
+    )
+    simulate.add_argument("--out", type=Path, default=Path("dunning-out"), metavar="DIR")
+    simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -91,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dunning.commands.ingest import run_ingest
 
             return run_ingest(args, out=sys.stdout)
+        if args.command == "simulate":
+            from dunning.commands.simulate import run_simulate
+
+            return run_simulate(args, out=sys.stdout)
     except (UsageError, PolicyError) as exc:
         message = " ".join(str(exc).split())  # always one line
         print(f"dunning: error: {message}", file=sys.stderr)

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
-from dunning.local import REGION, LocalContext
+from dunning.local import REGION, invoke_handler
 
 Handler = Callable[[dict[str, Any], Any], Any]
 ACCOUNT = "123456789012"
@@ -143,7 +143,7 @@ class _InProcessLambda:
         handler = self._handlers[name]
         event = json.loads(Payload or "{}")
         try:
-            result = handler(event, LocalContext(name))
+            result = invoke_handler(handler, event, name)
         except Exception as exc:  # what Lambda reports as a function error, with the type as errorType
             self._scheduler.failures.append(f"{name}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             body = {"errorType": type(exc).__name__, "errorMessage": str(exc)}

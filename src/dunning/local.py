@@ -78,6 +78,18 @@ def table_definition(template: dict[str, Any], logical_id: str, table_name: str)
     return {"TableName": table_name, **{key: properties[key] for key in kept if key in properties}}
 
 
+def invoke_handler(handler: Any, event: dict[str, Any], function_name: str) -> Any:
+    """Call a Lambda handler in this process, as Lambda would."""
+    from aws_lambda_powertools import Metrics
+
+    try:
+        return handler(event, LocalContext(function_name))
+    finally:
+        # Metrics are disabled locally, but Powertools still collects them (and prints them once 100 pile
+        # up); every invocation here is a fresh "container", so start each with none.
+        Metrics(namespace="Dunning").clear_metrics()
+
+
 @dataclass
 class LocalContext:
     """What Powertools reads from a Lambda context, for handlers invoked in-process."""
@@ -139,7 +151,8 @@ class EmbeddedAws:
             "POWERTOOLS_METRICS_NAMESPACE": "Dunning",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            # The local runs print their own summary; the functions' logs would only drown it.
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
         }
 
     @property
@@ -169,7 +182,7 @@ class EmbeddedAws:
         key = f"incoming/{kind}/{name}"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
         event = self.upload_event(key, at or self.now())
-        result: dict[str, Any] = app.handler(event, LocalContext("dunning-ingest"))
+        result: dict[str, Any] = invoke_handler(app.handler, event, "dunning-ingest")
         return result
 
     def scan(self) -> dict[str, Any]:
@@ -177,7 +190,7 @@ class EmbeddedAws:
         from functions.scan_overdue import app
 
         event = {"id": f"scan-{self.now().isoformat()}", "source": "dunning.schedule"}
-        result: dict[str, Any] = app.handler(event, LocalContext("dunning-scan"))
+        result: dict[str, Any] = invoke_handler(app.handler, event, "dunning-scan")
         return result
 
     def run_until(self, at: datetime) -> None:
@@ -283,6 +296,10 @@ def embedded_aws(start: datetime = DEFAULT_START) -> Iterator[EmbeddedAws]:
     config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     try:
         with mock_aws(config=config), simulated_step_functions(scheduler, _handlers()):
+            # moto's ids (S3 versions, SES message ids) come from one generator: seeded, runs repeat exactly.
+            from moto.moto_api._internal import mock_random
+
+            mock_random.seed(2027)
             yield create_stack(scheduler)
     finally:
         use_clock(None)

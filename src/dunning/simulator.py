@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dunning.local import EmbeddedAws
@@ -29,7 +30,7 @@ class Simulation:
     aws: EmbeddedAws
     policy: Policy
     uploads: dict[date, list[Upload]] = field(default_factory=lambda: defaultdict(list))
-    import_results: list[dict[str, object]] = field(default_factory=list)
+    import_results: list[dict[str, Any]] = field(default_factory=list)
     scans: list[dict[str, object]] = field(default_factory=list)
 
     def at(self, day: date, clock: time = time(0)) -> datetime:
@@ -43,7 +44,13 @@ class Simulation:
         start = self.at(day)
         self.aws.run_until(start)
         for upload in self.uploads.pop(day, []):
-            self.import_results.append(self.aws.upload(upload.kind, upload.name, upload.body, start))
+            result = self.aws.upload(upload.kind, upload.name, upload.body, start)
+            for summary in result["imports"]:
+                # Read the reject report now: a later upload under the same name replaces or removes it.
+                if summary["report_key"]:
+                    report = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=summary["report_key"])
+                    summary["report"] = report["Body"].read().decode("utf-8")
+            self.import_results.append(result)
         self.aws.run_until(self.at(day, self.policy.scan_time))
         self.scans.append(self.aws.scan())
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from dunning.local import load_template
 
 Template = dict[str, Any]
+INFRA = Path(__file__).resolve().parents[2] / "infra"
 
 
 @pytest.fixture(scope="module")
@@ -77,26 +81,314 @@ def test_every_bucket_has_a_policy_that_denies_requests_without_tls(template: Te
         assert {"Fn::Sub": f"${{{logical_id}.Arn}}/*"} in resources, f"{logical_id}: {resources}"
 
 
-def test_the_ingest_function_is_granted_named_actions_on_named_resources_only(template: Template) -> None:
-    properties = template["Resources"]["IngestFunction"]["Properties"]
-    assert "Role" not in properties, "an external role would bypass the reviewed Policies"
+# The only statement that may name Resource "*": Step Functions sets up its CloudWatch Logs delivery with
+# these actions, which support no resource-level permissions (AWS documents Resource "*" for them).
+LOG_DELIVERY_ACTIONS = frozenset({
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+})  # fmt: skip
+# SAM policy templates a state machine may use, and the parameter that must name a function of this stack.
+STATE_MACHINE_POLICY_TEMPLATES = {"LambdaInvokePolicy": "FunctionName"}
+STATE_MACHINE_NAME = "${AWS::StackName}-collections"
+# ARN resource types: "<kind>/*" or "<kind>:*" grants every resource of that kind.
+RESOURCE_KINDS = ("table", "index", "function", "stateMachine", "execution", "identity", "configuration-set",
+                  "key", "log-group", "queue", "role")  # fmt: skip
+
+
+def _sub_text(value: Any) -> str | None:
+    """The text of a string or an Fn::Sub (either form); None for other intrinsics (!Ref, !GetAtt)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+        sub = value["Fn::Sub"]
+        return sub if isinstance(sub, str) else str(sub[0])
+    return None
+
+
+def _is_wildcard_resource(resource: Any) -> bool:
+    """'*', a '*' inside an ARN, or a trailing '*' that stands for every resource of a kind or everything in
+    a resource: ${Bucket.Arn}/*, arn:...:s3:::*, arn:...:table/*. A trailing '*' after a named prefix
+    (${Bucket.Arn}/notices/*, execution:<state machine name>:*) is a scoped grant."""
+    if isinstance(resource, dict) and set(resource) <= {"Ref", "Fn::GetAtt"}:
+        return False  # one resource of this stack
+    text = _sub_text(resource)
+    if text is None:
+        return True  # cannot be reviewed here (Fn::Join, Fn::If, ...): treated as broad
+    return (
+        text.strip() == "*"
+        or "*" in text[:-1]
+        or text.endswith("::*")
+        or re.search(r"\$\{[^}]*\.Arn\}[/:]\*$", text) is not None
+        or re.search(rf"[:/](?:{'|'.join(RESOURCE_KINDS)})[/:]\*$", text) is not None
+    )
+
+
+def _statements(logical_id: str, properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inline statements of a SAM function's or state machine's Policies (not its policy templates)."""
+    assert "Role" not in properties, f"{logical_id}: an external role would bypass the reviewed Policies"
     statements: list[dict[str, Any]] = []
-    for policy in properties["Policies"]:
-        assert isinstance(policy, dict) and set(policy) == {"Statement"}, (
-            f"only inline statements can be reviewed here, not {policy!r}"
+    for policy in _as_list(properties.get("Policies", [])):
+        assert isinstance(policy, dict), f"{logical_id}: managed policy {policy!r} cannot be reviewed here"
+        if set(policy) == {"Statement"}:
+            statements.extend(policy["Statement"])
+    return statements
+
+
+def _check_statement(owner: str, statement: dict[str, Any], *, log_delivery_allowed: bool) -> None:
+    sid = f"{owner}.{statement.get('Sid', statement)}"
+    assert statement["Effect"] == "Allow", sid
+    assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement), (
+        f"{sid}: NotAction/NotResource/NotPrincipal grant by omission"
+    )
+    actions = [str(action) for action in _as_list(statement["Action"])]
+    for action in actions:
+        assert "*" not in action, f"{sid}: wildcard action {action}"
+    resources = _as_list(statement["Resource"])
+    if resources == ["*"] and log_delivery_allowed and set(actions) <= LOG_DELIVERY_ACTIONS:
+        return
+    for resource in resources:
+        assert not _is_wildcard_resource(resource), f"{sid}: wildcard resource {resource!r}"
+
+
+def test_the_wildcard_check_tells_scoped_grants_from_broad_ones() -> None:
+    arn = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+    broad = [
+        "*",
+        {"Fn::Sub": "${IngestBucket.Arn}/*"},
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::*"},
+        "arn:aws:s3:::*/key",
+        {"Fn::Sub": "${LedgerTable.Arn}/index/*"},
+        {"Fn::Sub": f"{arn}:execution:*"},
+        {"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/*"},
+    ]
+    scoped = [
+        {"Fn::Sub": "${IngestBucket.Arn}/notices/*"},
+        {"Fn::Sub": f"{arn}:execution:{STATE_MACHINE_NAME}:*"},
+        {"Fn::Sub": f"{arn}:execution:${{CollectionsStateMachine.Name}}:*"},
+        {"Fn::Sub": "${LedgerTable.Arn}/index/due"},
+        {"Fn::GetAtt": ["LedgerTable", "Arn"]},
+        {"Ref": "CollectionsStateMachine"},
+    ]
+    assert [resource for resource in broad if not _is_wildcard_resource(resource)] == []
+    assert [resource for resource in scoped if _is_wildcard_resource(resource)] == []
+
+
+def test_every_function_is_granted_named_actions_on_named_resources_only(template: Template) -> None:
+    for logical_id, function in _resources(template, "AWS::Serverless::Function").items():
+        properties = function["Properties"]
+        for policy in _as_list(properties.get("Policies", [])):
+            assert isinstance(policy, dict) and set(policy) == {"Statement"}, (
+                f"{logical_id}: only inline statements can be reviewed here, not {policy!r}"
+            )
+        statements = _statements(logical_id, properties)
+        assert statements, f"{logical_id} has no policy statements"
+        for statement in statements:
+            _check_statement(logical_id, statement, log_delivery_allowed=False)
+
+
+def test_no_deployed_function_may_scan_the_ledger(template: Template) -> None:
+    """docs/data-model.md: Scan is for the local simulator and reports only; the functions use keys."""
+    for logical_id, function in _resources(template, "AWS::Serverless::Function").items():
+        for statement in _statements(logical_id, function["Properties"]):
+            assert "dynamodb:Scan" not in _as_list(statement["Action"]), (
+                f"{logical_id}: {statement.get('Sid')}"
+            )
+
+
+def test_the_state_machine_is_granted_function_invokes_and_log_delivery_only(template: Template) -> None:
+    functions = _resources(template, "AWS::Serverless::Function")
+    for logical_id, machine in _resources(template, "AWS::Serverless::StateMachine").items():
+        properties = machine["Properties"]
+        for policy in _as_list(properties["Policies"]):
+            assert isinstance(policy, dict), (
+                f"{logical_id}: managed policy {policy!r} cannot be reviewed here"
+            )
+            if set(policy) == {"Statement"}:
+                continue
+            (name, parameters), *rest = policy.items()
+            assert not rest and name in STATE_MACHINE_POLICY_TEMPLATES, f"{logical_id}: policy {policy!r}"
+            target = parameters[STATE_MACHINE_POLICY_TEMPLATES[name]]
+            assert isinstance(target, dict) and target.get("Ref") in functions, f"{logical_id}: {policy!r}"
+        for statement in _statements(logical_id, properties):
+            _check_statement(logical_id, statement, log_delivery_allowed=True)
+
+
+def test_every_iam_role_is_granted_named_actions_on_named_resources_only(template: Template) -> None:
+    for logical_id, role in _resources(template, "AWS::IAM::Role").items():
+        properties = role["Properties"]
+        assert not properties.get("ManagedPolicyArns"), (
+            f"{logical_id}: managed policies cannot be reviewed here"
         )
-        statements.extend(policy["Statement"])
-    assert statements
-    for statement in statements:
-        sid = statement.get("Sid", statement)
-        assert statement["Effect"] == "Allow", sid
-        assert not {"NotAction", "NotResource"} & set(statement), (
-            f"{sid}: NotAction/NotResource grant by omission"
+        for policy in properties["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                _check_statement(
+                    f"{logical_id}.{policy['PolicyName']}", statement, log_delivery_allowed=False
+                )
+
+
+def _encrypted_log_group(template: Template, reference: Any, owner: str) -> None:
+    assert isinstance(reference, dict), f"{owner}: log group {reference!r} is not a resource of this stack"
+    if "Ref" in reference:
+        logical_id = reference["Ref"]
+    else:
+        logical_id, attribute = reference["Fn::GetAtt"]
+        assert attribute == "Arn", f"{owner}: {reference!r}"
+    group = template["Resources"][logical_id]
+    assert group["Type"] == "AWS::Logs::LogGroup", f"{owner}: {logical_id} is a {group['Type']}"
+    properties = group["Properties"]
+    assert properties.get("KmsKeyId") == {"Fn::GetAtt": ["DataKey", "Arn"]}, (
+        f"{owner}: {logical_id} unencrypted"
+    )
+    assert properties.get("RetentionInDays") == {"Ref": "LogRetentionDays"}, (
+        f"{owner}: {logical_id} retention"
+    )
+    assert group.get("DeletionPolicy") == group.get("UpdateReplacePolicy") == "Retain", logical_id
+
+
+def test_every_function_logs_to_its_own_encrypted_log_group(template: Template) -> None:
+    groups: dict[str, str] = {}
+    for logical_id, function in _resources(template, "AWS::Serverless::Function").items():
+        reference = function["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        assert reference is not None, f"{logical_id} has no LoggingConfig.LogGroup"
+        _encrypted_log_group(template, reference, logical_id)
+        assert reference == {"Ref": reference.get("Ref")}, f"{logical_id}: {reference!r}"
+        other = groups.setdefault(reference["Ref"], logical_id)
+        assert other == logical_id, f"{logical_id} and {other} share {reference['Ref']}"
+
+
+def test_the_state_machine_logs_errors_without_customer_data_and_is_traced(template: Template) -> None:
+    for logical_id, machine in _resources(template, "AWS::Serverless::StateMachine").items():
+        properties = machine["Properties"]
+        assert properties["Type"] == "STANDARD", logical_id
+        logging = properties["Logging"]
+        assert logging["Level"] in {"ERROR", "FATAL"}, f"{logical_id}: {logging['Level']}"
+        assert logging["IncludeExecutionData"] in (False, "false"), f"{logical_id} logs execution data"
+        destinations = logging["Destinations"]
+        assert destinations, logical_id
+        for destination in destinations:
+            _encrypted_log_group(template, destination["CloudWatchLogsLogGroup"]["LogGroupArn"], logical_id)
+        assert _is_true(properties["Tracing"]["Enabled"]), f"{logical_id} is not traced"
+
+
+def _placeholders(node: Any) -> set[str]:
+    """The ${name} placeholders of every string in an ASL document (keys and values)."""
+    if isinstance(node, str):
+        return set(re.findall(r"\$\{([^}]+)\}", node))
+    if isinstance(node, dict):
+        return set().union(*(_placeholders(key) | _placeholders(value) for key, value in node.items()))
+    if isinstance(node, list):
+        return set().union(*(_placeholders(value) for value in node))
+    return set()
+
+
+def test_the_state_machine_definition_exists_and_every_placeholder_is_substituted(template: Template) -> None:
+    functions = _resources(template, "AWS::Serverless::Function")
+    for logical_id, machine in _resources(template, "AWS::Serverless::StateMachine").items():
+        properties = machine["Properties"]
+        definition_path = INFRA / properties["DefinitionUri"]
+        assert definition_path.is_file(), f"{logical_id}: {definition_path} does not exist"
+        definition = json.loads(definition_path.read_text(encoding="utf-8"))
+        assert definition["StartAt"] in definition["States"], logical_id
+        used = _placeholders(definition)
+        substitutions = properties.get("DefinitionSubstitutions", {})
+        assert used, f"{logical_id}: the definition uses no placeholders (hard-coded ARNs?)"
+        assert used <= set(substitutions), (
+            f"{logical_id}: not substituted: {sorted(used - set(substitutions))}"
         )
-        for action in _as_list(statement["Action"]):
-            assert action != "*" and not action.endswith(":*"), f"{sid}: wildcard action {action}"
-        for resource in _as_list(statement["Resource"]):
-            assert resource != "*", f"{sid}: Resource '*'"
+        assert set(substitutions) <= used, f"{logical_id}: unused: {sorted(set(substitutions) - used)}"
+        for name, value in substitutions.items():
+            if name.endswith("FunctionArn"):
+                assert value == {"Fn::GetAtt": [name.removesuffix("Arn"), "Arn"]}, f"{logical_id}: {name}"
+                assert name.removesuffix("Arn") in functions, f"{logical_id}: {name}"
+        # Every Lambda task calls a function of this stack, through a substitution.
+        for state_name, state in definition["States"].items():
+            if state.get("Resource") == "arn:aws:states:::lambda:invoke":
+                target = state["Parameters"]["FunctionName"]
+                assert re.fullmatch(r"\$\{\w+FunctionArn\}", target), f"{state_name}: {target}"
+
+
+def test_functions_name_the_state_machine_by_its_fixed_name(template: Template) -> None:
+    """The escalate function cannot !Ref the state machine (that would be a cycle): the ARN it is granted is
+    built from the state machine's fixed name, so the two must agree."""
+    machine = template["Resources"]["CollectionsStateMachine"]["Properties"]
+    assert machine["Name"] == {"Fn::Sub": STATE_MACHINE_NAME}, f"renamed: {machine['Name']!r}"
+    prefix = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+    granted = {
+        str(_sub_text(resource))
+        for statement in _statements(
+            "EscalateFunction", template["Resources"]["EscalateFunction"]["Properties"]
+        )
+        if {"states:StartExecution", "states:DescribeExecution"} & set(_as_list(statement["Action"]))
+        for resource in _as_list(statement["Resource"])
+    }
+    assert granted == {
+        f"{prefix}:stateMachine:{STATE_MACHINE_NAME}",
+        f"{prefix}:execution:{STATE_MACHINE_NAME}:*",
+    }
+    scan = template["Resources"]["ScanOverdueFunction"]["Properties"]
+    assert scan["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {"Ref": "CollectionsStateMachine"}
+
+
+def test_the_daily_scan_runs_in_the_business_time_zone(template: Template) -> None:
+    parameters = template["Parameters"]
+    assert parameters["BusinessTimezone"]["Default"] == "UTC"
+    schedules = _resources(template, "AWS::Scheduler::Schedule")
+    assert len(schedules) == 1, sorted(schedules)
+    (logical_id, schedule), *_ = schedules.items()
+    properties = schedule["Properties"]
+    assert properties["ScheduleExpression"] == {"Ref": "ScanSchedule"}, logical_id
+    assert properties["ScheduleExpressionTimezone"] == {"Ref": "BusinessTimezone"}, logical_id
+    assert properties["FlexibleTimeWindow"]["Mode"] == "OFF", logical_id
+    target = properties["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["ScanOverdueFunction", "Arn"]}, logical_id
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, logical_id
+    queue = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+    assert template["Resources"][queue]["Properties"].get("KmsMasterKeyId"), f"{queue} is not encrypted"
+    # The role Scheduler assumes may invoke the scan function and nothing else.
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    role = template["Resources"][role_id]["Properties"]
+    principals = [s["Principal"] for s in role["AssumeRolePolicyDocument"]["Statement"]]
+    assert principals == [{"Service": "scheduler.amazonaws.com"}], role_id
+    invokes = [
+        statement
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if any(str(action).startswith("lambda:") for action in _as_list(statement["Action"]))
+    ]
+    assert [(s["Action"], s["Resource"]) for s in invokes] == [
+        ("lambda:InvokeFunction", {"Fn::GetAtt": ["ScanOverdueFunction", "Arn"]})
+    ]
+
+
+def test_notices_are_sent_as_the_sender_identity_only(template: Template) -> None:
+    ses_arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+    identity = f"{ses_arn}:identity/${{SenderIdentity}}"
+    configuration_set = f"{ses_arn}:configuration-set/${{NoticeConfigurationSet}}"
+    assert template["Resources"]["NoticeConfigurationSet"]["Type"] == "AWS::SES::ConfigurationSet"
+    for logical_id, function in _resources(template, "AWS::Serverless::Function").items():
+        ses = [
+            statement
+            for statement in _statements(logical_id, function["Properties"])
+            if any(str(action).startswith(("ses:", "sesv2:")) for action in _as_list(statement["Action"]))
+        ]
+        if logical_id != "SendNoticeFunction":
+            assert not ses, f"{logical_id} may send email"
+            continue
+        assert ses, "SendNoticeFunction may not send email"
+        for statement in ses:
+            assert set(_as_list(statement["Action"])) <= {"ses:SendEmail", "ses:SendRawEmail"}, statement
+            resources = {_sub_text(resource) for resource in _as_list(statement["Resource"])}
+            assert resources == {identity, configuration_set}, resources
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["SES_CONFIGURATION_SET"] == {"Ref": "NoticeConfigurationSet"}
+
+
+def test_the_configuration_set_suppresses_bounces_and_complaints(template: Template) -> None:
+    properties = template["Resources"]["NoticeConfigurationSet"]["Properties"]
+    assert set(properties["SuppressionOptions"]["SuppressedReasons"]) == {"BOUNCE", "COMPLAINT"}
+    assert _is_true(properties["ReputationOptions"]["ReputationMetricsEnabled"])
+    assert _is_true(properties["SendingOptions"]["SendingEnabled"])
 
 
 def test_the_ledger_has_point_in_time_recovery_and_encryption(template: Template) -> None:

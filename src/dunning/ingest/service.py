@@ -94,7 +94,8 @@ class _Run:
     def event(
         self, type_: str, account_id: str, line: int, seq: int = 0, part: str = "", **data: Any
     ) -> None:
-        identity = f"{self.source.key}#{self.source.revision}#{line}#{type_}#{part}"
+        # The content's ETag, not the version id: the same bytes give the same events, run after run.
+        identity = f"{self.source.key}#{self.source.etag}#{line}#{type_}#{part}"
         # Events of one upload share its time; the row number keeps them in file order.
         self.events.append(Event(self.source.uploaded_at, type_, account_id, data, identity, line * 10 + seq))
 

@@ -1,0 +1,254 @@
+"""`dunning simulate`: the whole system on an embedded AWS, months of collections in minutes.
+
+Invoices (and invoice PDFs found beside them) are uploaded at the start. Payments and actions are
+uploaded on the day they are dated, at the start of that day in the business time zone, so they take
+effect before anything is sent that day; rows dated before the start go in on the first day. To keep the
+reject reports' row numbers those of the original file, each day's upload is the original file with the
+rows of other days blanked out (blank lines are skipped by the reader but still counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+from dunning.account import AccountSnapshot
+from dunning.cli import write_events
+from dunning.ingest.csvfile import UnreadableFile, normalize_header, read_records
+from dunning.ledger import Ledger
+from dunning.local import EmbeddedAws, embedded_aws
+from dunning.policy import DEFAULT_POLICY, load_policy
+from dunning.report import InvoiceLine, render_report
+from dunning.simulator import Simulation, Upload
+
+DATE_COLUMN = {"payments": "paid_on", "actions": "on"}
+
+
+@dataclass
+class Outcome:
+    events: list[dict[str, Any]]
+    notices: int
+    cases: int
+    rejected_files: list[Path]
+    dropped_rows: int
+
+
+def split_by_day(body: bytes, kind: str, first: date, last: date) -> tuple[dict[date, bytes], int]:
+    """Per-day copies of a payments or actions file (see the module docstring), and how many rows fall
+    after the simulated period (they never take effect)."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return {first: body}, 0  # ingest rejects the undecodable rows with their line numbers
+    lines = list(io.StringIO(text, newline=""))
+    records = list(_records(text))
+    if not records:
+        return {first: body}, 0
+    header = [normalize_header(name) for name in records[0][1]]
+    column = header.index(DATE_COLUMN[kind]) if DATE_COLUMN[kind] in header else None
+    keep: dict[date, set[int]] = defaultdict(set)
+    dropped = 0
+    starts = [start for start, _ in records] + [len(lines) + 1]
+    for (start, values), end in zip(records[1:], starts[2:], strict=True):
+        day = _row_day(values, column, first)
+        if day > last:
+            dropped += 1
+            continue
+        keep[day].update(range(start, end))
+    files = {
+        day: "".join(
+            line if number == 1 or number in wanted else "\n" for number, line in enumerate(lines, 1)
+        ).encode("utf-8")
+        for day, wanted in keep.items()
+    }
+    return files, dropped
+
+
+def _records(text: str) -> list[tuple[int, list[str]]]:
+    try:
+        return [(record.line, record.values) for record in read_records(io.StringIO(text, newline=""))]
+    except UnreadableFile:
+        return []
+
+
+def _row_day(values: list[str], column: int | None, first: date) -> date:
+    """The day a row takes effect; rows with no usable date go in on the first day (and get rejected)."""
+    if column is None or column >= len(values):
+        return first
+    try:
+        return max(first, date.fromisoformat(values[column].strip()))
+    except ValueError:
+        return first
+
+
+def _documents_beside(invoice_files: list[Path], extra: list[Path]) -> list[Path]:
+    folders = {path.parent for path in invoice_files} | {path.parent / "documents" for path in invoice_files}
+    found = {pdf for folder in folders if folder.is_dir() for pdf in folder.glob("*.pdf")}
+    for path in extra:
+        found |= set(path.glob("*.pdf")) if path.is_dir() else {path}
+    return sorted(found)
+
+
+def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
+    policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
+    first: date = args.start or datetime.now(UTC).date()
+    last = first + timedelta(days=args.days - 1)
+    start_instant = datetime.combine(first, datetime.min.time(), tzinfo=ZoneInfo(policy.business_timezone))
+    with embedded_aws(start_instant.astimezone(UTC)) as aws:
+        if args.policy:
+            aws.use_policy(args.policy.read_bytes())
+        simulation = Simulation(aws, policy)
+        dropped = _schedule_uploads(simulation, args, first, last)
+        progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+        simulation.run(first, args.days, progress)
+        outcome = _write_outputs(aws, simulation, args.out, first, last, dropped)
+    _print_summary(outcome, args, first, out)
+    return 0
+
+
+def _schedule_uploads(simulation: Simulation, args: argparse.Namespace, first: date, last: date) -> int:
+    for pdf in _documents_beside(args.invoices, args.documents):
+        simulation.schedule(first, Upload("documents", pdf.name, pdf.read_bytes()))
+    for path in args.invoices:
+        simulation.schedule(first, Upload("invoices", path.name, path.read_bytes()))
+    dropped = 0
+    for kind in ("payments", "actions"):
+        for path in getattr(args, kind):
+            by_day, after = split_by_day(path.read_bytes(), kind, first, last)
+            dropped += after
+            for day, body in sorted(by_day.items()):
+                simulation.schedule(day, Upload(kind, path.name, body))
+    return dropped
+
+
+def _write_outputs(
+    aws: EmbeddedAws, simulation: Simulation, out_dir: Path, first: date, end: date, dropped: int
+) -> Outcome:
+    ledger = Ledger(aws.dynamodb, aws.table_name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events = ledger.all_events()
+    write_events(events, out_dir / "events.jsonl")
+    outbox = out_dir / "outbox"
+    outbox.mkdir(exist_ok=True)
+    for old in outbox.glob("*.eml"):
+        old.unlink()
+    sent = [event for event in events if event["type"] == "notice_sent"]
+    for event in sent:
+        raw = aws.s3.get_object(Bucket=aws.bucket, Key=f"notices/{event['eml']}")["Body"].read()
+        (outbox / event["eml"]).write_bytes(raw)
+    rejected = _merge_reject_reports(simulation, out_dir / "rejected")
+    invoices = _invoice_lines(aws, ledger)
+    html = render_report(events=events, invoices=invoices, start=first, end=end)
+    (out_dir / "report.html").write_text(html, encoding="utf-8")
+    cases = sum(1 for event in events if event["type"] == "case_opened")
+    return Outcome(events, len(sent), cases, rejected, dropped)
+
+
+def _merge_reject_reports(simulation: Simulation, folder: Path) -> list[Path]:
+    """One report per source file, whatever number of daily uploads it was split into."""
+    rows: dict[str, dict[tuple[int, str, str, str], None]] = defaultdict(dict)
+    for result in simulation.import_results:
+        for summary in result["imports"]:
+            if summary.get("report"):
+                for record in csv.DictReader(io.StringIO(summary["report"], newline="")):
+                    key = (int(record["row"]), record["field"], record["value"], record["error"])
+                    rows[summary["key"].rsplit("/", 1)[-1]][key] = None
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.errors.csv"):
+        old.unlink()
+    written = []
+    for name, lines in sorted(rows.items()):
+        path = folder / f"{name}.errors.csv"
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(("row", "field", "value", "error"))
+            writer.writerows(sorted(lines))  # values were made formula-safe by the ingest already
+        written.append(path)
+    return written
+
+
+def _invoice_lines(aws: EmbeddedAws, ledger: Ledger) -> list[InvoiceLine]:
+    accounts = sorted({item["PK"][len("ACCOUNT#") :] for item in _scan_kind(aws, "account")})
+    lines = []
+    for account_id in accounts:
+        snapshot = AccountSnapshot.from_items(account_id, ledger.account_items(account_id))
+        name = str(snapshot.profile.get("customer_name", account_id))
+        for invoice in snapshot.invoices:
+            lines.append(
+                InvoiceLine(
+                    account_id,
+                    name,
+                    invoice.invoice_id,
+                    invoice.currency,
+                    invoice.amount,
+                    invoice.due_on,
+                    invoice.outstanding or Decimal(0),
+                    invoice.status,
+                )
+            )
+    return lines
+
+
+def _scan_kind(aws: EmbeddedAws, kind: str) -> list[dict[str, Any]]:
+    table = aws.dynamodb.Table(aws.table_name)
+    request: dict[str, Any] = {
+        "FilterExpression": "kind = :kind",
+        "ExpressionAttributeValues": {":kind": kind},
+    }
+    items: list[dict[str, Any]] = []
+    while True:
+        page = table.scan(**request)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _progress_bar(stream: TextIO) -> Any:
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total
+        stream.write(f"\rsimulating [{'#' * filled}{'.' * (width - filled)}] day {done}/{total}")
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out: TextIO) -> None:
+    counts: dict[str, int] = defaultdict(int)
+    for event in outcome.events:
+        counts[event["type"]] += 1
+    accounts = len({event["account_id"] for event in outcome.events if event["account_id"]})
+    last = first + timedelta(days=args.days - 1)
+    print(
+        f"Simulated {args.days} days ({first} to {last}) for {accounts} accounts on an embedded AWS (moto).",
+        file=out,
+    )
+    print(f"  invoices imported   {counts['invoice_imported']:>6}", file=out)
+    print(f"  payments applied    {counts['payment_applied']:>6}", file=out)
+    print(f"  notices sent        {outcome.notices:>6}", file=out)
+    print(f"  notices skipped     {counts['notice_skipped']:>6}", file=out)
+    print(f"  promises broken     {counts['promise_broken']:>6}", file=out)
+    print(f"  accounts settled    {counts['account_settled']:>6}", file=out)
+    print(f"  cases opened        {outcome.cases:>6}", file=out)
+    print(f"  rows rejected       {counts['row_rejected']:>6}", file=out)
+    if outcome.dropped_rows:
+        print(f"  rows dated after the period (not applied): {outcome.dropped_rows}", file=out)
+    print(f"\nOutputs in {args.out}/:", file=out)
+    print(f"  outbox/        {outcome.notices} emails as sent (.eml)", file=out)
+    print("  events.jsonl   the contact log", file=out)
+    print("  report.html    aging, collections over time, each account's timeline", file=out)
+    if outcome.rejected_files:
+        names = ", ".join(path.name for path in outcome.rejected_files)
+        print(f"  rejected/      {names}", file=out)

@@ -1,0 +1,113 @@
+"""`dunning simulate` on the bundled examples: CONTRACT section 2 outputs, reproducible."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+
+from dunning.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ARGS = [
+    "simulate", "--invoices", str(EXAMPLES / "invoices.csv"), "--invoices", str(EXAMPLES / "xero_export.csv"),
+    "--payments", str(EXAMPLES / "payments.csv"), "--actions", str(EXAMPLES / "actions.csv"),
+    "--start", "2026-11-20", "--days", "120", "--quiet",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sim")
+    assert main([*ARGS, "--out", str(folder)]) == 0
+    return folder
+
+
+def test_outbox_holds_every_email_in_send_order_with_the_simulated_date(out: Path) -> None:
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    sent = [e for e in events if e["type"] == "notice_sent"]
+    files = sorted(p.name for p in (out / "outbox").iterdir())
+    assert files == [e["eml"] for e in sent], "one .eml per notice_sent, lexical order = send order"
+    assert len(files) >= 10
+    for event in sent:
+        message = email.message_from_bytes(
+            (out / "outbox" / event["eml"]).read_bytes(), policy=email.policy.default
+        )
+        assert parsedate_to_datetime(message["Date"]) == datetime.fromisoformat(
+            event["at"].replace("Z", "+00:00")
+        )
+        assert message.get_content_type() in ("multipart/alternative", "multipart/mixed")
+        html = message.get_body(("html",))
+        assert html is not None and '<html lang="' in html.get_content()
+
+
+def test_events_follow_the_contract(out: Path) -> None:
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    assert all(e["at"].endswith("Z") and {"at", "type", "account_id"} <= e.keys() for e in events)
+    required = {
+        "invoice_imported": {"invoice_id"},
+        "row_rejected": {"source", "row", "error"},
+        "payment_applied": {"invoice_id", "amount", "currency"},
+        "notice_sent": {"stage", "invoice_ids", "amount_due", "currency", "to", "message_id", "eml"},
+        "notice_skipped": {"stage", "reason"},
+        "promise_recorded": {"until"},
+        "dispute_opened": {"invoice_id"},
+        "case_opened": {"case_id", "packet", "amount_due", "currency"},
+    }
+    seen = {e["type"] for e in events}
+    assert {"invoice_imported", "row_rejected", "payment_applied", "notice_sent", "case_opened"} <= seen
+    for event in events:
+        assert required.get(event["type"], set()) <= event.keys(), event
+
+
+def test_payments_dated_later_take_effect_on_their_day(out: Path) -> None:
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    applied = {e["invoice_id"]: e["at"] for e in events if e["type"] == "payment_applied"}
+    assert applied["INV-2001"].startswith("2026-12-20T00:00")  # paid_on 2026-12-20, start of day (UTC policy)
+    budapest = [e for e in events if e["account_id"] == "BUDA-HU" and e["type"] == "notice_sent"]
+    assert all(e["at"] < applied["INV-2001"] for e in budapest), "nothing sent after the payment"
+
+
+def test_reject_reports_keep_the_source_row_numbers(out: Path) -> None:
+    report = (out / "rejected" / "payments.csv.errors.csv").read_text()
+    assert report.splitlines()[1:] == [
+        "5,invoice_id,INV-9999,account JSMITH has no invoice INV-9999; import the invoice first",
+        "6,currency,USD,the payment is in USD but invoice INV-7001 is in JPY",
+    ]
+
+
+def test_report_is_one_self_contained_page(out: Path) -> None:
+    html = (out / "report.html").read_text()
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert "ACME-RO" in html
+
+
+def test_the_same_run_gives_the_same_outputs(out: Path, tmp_path: Path) -> None:
+    assert main([*ARGS, "--out", str(tmp_path)]) == 0
+    for name in ("events.jsonl", "report.html"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+    assert sorted((tmp_path / "outbox").iterdir()) != [] and all(
+        (tmp_path / "outbox" / p.name).read_bytes() == p.read_bytes() for p in (out / "outbox").iterdir()
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate"],
+        ["simulate", "--invoices", "/nonexistent.csv"],
+        ["simulate", "--invoices", str(EXAMPLES / "invoices.csv"), "--days", "zero"],
+        ["simulate", "--invoices", str(EXAMPLES / "invoices.csv"), "--start", "2026-13-01"],
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dunning: error:") and err.count("\n") == 1

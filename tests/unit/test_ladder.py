@@ -1,0 +1,244 @@
+"""The ladder's decisions, as pure functions of an account snapshot, the policy and the time."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from dunning.account import AccountSnapshot
+from dunning.ladder import decide, payment_deadline
+from dunning.policy import DEFAULT_POLICY, parse_policy
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+class Account:
+    """Builds ledger items the way the ingest and the workflow write them."""
+
+    def __init__(self, **profile: Any) -> None:
+        self.items: list[dict[str, Any]] = [
+            {
+                "kind": "account",
+                "PK": "ACCOUNT#A",
+                "SK": "PROFILE",
+                "timezone": "UTC",
+                "customer_type": "business",
+                "segment": "default",
+                **profile,
+            }
+        ]
+
+    def invoice(self, invoice_id: str, due_on: str, amount: str = "100.00", **extra: Any) -> Account:
+        self.items.append(
+            {
+                "kind": "invoice",
+                "invoice_id": invoice_id,
+                "currency": "EUR",
+                "amount": amount,
+                "amount_paid": "0",
+                "status": "open",
+                "issued_on": "2027-01-01",
+                "due_on": due_on,
+                **extra,
+            }
+        )
+        return self
+
+    def paid(self, invoice_id: str, amount: str) -> Account:
+        self.items.append({"kind": "payment", "invoice_id": invoice_id, "amount": amount})
+        return self
+
+    def action(
+        self, action: str, on: str, until: str | None = None, invoice_id: str | None = None
+    ) -> Account:
+        self.items.append(
+            {
+                "kind": "action",
+                "action": action,
+                "on": on,
+                "until": until,
+                "invoice_id": invoice_id,
+                "recorded_at": on,
+                "SK": f"ACTION#{on}#{len(self.items)}",
+            }
+        )
+        return self
+
+    def sent(self, stage: str, at: str, episode: int = 0) -> Account:
+        self.items.append(
+            {"kind": "notice", "episode": episode, "stage": stage, "status": "sent", "started_at": at}
+        )
+        return self
+
+    def logged(self, event_type: str, identity: str) -> Account:
+        self.items.append({"kind": "event", "identity": identity, "event": {"type": event_type}})
+        return self
+
+    def state(self, **fields: Any) -> Account:
+        self.items.append({"kind": "state", **fields})
+        return self
+
+    def snapshot(self) -> AccountSnapshot:
+        return AccountSnapshot.from_items("A", self.items)
+
+
+def _next(
+    account: Account, now: str, policy: Any = DEFAULT_POLICY
+) -> tuple[str, str | None, str | None, str]:
+    decision = decide(account.snapshot(), policy, _at(now))
+    at = decision.at.strftime("%Y-%m-%d %H:%M") if decision.at else None
+    return decision.action, decision.next, at, decision.stage.name if decision.stage else decision.reason
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # Due Wednesday 10 Feb 2027. Before the pre-due day: wait for it (Sunday 7 -> Monday 8, 09:00).
+        ("2027-02-05 07:00", ("wait", "send", "2027-02-08 09:00", "pre_due")),
+        # Inside the window on a business day the due stage goes now (rounded up to the minute).
+        ("2027-02-08 10:30", ("wait", "send", "2027-02-08 10:30", "pre_due")),
+        # After 17:00 it waits for the next morning.
+        ("2027-02-08 17:00", ("wait", "send", "2027-02-09 09:00", "pre_due")),
+        # Imported 20 days late: straight to firm_notice (+14), with no burst of the three before it.
+        ("2027-03-02 07:00", ("wait", "send", "2027-03-02 09:00", "firm_notice")),
+        # 40 days late: the demand letter.
+        ("2027-03-22 07:00", ("wait", "send", "2027-03-22 09:00", "demand_letter")),
+        # 70 days late, nothing sent yet: never straight to the lawyers, the final notice first.
+        ("2027-04-21 07:00", ("wait", "send", "2027-04-21 09:00", "final_notice")),
+    ],
+)
+def test_the_stage_its_age_gives(now: str, expected: tuple[str, str, str, str]) -> None:
+    assert _next(Account().invoice("I-1", "2027-02-10"), now) == expected
+
+
+def test_next_rung_waits_for_its_day_and_the_minimum_gap() -> None:
+    account = Account().invoice("I-1", "2027-02-10").sent("pre_due", "2027-02-09T09:00:00+00:00")
+    # reminder is due +1 (11 Feb) but the gap after 9 Feb 09:00 runs to 12 Feb 09:00.
+    assert _next(account, "2027-02-09 10:00") == ("wait", "send", "2027-02-12 09:00", "reminder")
+
+
+def test_hand_off_waits_for_the_final_notices_deadline() -> None:
+    account = Account().invoice("I-1", "2027-01-01").sent("final_notice", "2027-03-01T09:00:00+00:00")
+    deadline = payment_deadline(date(2027, 3, 1), None)
+    assert deadline == date(2027, 3, 15)  # 10 business days
+    assert _next(account, "2027-03-02 07:00") == ("wait", "handoff", "2027-03-16 09:00", "legal_handoff")
+
+
+def test_settled_account_is_done_and_logs_settlement_once() -> None:
+    account = Account().invoice("I-1", "2027-02-10").paid("I-1", "100.00")
+    decision = decide(account.snapshot(), DEFAULT_POLICY, _at("2027-02-20 07:00"))
+    assert (decision.action, decision.reason) == ("done", "settled")
+    assert [entry.type for entry in decision.log] == ["account_settled"]
+
+
+def test_amount_paid_reported_by_the_export_counts() -> None:
+    account = Account().invoice("I-1", "2027-02-10", amount_paid="100.00")
+    assert _next(account, "2027-02-20 07:00")[3] == "settled"
+
+
+@pytest.mark.parametrize(
+    ("actions", "now", "expected"),
+    [
+        (
+            [("pause", "2027-02-01", "2027-03-01", None)],
+            "2027-02-20 07:00",
+            ("wait", "decide", "2027-03-01 07:00", "paused"),
+        ),
+        (
+            [("pause", "2027-02-01", None, None)],
+            "2027-02-20 07:00",
+            ("wait", "decide", "2027-02-21 07:00", "paused"),
+        ),
+        (
+            [("pause", "2027-02-01", None, None), ("resume", "2027-02-15", None, None)],
+            "2027-02-20 07:00",
+            ("wait", "send", "2027-02-22 09:00", "second_reminder"),
+        ),
+        (
+            [("promise", "2027-02-12", "2027-02-25", None)],
+            "2027-02-20 07:00",
+            ("wait", "decide", "2027-02-26 07:00", "promise"),
+        ),
+        (
+            [("dispute", "2027-02-01", None, "I-1")],
+            "2027-02-20 07:00",
+            ("wait", "decide", "2027-02-21 07:00", "disputed"),
+        ),
+        (
+            [("dispute", "2027-02-01", None, "I-1"), ("resolve", "2027-02-10", None, "I-1")],
+            "2027-02-20 07:00",
+            ("wait", "send", "2027-02-22 09:00", "second_reminder"),
+        ),
+        # An action dated in the future has no effect yet.
+        (
+            [("pause", "2027-03-01", None, None)],
+            "2027-02-20 07:00",
+            ("wait", "send", "2027-02-22 09:00", "second_reminder"),
+        ),
+    ],
+)
+def test_pauses_promises_and_disputes(
+    actions: list[tuple[str, str, str | None, str | None]], now: str, expected: tuple[str, str, str, str]
+) -> None:
+    account = Account().invoice("I-1", "2027-02-10")
+    for action in actions:
+        account.action(*action)
+    assert _next(account, now) == expected
+
+
+def test_broken_promise_is_logged_once_and_the_ladder_resumes() -> None:
+    account = Account().invoice("I-1", "2027-02-10").action("promise", "2027-02-12", "2027-02-19")
+    decision = decide(account.snapshot(), DEFAULT_POLICY, _at("2027-02-20 07:00"))
+    assert [entry.type for entry in decision.log] == ["promise_broken"]
+    assert decision.stage is not None and decision.stage.name == "second_reminder"
+    account.logged("promise_broken", decision.log[0].identity)
+    assert decide(account.snapshot(), DEFAULT_POLICY, _at("2027-02-21 07:00")).log == ()
+
+
+def test_only_undisputed_invoices_set_the_anchor_and_join_the_notice() -> None:
+    account = (
+        Account()
+        .invoice("OLD", "2027-01-01")
+        .invoice("NEW", "2027-02-10")
+        .invoice("LATER", "2027-03-30")
+        .action("dispute", "2027-01-05", invoice_id="OLD")
+    )
+    decision = decide(account.snapshot(), DEFAULT_POLICY, _at("2027-02-20 07:00"))
+    assert decision.stage is not None and decision.stage.name == "second_reminder"  # from NEW, not OLD
+    assert [invoice.invoice_id for invoice in decision.invoices] == ["NEW"]  # LATER is not due yet
+
+
+def test_consumers_and_business_windows_in_the_customer_time_zone() -> None:
+    policy = parse_policy('sending_window: {start: "06:00", end: "23:00"}')
+    business = Account(timezone="Asia/Tokyo").invoice("I-1", "2027-02-10")
+    consumer = Account(timezone="Asia/Tokyo", customer_type="consumer").invoice("I-1", "2027-02-10")
+    # Monday 8 Feb 2027, 06:00 in Tokyo is Sunday 21:00 UTC; a consumer waits for 08:00 Tokyo (23:00 UTC).
+    assert _next(business, "2027-02-07 12:00", policy)[2] == "2027-02-07 21:00"
+    assert _next(consumer, "2027-02-07 12:00", policy)[2] == "2027-02-07 23:00"
+
+
+def test_segments_choose_their_own_ladder() -> None:
+    account = (
+        Account(segment="new_customer")
+        .invoice("I-1", "2027-02-10")
+        .sent("reminder", "2027-02-11T09:00:00+00:00")
+    )
+    # new_customer goes reminder (+1) -> firm_notice (+7) -> demand_letter (+21).
+    assert _next(account, "2027-02-12 07:00") == ("wait", "send", "2027-02-17 09:00", "firm_notice")
+
+
+def test_legal_accounts_are_left_alone() -> None:
+    account = Account().invoice("I-1", "2027-01-01").state(status="legal", episode=0)
+    assert _next(account, "2027-04-01 07:00")[0] == "done"
+
+
+def test_a_new_episode_starts_from_the_first_rung() -> None:
+    account = (
+        Account().invoice("I-2", "2027-06-10").sent("final_notice", "2027-03-01T09:00:00+00:00", episode=0)
+    )
+    account.state(status="idle", episode=1)
+    assert _next(account, "2027-06-05 07:00") == ("wait", "send", "2027-06-07 09:00", "pre_due")
