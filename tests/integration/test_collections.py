@@ -277,3 +277,50 @@ def test_after_the_hand_off_payments_are_still_applied_and_nothing_is_sent() -> 
         assert types == ["notice_sent", "case_opened", "payment_applied"]
         assert w.notices("ACME")[0][0] == "final_notice"
         assert w.aws.scan()["accounts"] == 0, "a case with the legal team is out of the daily scan"
+
+
+def test_a_long_wait_hands_over_to_fresh_executions_and_keeps_the_ladder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dunning import escalation
+
+    monkeypatch.setattr(escalation, "MAX_ROUNDS", 3)
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
+        w.action("ACME", "pause", date(2027, 2, 9))  # no end date: the execution re-checks daily
+        w.action("ACME", "resume", date(2027, 2, 20))
+        w.run_through(date(2027, 2, 25))
+
+        executions = w.aws.executions()
+        names = sorted(e["name"] for e in executions)
+        assert len(names) >= 4 and all(n.startswith("ACME-20270210-") for n in names)
+        assert sum(e["status"] == "RUNNING" for e in executions) == 1, (
+            "one execution walks the account at a time"
+        )
+        assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "second_reminder", "firm_notice"]
+        assert not w.events("ACME", "workflow_failed")
+
+
+def test_a_failing_step_is_logged_and_the_next_scan_picks_the_account_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dunning import escalation
+
+    original = escalation.decide
+    failures: list[int] = []
+
+    def broken_for_a_while(*args: object, **kwargs: object) -> object:
+        if len(failures) < 5:  # more than the state machine's retries of one step
+            failures.append(1)
+            raise RuntimeError("ledger unavailable")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(escalation, "decide", broken_for_a_while)
+    with world(date(2027, 2, 5)) as w:
+        w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
+        w.run_through(date(2027, 2, 12))
+
+        (failed,) = w.events("ACME", "workflow_failed")
+        assert failed["error"] == "RuntimeError" and failed["at"].startswith("2027-02-05")
+        assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "reminder"]
+        assert sorted(e["status"] for e in w.aws.executions()) == ["FAILED", "RUNNING"]
