@@ -306,7 +306,7 @@ def test_a_failing_step_is_logged_and_the_next_scan_picks_the_account_up(
 ) -> None:
     from dunning import escalation
 
-    original = escalation.decide
+    original = escalation.decide  # type: ignore[attr-defined]
     failures: list[int] = []
 
     def broken_for_a_while(*args: object, **kwargs: object) -> object:
