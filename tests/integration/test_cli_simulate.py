@@ -111,3 +111,14 @@ def test_bad_arguments_are_one_line_and_exit_2(argv: list[str], capsys: pytest.C
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("dunning: error:") and err.count("\n") == 1
+
+
+def test_the_uploaded_invoice_pdf_is_attached_where_the_stage_says_so(out: Path) -> None:
+    (pre_due,) = [
+        p for p in (out / "outbox").iterdir() if "ACME-RO" in p.name and p.name.endswith("pre_due.eml")
+    ]
+    message = email.message_from_bytes(pre_due.read_bytes(), policy=email.policy.default)
+    attachments = list(message.iter_attachments())
+    assert [a.get_filename() for a in attachments] == ["INV-1001.pdf"]
+    assert attachments[0].get_content().startswith(b"%PDF-")
+    assert (EXAMPLES / "documents" / "INV-1001.pdf").read_bytes() == attachments[0].get_content()
