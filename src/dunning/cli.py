@@ -55,6 +55,32 @@ def _documents(text: str) -> Path:
     return path
 
 
+def _add_inputs(command: argparse.ArgumentParser, *, invoices_required: bool) -> None:
+    """The upload files both local commands take (the same as the bucket's incoming/ prefixes)."""
+    command.add_argument(
+        "--invoices",
+        action="append",
+        type=_readable_file,
+        required=invoices_required,
+        default=[],
+        metavar="FILE",
+        help="invoice CSV, our format or a Xero export (repeatable); "
+        "invoice PDFs beside it, or in documents/ beside it, are uploaded too",
+    )
+    command.add_argument("--payments", action="append", type=_readable_file, default=[], metavar="FILE")
+    command.add_argument("--actions", action="append", type=_readable_file, default=[], metavar="FILE")
+    command.add_argument(
+        "--documents",
+        action="append",
+        type=_documents,
+        default=[],
+        metavar="PATH",
+        help="more invoice PDFs, or folders of them (repeatable)",
+    )
+    command.add_argument("--policy", type=_readable_file, metavar="FILE", help="policy file (JSON or YAML)")
+    command.add_argument("--out", type=Path, default=Path("dunning-out"), metavar="DIR")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dunning", description="Collections automation: ledger, ladder, notices, legal hand-off."
@@ -68,27 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the upload prefix for its kind and processed exactly as in the cloud. Use it to check files "
         "before uploading them.",
     )
-    ingest.add_argument(
-        "--invoices",
-        action="append",
-        type=_readable_file,
-        default=[],
-        metavar="FILE",
-        help="invoice CSV, our format or a Xero export (repeatable)",
-    )
-    ingest.add_argument("--payments", action="append", type=_readable_file, default=[], metavar="FILE")
-    ingest.add_argument("--actions", action="append", type=_readable_file, default=[], metavar="FILE")
-    ingest.add_argument(
-        "--documents",
-        action="append",
-        type=_documents,
-        default=[],
-        metavar="PATH",
-        help="an invoice PDF, or a folder of them (repeatable)",
-    )
-    ingest.add_argument("--policy", type=_readable_file, metavar="FILE", help="policy file (JSON or YAML)")
+    _add_inputs(ingest, invoices_required=False)
     ingest.add_argument("--at", type=_date, metavar="YYYY-MM-DD", help="upload date (default: today)")
-    ingest.add_argument("--out", type=Path, default=Path("dunning-out"), metavar="DIR")
 
     simulate = commands.add_parser(
         "simulate",
@@ -97,33 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         "deployed state machine, with the clock fast-forwarded day by day. Writes the outbox (.eml), "
         "events.jsonl, rejected/ and report.html into OUT.",
     )
-    simulate.add_argument(
-        "--invoices",
-        action="append",
-        type=_readable_file,
-        required=True,
-        metavar="FILE",
-        help="invoice CSV, our format or a Xero export (repeatable); PDFs beside it are "
-        "uploaded as invoice documents",
-    )
-    simulate.add_argument("--payments", action="append", type=_readable_file, default=[], metavar="FILE")
-    simulate.add_argument("--actions", action="append", type=_readable_file, default=[], metavar="FILE")
-    simulate.add_argument(
-        "--documents",
-        action="append",
-        type=_documents,
-        default=[],
-        metavar="PATH",
-        help="more invoice PDFs, or folders of them (repeatable)",
-    )
-    simulate.add_argument("--policy", type=_readable_file, metavar="FILE", help="policy file (JSON or YAML)")
+    _add_inputs(simulate, invoices_required=True)
     simulate.add_argument(
         "--start", type=_date, metavar="YYYY-MM-DD", help="first simulated day (default today)"
     )
     simulate.add_argument(
         "--days", type=_days, default=120, metavar="N", help="days to simulate (default 120)"
     )
-    simulate.add_argument("--out", type=Path, default=Path("dunning-out"), metavar="DIR")
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -102,6 +102,24 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _keyed(key: tuple[str, str], condition: str | None, request: dict[str, Any]) -> dict[str, Any]:
+    keyed = {"Key": {"PK": key[0], "SK": key[1]}, **request}
+    if condition:
+        keyed["ConditionExpression"] = condition
+    return keyed
+
+
+def _unless_condition_fails(operation: Callable[..., Any], **request: Any) -> bool:
+    """Run a conditional write; False when its condition did not hold (nothing was written)."""
+    try:
+        operation(**request)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 class LedgerError(RuntimeError):
     """DynamoDB kept refusing work after every retry."""
 
@@ -180,52 +198,26 @@ class Ledger:
 
     def put_new(self, item: Item) -> bool:
         """Put `item` only if its key is not taken yet; False when it already existed."""
-        try:
-            self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return _unless_condition_fails(
+            self._table.put_item, Item=item, ConditionExpression="attribute_not_exists(PK)"
+        )
 
     def replace(self, item: Item, *, expected_row_hash: str) -> bool:
         """Overwrite an item only if it still holds the version we read; False when it changed since."""
-        try:
-            self._table.put_item(
-                Item=item,
-                ConditionExpression="row_hash = :expected",
-                ExpressionAttributeValues={":expected": expected_row_hash},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return _unless_condition_fails(
+            self._table.put_item,
+            Item=item,
+            ConditionExpression="row_hash = :expected",
+            ExpressionAttributeValues={":expected": expected_row_hash},
+        )
 
     def update(self, key: tuple[str, str], *, condition: str | None = None, **kwargs: Any) -> bool:
         """UpdateItem; False (instead of an error) when `condition` does not hold."""
-        request: dict[str, Any] = {"Key": {"PK": key[0], "SK": key[1]}, **kwargs}
-        if condition:
-            request["ConditionExpression"] = condition
-        try:
-            self._table.update_item(**request)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return _unless_condition_fails(self._table.update_item, **_keyed(key, condition, kwargs))
 
     def delete(self, key: tuple[str, str], *, condition: str | None = None, **kwargs: Any) -> bool:
-        request: dict[str, Any] = {"Key": {"PK": key[0], "SK": key[1]}, **kwargs}
-        if condition:
-            request["ConditionExpression"] = condition
-        try:
-            self._table.delete_item(**request)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        """DeleteItem; False (instead of an error) when `condition` does not hold."""
+        return _unless_condition_fails(self._table.delete_item, **_keyed(key, condition, kwargs))
 
     def query_index(self, shard: str, up_to: str) -> Iterator[Item]:
         """Items of one shard of the `due` index with due_sk <= up_to."""
@@ -242,18 +234,12 @@ class Ledger:
 
     def drop_from_due_index(self, account_id: str, invoice_id: str, *, row_hash: str) -> bool:
         """Take a settled invoice out of the sparse index, unless it was re-imported meanwhile."""
-        try:
-            self._table.update_item(
-                Key={"PK": account_pk(account_id), "SK": invoice_sk(invoice_id)},
-                UpdateExpression="REMOVE due_pk, due_sk",
-                ConditionExpression="row_hash = :expected",
-                ExpressionAttributeValues={":expected": row_hash},
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self.update(
+            (account_pk(account_id), invoice_sk(invoice_id)),
+            condition="row_hash = :expected",
+            UpdateExpression="REMOVE due_pk, due_sk",
+            ExpressionAttributeValues={":expected": row_hash},
+        )
 
     # --- queries -------------------------------------------------------------------------------------
 

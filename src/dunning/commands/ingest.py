@@ -9,21 +9,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dunning.cli import upload_time, write_events
+from dunning.commands.inputs import invoice_documents
 from dunning.ledger import Ledger
 from dunning.local import embedded_aws
-
-
-def _document_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path])
-    return files
 
 
 def run_ingest(args: argparse.Namespace, out: TextIO) -> int:
     at = upload_time(args.at)
     # Documents first, so invoices can find their PDFs; payments and actions need their invoices.
-    uploads = [("documents", path) for path in _document_files(args.documents)]
+    uploads = [("documents", path) for path in invoice_documents(args.invoices, args.documents)]
     uploads += [("invoices", path) for path in args.invoices]
     uploads += [("payments", path) for path in args.payments]
     uploads += [("actions", path) for path in args.actions]

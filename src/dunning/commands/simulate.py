@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from dunning.account import AccountSnapshot
 from dunning.cli import write_events
+from dunning.commands.inputs import invoice_documents
 from dunning.ingest.csvfile import UnreadableFile, normalize_header, read_records
 from dunning.ledger import Ledger
 from dunning.local import EmbeddedAws, embedded_aws
@@ -90,14 +91,6 @@ def _row_day(values: list[str], column: int | None, first: date) -> date:
         return first
 
 
-def _documents_beside(invoice_files: list[Path], extra: list[Path]) -> list[Path]:
-    folders = {path.parent for path in invoice_files} | {path.parent / "documents" for path in invoice_files}
-    found = {pdf for folder in folders if folder.is_dir() for pdf in folder.glob("*.pdf")}
-    for path in extra:
-        found |= set(path.glob("*.pdf")) if path.is_dir() else {path}
-    return sorted(found)
-
-
 def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
     policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
     first: date = args.start or datetime.now(UTC).date()
@@ -116,7 +109,7 @@ def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _schedule_uploads(simulation: Simulation, args: argparse.Namespace, first: date, last: date) -> int:
-    for pdf in _documents_beside(args.invoices, args.documents):
+    for pdf in invoice_documents(args.invoices, args.documents):
         simulation.schedule(first, Upload("documents", pdf.name, pdf.read_bytes()))
     for path in args.invoices:
         simulation.schedule(first, Upload("invoices", path.name, path.read_bytes()))
