@@ -34,7 +34,7 @@ from dunning.ladder import Decision, LogEntry, decide, payment_deadline
 from dunning.ledger import Ledger
 from dunning.money import format_amount
 from dunning.notices.mime import Attachment, build_message
-from dunning.notices.render import NoticeContext, NoticeInvoice, render_notice
+from dunning.notices.render import Business, NoticeContext, NoticeInvoice, render_notice
 from dunning.policy import Policy
 
 logger = Logger(service="dunning", child=True)
@@ -138,8 +138,7 @@ def _send(
         invoices=tuple(_notice_invoice(invoice, today) for invoice in invoices),
         total_due=total,
         currency=currency,
-        business_name=deps.policy.business_name,
-        reply_to=deps.policy.reply_to,
+        business=Business(name=deps.policy.business_name, reply_to=deps.policy.reply_to),
         sent_on=today,
         deadline=deadline,
     )

@@ -28,7 +28,7 @@ from dunning.notices import (
 )
 from dunning.notices import render as render_module
 from dunning.notices.mime import safe_filename
-from dunning.notices.render import language_of, single_line
+from dunning.notices.render import Business, language_of, single_line
 from dunning.policy import DEFAULT_LADDER
 
 SHIPPED = shipped_template_dir()
@@ -65,8 +65,7 @@ CONTEXT = NoticeContext(
     invoices=INVOICES,
     total_due=Decimal("1280.50"),
     currency="EUR",
-    business_name="Example Trading Ltd",
-    reply_to="ar@example.com",
+    business=Business(name="Example Trading Ltd", reply_to="ar@example.com"),
     sent_on=SENT_AT.date(),
     deadline=date(2027, 3, 29),
 )
@@ -337,7 +336,9 @@ def test_attachment_names_are_sanitised(name: str, safe: str) -> None:
 
 
 def test_non_ascii_names_come_out_as_seven_bit_ascii() -> None:
-    context = replace(CONTEXT, customer_name="Анна Попеску / آنا پوپسکو", business_name="Торговый дом")
+    context = replace(
+        CONTEXT, customer_name="Анна Попеску / آنا پوپسکو", business=Business(name="Торговый дом")
+    )
     rendered = render_notice(context, [SHIPPED])
     raw = build_message(
         rendered=rendered,

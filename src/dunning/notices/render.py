@@ -45,6 +45,32 @@ class NoticeInvoice:
 
 
 @dataclass(frozen=True)
+class Business:
+    """Who the notice comes from and how to pay them (configured in the policy's `business`)."""
+
+    name: str
+    address: tuple[str, ...] = ()
+    reply_to: str | None = None
+    # Bank details and the like, one line each, shown as written (e.g. "IBAN RO49 AAAA 1B31 0075 9384 0000").
+    payment_instructions: tuple[str, ...] = ()
+    payment_link: str | None = None
+    signature: str = "Accounts team"
+    logo_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ChargeLine:
+    """A late fee, statutory interest or fixed compensation added to a notice that mentions charges."""
+
+    kind: str  # late_fee | statutory_interest | fixed_compensation
+    invoice_id: str | None
+    amount: Decimal
+    currency: str
+    # What a reader needs to check the figure: e.g. {"rate": "10.15", "days": "31", "from": date, "to": date}.
+    details: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class NoticeContext:
     stage: str  # template set name (Stage.template_name)
     locale: str  # the customer's locale, e.g. "en", "ro", "ar", "fa", "hu_HU"
@@ -53,10 +79,24 @@ class NoticeContext:
     invoices: tuple[NoticeInvoice, ...]
     total_due: Decimal
     currency: str
-    business_name: str
-    reply_to: str | None
+    business: Business
     sent_on: date  # the (possibly simulated) send date
     deadline: date | None  # payment deadline for the demand letter and final notice
+    charges: tuple[ChargeLine, ...] = ()
+    # Consumers get an opt-out line (US Regulation F).
+    consumer: bool = False
+
+    @property
+    def business_name(self) -> str:
+        return self.business.name
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.business.reply_to
+
+    @property
+    def total_charges(self) -> Decimal:
+        return sum((line.amount for line in self.charges if line.currency == self.currency), Decimal(0))
 
 
 @dataclass(frozen=True)
@@ -170,6 +210,11 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
     subject_template, text_template, html_template = templates
     direction = "rtl" if language in RTL_LANGUAGES else "ltr"
     variables: dict[str, Any] = {field.name: getattr(context, field.name) for field in fields(context)}
+    variables |= {
+        "business_name": context.business_name,
+        "reply_to": context.reply_to,
+        "total_charges": context.total_charges,
+    }
     variables |= {"lang": language, "dir": direction}
     subject = single_line(subject_template.render(variables))
     variables["subject"] = subject
