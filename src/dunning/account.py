@@ -157,6 +157,14 @@ class AccountSnapshot:
             return False, None
         return True, latest.until
 
+    def opted_out(self, today: date) -> bool:
+        """The customer asked not to be emailed (and has not asked to be again)."""
+        latest = None
+        for action in self.actions:
+            if action.on <= today and action.action in (ActionKind.OPT_OUT, ActionKind.OPT_IN):
+                latest = action.action
+        return latest is ActionKind.OPT_OUT
+
     def latest_promise(self, today: date) -> Promise | None:
         promises = [a for a in self.actions if a.action is ActionKind.PROMISE and a.on <= today and a.until]
         if not promises:

@@ -161,6 +161,9 @@ class ActionKind(StrEnum):
     RESOLVE = "resolve"
     PAUSE = "pause"
     RESUME = "resume"
+    # The customer asked not to be emailed (US Regulation F gives consumers that right); opt_in undoes it.
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
 
 
 class _Model(BaseModel):

@@ -138,6 +138,28 @@ class Window(BaseModel):
 CONSUMER_LIMITS = Window(start=time(8), end=time(21))
 
 
+class BusinessIdentity(BaseModel):
+    """Who the notices come from, shown on every notice."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="Example Trading Ltd", min_length=1, max_length=200)
+    address: tuple[str, ...] = ()
+    reply_to: str | None = None
+    # One line each, printed as written: bank name, IBAN, BIC, reference to quote...
+    payment_instructions: tuple[str, ...] = ()
+    payment_link: str | None = Field(default=None, pattern=r"^https://")
+    signature: str = "Accounts team"
+    logo_url: str | None = Field(default=None, pattern=r"^https://")
+
+    @model_validator(mode="after")
+    def _single_lines(self) -> Self:
+        texts = [self.name, self.signature, self.reply_to or "", *self.address, *self.payment_instructions]
+        if any("\r" in text or "\n" in text for text in texts):
+            raise ValueError("business details are single lines; give several lines as a list")
+        return self
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -155,8 +177,7 @@ class Policy(BaseModel):
     segments: dict[str, Ladder] = Field(default_factory=lambda: dict(DEFAULT_SEGMENTS))
     # The address notices come from; deployed, SES must have it (or its domain) verified.
     sender: str = "Accounts Receivable <billing@example.com>"
-    reply_to: str | None = None
-    business_name: str = "Example Trading Ltd"
+    business: BusinessIdentity = BusinessIdentity()
 
     @property
     def customer_timezone_default(self) -> str:

@@ -123,6 +123,8 @@ def _send(
 ) -> dict[str, Any]:
     assert decision.stage is not None
     stage = decision.stage
+    if snapshot.opted_out(local_date(now, snapshot.timezone)):
+        return _pass_over(request, deps, now, "opted_out")
     invoices = list(decision.invoices)
     currency = invoices[0].currency
     total = sum((i.outstanding for i in invoices if i.currency == currency), Decimal(0))
@@ -138,7 +140,7 @@ def _send(
         invoices=tuple(_notice_invoice(invoice, today) for invoice in invoices),
         total_due=total,
         currency=currency,
-        business=Business(name=deps.policy.business_name, reply_to=deps.policy.reply_to),
+        business=_business(deps.policy),
         sent_on=today,
         deadline=deadline,
     )
@@ -156,7 +158,7 @@ def _send(
         rendered=rendered,
         sender=deps.policy.sender,
         to=recipients,
-        reply_to=deps.policy.reply_to,
+        reply_to=deps.policy.business.reply_to,
         sent_at=now,
         message_id=f"<{name.removesuffix('.eml')}@dunning>",
         attachments=list(attachments.values()),
@@ -219,6 +221,17 @@ def _already_attempted(
     return {"sent": False, "reason": f"already_{status}"}
 
 
+def _pass_over(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
+    """This stage's notice cannot be emailed (opted out, every address suppressed): record the stage as
+    passed so the ladder moves on to its later steps (and the hand-off) instead of retrying it."""
+    workflow.begin_send(deps.ledger, request.account_id, request.episode, request.stage, now, archive_key="")
+    workflow.finish_send(
+        deps.ledger, request.account_id, request.episode, request.stage, "skipped", reason=reason
+    )
+    _skip(deps.ledger, request, now, reason)
+    return {"sent": False, "reason": reason}
+
+
 def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> None:
     identity = f"{request.episode}#{request.stage}#{reason}#{rfc3339(now)[:10]}"
     workflow.log(
@@ -228,6 +241,19 @@ def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> N
         [
             LogEntry(EventType.NOTICE_SKIPPED, identity, {"stage": request.stage, "reason": reason}),
         ],
+    )
+
+
+def _business(policy: Policy) -> Business:
+    identity = policy.business
+    return Business(
+        name=identity.name,
+        address=identity.address,
+        reply_to=identity.reply_to,
+        payment_instructions=identity.payment_instructions,
+        payment_link=identity.payment_link,
+        signature=identity.signature,
+        logo_url=identity.logo_url,
     )
 
 

@@ -324,3 +324,22 @@ def test_a_failing_step_is_logged_and_the_next_scan_picks_the_account_up(
         assert failed["error"] == "RuntimeError" and failed["at"].startswith("2027-02-05")
         assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "reminder"]
         assert sorted(e["status"] for e in w.aws.executions()) == ["FAILED", "RUNNING"]
+
+
+def test_a_customer_who_opted_out_gets_no_email_and_the_ladder_still_moves_on() -> None:
+    row = invoice_row(
+        "C-1", account_id="JANE", amount="100.00", due_on="2027-02-10", customer_type="consumer"
+    )
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(row)
+        w.action("JANE", "opt_out", date(2027, 2, 9))
+        w.run_through(date(2027, 2, 28))
+
+        assert [stage for stage, _ in w.notices("JANE")] == ["pre_due"]
+        skipped = [(e["stage"], e["reason"]) for e in w.events("JANE", "notice_skipped")]
+        assert skipped == [
+            ("reminder", "opted_out"),
+            ("second_reminder", "opted_out"),
+            ("firm_notice", "opted_out"),
+        ]
+        assert len(w.sent_emails()) == 1

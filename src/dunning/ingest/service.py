@@ -550,6 +550,8 @@ def _action_event(action: Any) -> tuple[str, dict[str, Any]]:
         ActionKind.RESOLVE: (EventType.DISPUTE_RESOLVED, invoice),
         ActionKind.PAUSE: (EventType.ACCOUNT_PAUSED, until),
         ActionKind.RESUME: (EventType.ACCOUNT_RESUMED, {}),
+        ActionKind.OPT_OUT: (EventType.EMAIL_OPT_OUT, {}),
+        ActionKind.OPT_IN: (EventType.EMAIL_OPT_IN, {}),
     }[action.action]
 
 
