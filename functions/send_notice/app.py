@@ -44,7 +44,9 @@ def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
         documents=S3Documents(env.store, env.ledger),
         policy=env.policy,
         clock=current_clock(),
-        template_dirs=[shipped_template_dir()],
+        template_dirs=[
+            d for d in (env.template_overrides.directory(), shipped_template_dir()) if d is not None
+        ],
     )
     outcome = send_notice(SendRequest(event.account_id, event.episode, event.stage, event.execution), deps)
     metrics.add_metric(

@@ -28,6 +28,8 @@ class InvoiceState:
     due_on: date
     reference: str | None
     document: str | None
+    # (paid_on, amount) of each payment from the payments feed, oldest first.
+    payments: tuple[tuple[date, Decimal], ...] = ()
 
     @property
     def outstanding(self) -> Decimal:
@@ -82,7 +84,7 @@ class AccountSnapshot:
     def from_items(cls, account_id: str, items: Iterable[Mapping[str, Any]]) -> AccountSnapshot:
         profile: Mapping[str, Any] = {}
         invoices: dict[str, Mapping[str, Any]] = {}
-        paid: dict[str, Decimal] = {}
+        paid: dict[str, list[tuple[date, Decimal]]] = {}
         actions: list[ActionRecord] = []
         notices: list[NoticeRecord] = []
         state = AccountState()
@@ -94,7 +96,9 @@ class AccountSnapshot:
             elif kind == "invoice":
                 invoices[item["invoice_id"]] = item
             elif kind == "payment":
-                paid[item["invoice_id"]] = paid.get(item["invoice_id"], Decimal(0)) + Decimal(item["amount"])
+                paid.setdefault(item["invoice_id"], []).append(
+                    (date.fromisoformat(item.get("paid_on", "1970-01-01")), Decimal(item["amount"]))
+                )
             elif kind == "action":
                 actions.append(_action(item))
             elif kind == "notice":
@@ -114,7 +118,7 @@ class AccountSnapshot:
             account_id=account_id,
             profile=profile,
             invoices=tuple(
-                _invoice(item, paid.get(invoice_id, Decimal(0))) for invoice_id, item in invoices.items()
+                _invoice(item, sorted(paid.get(invoice_id, []))) for invoice_id, item in invoices.items()
             ),
             actions=tuple(sorted(actions, key=lambda action: (action.on, action.order))),
             notices=tuple(notices),
@@ -199,18 +203,19 @@ class AccountSnapshot:
         return str(self.profile.get("segment", "default"))
 
 
-def _invoice(item: Mapping[str, Any], payments_total: Decimal) -> InvoiceState:
+def _invoice(item: Mapping[str, Any], payments: list[tuple[date, Decimal]]) -> InvoiceState:
     return InvoiceState(
         invoice_id=item["invoice_id"],
         currency=item["currency"],
         amount=Decimal(item["amount"]),
         reported_paid=Decimal(item.get("amount_paid", 0)),
-        payments_total=payments_total,
+        payments_total=sum((amount for _, amount in payments), Decimal(0)),
         status=item.get("status", InvoiceStatus.OPEN.value),
         issued_on=date.fromisoformat(item["issued_on"]),
         due_on=date.fromisoformat(item["due_on"]),
         reference=item.get("reference"),
         document=item.get("document"),
+        payments=tuple(payments),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dunning.charges import ChargesPolicy
 from dunning.models import LocaleCode, TimeZoneName
 from dunning.storage import ObjectGone, ObjectStore
 
@@ -178,6 +179,8 @@ class Policy(BaseModel):
     # The address notices come from; deployed, SES must have it (or its domain) verified.
     sender: str = "Accounts Receivable <billing@example.com>"
     business: BusinessIdentity = BusinessIdentity()
+    # Late fees and statutory interest (none unless the business turns them on).
+    charges: ChargesPolicy = ChargesPolicy()
 
     @property
     def customer_timezone_default(self) -> str:

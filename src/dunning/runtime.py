@@ -10,7 +10,9 @@ from typing import Any
 
 import boto3
 
+from dunning.clock import current_clock
 from dunning.ledger import Ledger
+from dunning.overrides import TemplateOverrides
 from dunning.policy import Policy, policy_from_store
 from dunning.settings import Settings
 from dunning.storage import ObjectStore
@@ -31,6 +33,10 @@ class Runtime:
     @cached_property
     def policy(self) -> Policy:
         return policy_from_store(self.store, self.settings.ingest_bucket, self.settings.policy_key)
+
+    @cached_property
+    def template_overrides(self) -> TemplateOverrides:
+        return TemplateOverrides(self.store, self.settings.ingest_bucket, current_clock())
 
     @cached_property
     def sfn(self) -> Any:

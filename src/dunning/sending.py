@@ -18,7 +18,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,13 +28,14 @@ from aws_lambda_powertools import Logger
 from dunning import workflow
 from dunning.account import AccountSnapshot, InvoiceState
 from dunning.calendar import local_date
+from dunning.charges import DebtInvoice, Payment, charges_for
 from dunning.clock import Clock, rfc3339
 from dunning.events import EventType
 from dunning.ladder import Decision, LogEntry, decide, payment_deadline
 from dunning.ledger import Ledger
 from dunning.money import format_amount
 from dunning.notices.mime import Attachment, build_message
-from dunning.notices.render import Business, NoticeContext, NoticeInvoice, render_notice
+from dunning.notices.render import Business, ChargeLine, NoticeContext, NoticeInvoice, render_notice
 from dunning.policy import Policy
 
 logger = Logger(service="dunning", child=True)
@@ -132,6 +133,7 @@ def _send(
     deadline = None
     if stage.name in ("demand_letter", "final_notice"):
         deadline = payment_deadline(today, snapshot.country)
+    charges = _charges(snapshot, invoices, stage.name, today, request.episode, deps.policy)
     context = NoticeContext(
         stage=stage.template_name,
         locale=str(snapshot.profile.get("locale", deps.policy.default_locale)),
@@ -143,6 +145,8 @@ def _send(
         business=_business(deps.policy),
         sent_on=today,
         deadline=deadline,
+        charges=tuple(charges),
+        consumer=snapshot.customer_type == "consumer",
     )
     attachments = _attachments(deps.documents, invoices) if stage.attach_invoices else {}
     context = dataclasses.replace(
@@ -241,6 +245,37 @@ def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> N
         [
             LogEntry(EventType.NOTICE_SKIPPED, identity, {"stage": request.stage, "reason": reason}),
         ],
+    )
+
+
+def _charges(
+    snapshot: AccountSnapshot,
+    invoices: list[InvoiceState],
+    stage: str,
+    today: date,
+    episode: int,
+    policy: Policy,
+) -> list[ChargeLine]:
+    """Fees and statutory interest for the notice, when the policy charges them and the stage shows them."""
+    debts = [
+        DebtInvoice(
+            invoice_id=invoice.invoice_id,
+            currency=invoice.currency,
+            amount=invoice.amount,
+            due_on=invoice.due_on,
+            payments=tuple(Payment(paid_on, amount) for paid_on, amount in invoice.payments),
+            already_paid=max(invoice.reported_paid - invoice.payments_total, Decimal(0)),
+        )
+        for invoice in invoices
+    ]
+    reached = [notice.stage for notice in snapshot.notices_in(episode) if notice.status == "sent"]
+    return charges_for(
+        debts,
+        stage=stage,
+        on=today,
+        policy=policy.charges,
+        stages_reached=reached,
+        business_customer=snapshot.customer_type != "consumer",
     )
 
 

@@ -68,6 +68,13 @@ class ObjectStore:
     def delete(self, bucket: str, key: str) -> None:
         self._s3.delete_object(Bucket=bucket, Key=key)
 
+    def list(self, bucket: str, prefix: str) -> list[tuple[str, str]]:
+        """(key, etag) of every object under `prefix`."""
+        found: list[tuple[str, str]] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.extend((item["Key"], item["ETag"].strip('"')) for item in page.get("Contents", []))
+        return found
+
     def exists(self, bucket: str, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=bucket, Key=key)
