@@ -48,6 +48,13 @@ def _readable_file(text: str) -> Path:
     return path
 
 
+def _folder(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot read '{text}': no such folder")
+    return path
+
+
 def _documents(text: str) -> Path:
     path = Path(text)
     if not path.exists():
@@ -110,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument(
         "--days", type=_days, default=120, metavar="N", help="days to simulate (default 120)"
+    )
+    simulate.add_argument(
+        "--templates",
+        type=_folder,
+        metavar="DIR",
+        help="your own notice templates (<language>/<file>.j2), overriding the shipped ones",
     )
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

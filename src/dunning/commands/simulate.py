@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from dunning import overrides
 from dunning.account import AccountSnapshot
 from dunning.cli import write_events
 from dunning.commands.inputs import invoice_documents
@@ -99,6 +100,11 @@ def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
     with embedded_aws(start_instant.astimezone(UTC)) as aws:
         if args.policy:
             aws.use_policy(args.policy.read_bytes())
+        if args.templates:
+            # The same place a business puts them in its bucket, so the send function finds them as deployed.
+            for path in sorted(args.templates.rglob("*.j2")):
+                key = f"{overrides.PREFIX}{path.relative_to(args.templates).as_posix()}"
+                aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=path.read_bytes())
         simulation = Simulation(aws, policy)
         dropped = _schedule_uploads(simulation, args, first, last)
         progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
