@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from dunning.sending import SendRejected, SendThrottled
+from dunning.suppression import ACCOUNT_TAG, account_tag
 
 # Worth retrying: SES is busy or briefly unavailable; nothing was accepted.
 _TRANSIENT = {
@@ -27,12 +28,16 @@ class SesMailer:
         self._ses = sesv2
         self._configuration_set = configuration_set
 
-    def send(self, sender: str, to: Sequence[str], raw: bytes) -> str:
+    def send(self, sender: str, to: Sequence[str], raw: bytes, account_id: str | None = None) -> str:
         request: dict[str, Any] = {
             "FromEmailAddress": sender,
             "Destination": {"ToAddresses": list(to)},
             "Content": {"Raw": {"Data": raw}},
         }
+        tag = account_tag(account_id) if account_id else None
+        if tag:
+            # Bounce and complaint events carry the message's tags: this is how they find the account.
+            request["EmailTags"] = [{"Name": ACCOUNT_TAG, "Value": tag}]
         if self._configuration_set:
             request["ConfigurationSetName"] = self._configuration_set
         try:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from dunning import workflow
+from dunning import suppression, workflow
 from dunning.account import AccountSnapshot, InvoiceState
 from dunning.calendar import local_date
 from dunning.charges import DebtInvoice, Payment, charges_for
@@ -54,7 +54,7 @@ class SendRejected(Exception):
 
 
 class Mailer(Protocol):
-    def send(self, sender: str, to: Sequence[str], raw: bytes) -> str:
+    def send(self, sender: str, to: Sequence[str], raw: bytes, account_id: str | None = None) -> str:
         """Hand the raw message to SES; SES's message id, or SendThrottled / SendRejected."""
         ...
 
@@ -156,7 +156,11 @@ def _send(
         ),
     )
     rendered = render_notice(context, deps.template_dirs)
-    recipients = [str(address) for address in snapshot.profile.get("emails", [])]
+    addresses = [str(address) for address in snapshot.profile.get("emails", [])]
+    blocked = suppression.suppressed(deps.ledger, addresses)
+    recipients = [address for address in addresses if address not in blocked]
+    if not recipients:
+        return _pass_over(request, deps, now, "suppressed")
     name = eml_name(now, request.account_id, stage.name)
     raw = build_message(
         rendered=rendered,
@@ -176,7 +180,7 @@ def _send(
         existing = workflow.notice_status(deps.ledger, request.account_id, request.episode, stage.name) or {}
         return _already_attempted(request, deps, existing, now)
     try:
-        message_id = deps.mailer.send(deps.policy.sender, recipients, raw)
+        message_id = deps.mailer.send(deps.policy.sender, recipients, raw, request.account_id)
     except SendThrottled:
         workflow.cancel_send(deps.ledger, request.account_id, request.episode, stage.name)
         raise

@@ -419,3 +419,139 @@ def test_the_ingest_function_runs_only_for_uploads_under_incoming(template: Temp
         assert event["Properties"]["DeadLetterConfig"]["Arn"] == {
             "Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]
         }
+
+
+# --- deliverability ----------------------------------------------------------------------------------------
+
+DEFAULT_BUS = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+LEDGER_ARN = {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+DATA_KEY_ARN = {"Fn::GetAtt": ["DataKey", "Arn"]}
+
+
+def _matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge matching for the exact-value patterns this template uses (a list of values, or nested
+    fields); any other matcher fails the test that uses it, so it cannot pass by accident."""
+    for field, expected in pattern.items():
+        if field not in event:
+            return False
+        actual = event[field]
+        if isinstance(expected, dict):
+            if not (isinstance(actual, dict) and _matches(expected, actual)):
+                return False
+            continue
+        assert all(isinstance(value, str) for value in expected), f"unsupported matcher in {expected!r}"
+        if not set(_as_list(actual)) & set(expected):
+            return False
+    return True
+
+
+def _resolved(node: Any, names: dict[str, str]) -> Any:
+    """`node` with every {"Ref": <logical id>} in `names` replaced by the physical name given."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in names:
+            return names[node["Ref"]]
+        return {key: _resolved(value, names) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_resolved(value, names) for value in node]
+    return node
+
+
+def test_the_ses_events_function_may_record_delivery_problems_only(template: Template) -> None:
+    properties = template["Resources"]["SesEventsFunction"]["Properties"]
+    granted = {
+        (str(action), json.dumps(resource, sort_keys=True))
+        for statement in _statements("SesEventsFunction", properties)
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+    ledger = json.dumps(LEDGER_ARN, sort_keys=True)
+    key = json.dumps(DATA_KEY_ARN, sort_keys=True)
+    # What dunning.suppression calls: put_new and get (DELIVERY items), update (SUPPRESSED items),
+    # append_events (BatchWriteItem). No reads of accounts, no deletes, no index, no other service.
+    assert granted == {
+        ("dynamodb:GetItem", ledger),
+        ("dynamodb:PutItem", ledger),
+        ("dynamodb:UpdateItem", ledger),
+        ("dynamodb:BatchWriteItem", ledger),
+        ("kms:Decrypt", key),
+        ("kms:GenerateDataKey", key),
+    }
+
+
+def test_the_configuration_set_publishes_delivery_problems_to_the_default_bus(template: Template) -> None:
+    from dunning.suppression import DESTINATION_EVENT_TYPES
+
+    destinations = _resources(template, "AWS::SES::ConfigurationSetEventDestination")
+    to_eventbridge = [
+        resource["Properties"]
+        for resource in destinations.values()
+        if resource["Properties"]["ConfigurationSetName"] == {"Ref": "NoticeConfigurationSet"}
+        and "EventBridgeDestination" in resource["Properties"]["EventDestination"]
+    ]
+    assert len(to_eventbridge) == 1, sorted(destinations)
+    destination = to_eventbridge[0]["EventDestination"]
+    assert _is_true(destination["Enabled"])
+    types = set(destination["MatchingEventTypes"])
+    assert {"bounce", "complaint"} <= types
+    # Exactly what the handler acts on: nothing it would only ignore (opens, clicks) is published.
+    assert types == set(DESTINATION_EVENT_TYPES.values())
+    assert _sub_text(destination["EventBridgeDestination"]["EventBusArn"]) == DEFAULT_BUS
+
+
+def test_the_ses_events_rule_takes_the_notices_bounces_complaints_and_delays(template: Template) -> None:
+    from dunning.suppression import DETAIL_TYPES
+    from tests.integration.test_ses_events import (
+        CONFIGURATION_SET,
+        bounce_event,
+        complaint_event,
+        delay_event,
+    )
+
+    events = template["Resources"]["SesEventsFunction"]["Properties"]["Events"]
+    assert len(events) == 1, sorted(events)
+    (name, event), *_ = events.items()
+    assert event["Type"] == "EventBridgeRule", name
+    pattern = event["Properties"]["Pattern"]
+    assert pattern["source"] == ["aws.ses"]
+    assert set(pattern["detail-type"]) == set(DETAIL_TYPES.values())
+    # Only messages sent with the notices' configuration set (SES tags every event with its name).
+    assert pattern["detail"]["mail"]["tags"]["ses:configuration-set"] == [{"Ref": "NoticeConfigurationSet"}]
+
+    deployed = _resolved(pattern, {"NoticeConfigurationSet": CONFIGURATION_SET})
+    for matching in (
+        bounce_event("jane@example.com"),
+        bounce_event("jane@example.com", "Transient", "MailboxFull"),
+        complaint_event("jane@example.com"),
+        delay_event("jane@example.com"),
+    ):
+        assert _matches(deployed, matching), matching["detail-type"]
+    other_set = bounce_event("jane@example.com")
+    other_set["detail"]["mail"]["tags"]["ses:configuration-set"] = ["marketing"]
+    delivered = {**bounce_event("jane@example.com"), "detail-type": "Email Delivered"}
+    assert not _matches(deployed, other_set)
+    assert not _matches(deployed, delivered)
+
+
+def test_ses_events_that_cannot_be_recorded_are_kept_in_an_encrypted_queue(template: Template) -> None:
+    resources = template["Resources"]
+    function = resources["SesEventsFunction"]["Properties"]
+    queue_arn = {"Fn::GetAtt": ["SesEventsDeadLetterQueue", "Arn"]}
+    # Both ways in: EventBridge failing to invoke the function, and the function failing every retry.
+    assert function["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": queue_arn}
+    rule = function["Events"]["DeliveryProblem"]["Properties"]
+    assert rule["DeadLetterConfig"]["Arn"] == queue_arn
+    assert rule["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert resources["SesEventsDeadLetterQueue"]["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    # Only that rule may dead-letter into the queue.
+    policies = [
+        policy["Properties"]
+        for policy in _resources(template, "AWS::SQS::QueuePolicy").values()
+        if {"Ref": "SesEventsDeadLetterQueue"} in policy["Properties"]["Queues"]
+    ]
+    assert len(policies) == 1
+    (statement,) = policies[0]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::GetAtt": ["SesEventsFunctionDeliveryProblem", "Arn"]
+    }

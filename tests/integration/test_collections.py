@@ -223,12 +223,14 @@ def test_ses_throttling_is_retried_and_every_notice_goes_out_exactly_once(
     original = SesMailer.send
     attempts: dict[bytes, int] = {}
 
-    def throttled(self: SesMailer, sender: str, to: list[str], raw: bytes) -> str:
+    def throttled(
+        self: SesMailer, sender: str, to: list[str], raw: bytes, account_id: str | None = None
+    ) -> str:
         notice = raw.split(b"X-Dunning-Notice: ", 1)[1].split(b"\r\n", 1)[0]
         attempts[notice] = attempts.get(notice, 0) + 1
         if attempts[notice] <= failures:
             raise SendThrottled("TooManyRequestsException")
-        return original(self, sender, to, raw)
+        return original(self, sender, to, raw, account_id)
 
     monkeypatch.setattr(SesMailer, "send", throttled)
     with world(date(2027, 2, 1)) as w:
@@ -342,4 +344,34 @@ def test_a_customer_who_opted_out_gets_no_email_and_the_ladder_still_moves_on() 
             ("second_reminder", "opted_out"),
             ("firm_notice", "opted_out"),
         ]
+        assert len(w.sent_emails()) == 1
+
+
+def test_a_bounced_address_is_suppressed_and_the_next_notice_skipped() -> None:
+    from dunning.local import invoke_handler
+    from dunning.suppression import account_tag
+    from functions.ses_events import app as ses_events
+    from tests.integration.test_ses_events import bounce_event
+
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(
+            invoice_row(
+                "A-1",
+                account_id="Thames Joinery Ltd",
+                due_on="2027-02-10",
+                customer_email="ap@thames.example.com",
+            )
+        )
+        w.run_through(date(2027, 2, 8))
+        (sent,) = w.events("Thames Joinery Ltd", "notice_sent")
+        event = bounce_event(
+            sent["to"][0], message_id=sent["message_id"], account_id=account_tag("Thames Joinery Ltd")
+        )
+        invoke_handler(ses_events.handler, event, "dunning-ses-events")
+        w.run_through(date(2027, 2, 12))
+
+        (failed,) = w.events("Thames Joinery Ltd", "delivery_failed")
+        assert failed["address"] == "ap@thames.example.com" and failed["reason"] == "bounce"
+        skipped = [(e["stage"], e["reason"]) for e in w.events("Thames Joinery Ltd", "notice_skipped")]
+        assert skipped == [("reminder", "suppressed")]
         assert len(w.sent_emails()) == 1
