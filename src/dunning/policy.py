@@ -150,12 +150,19 @@ class BusinessIdentity(BaseModel):
     # One line each, printed as written: bank name, IBAN, BIC, reference to quote...
     payment_instructions: tuple[str, ...] = ()
     payment_link: str | None = Field(default=None, pattern=r"^https://")
-    signature: str = "Accounts team"
+    # None signs as "the accounts team" in the notice's own language.
+    signature: str | None = None
     logo_url: str | None = Field(default=None, pattern=r"^https://")
 
     @model_validator(mode="after")
     def _single_lines(self) -> Self:
-        texts = [self.name, self.signature, self.reply_to or "", *self.address, *self.payment_instructions]
+        texts = [
+            self.name,
+            self.signature or "",
+            self.reply_to or "",
+            *self.address,
+            *self.payment_instructions,
+        ]
         if any("\r" in text or "\n" in text for text in texts):
             raise ValueError("business details are single lines; give several lines as a list")
         return self

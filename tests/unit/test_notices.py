@@ -1,10 +1,15 @@
-"""Notices: every stage's templates render, the customer's text is escaped, and the raw email is safe."""
+"""Notices: every stage's templates render, the customer's text is escaped, and the raw email is safe.
+
+The English notices are checked in words here; tests/unit/test_golden_notices.py holds every language's
+output as reviewed golden files.
+"""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import logging
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -28,7 +33,7 @@ from dunning.notices import (
 )
 from dunning.notices import render as render_module
 from dunning.notices.mime import safe_filename
-from dunning.notices.render import Business, language_of, single_line
+from dunning.notices.render import Business, ChargeLine, language_of, single_line
 from dunning.policy import DEFAULT_LADDER
 
 SHIPPED = shipped_template_dir()
@@ -120,9 +125,11 @@ def test_every_customer_stage_renders_both_parts_with_every_invoice(stage: str) 
     for part in (rendered.text, rendered.html):
         for expected in ("Ana Popescu", "INV-1001", "PO-77", "INV-1002", "3 March 2027", "12 March 2027"):
             assert expected in part
-        for amount in ("1200.00 EUR", "80.50 EUR", "1280.50 EUR"):
+        for amount in ("€1,200.00", "€80.50", "€1,280.50"):
             assert amount in part
         assert "Example Trading Ltd" in part and "ar@example.com" in part
+        assert "How to pay" in part and "The payment details are on the invoice." in part
+        assert "Kind regards," in part and "Accounts team" in part  # the default signature
     assert rendered.html.startswith("<!DOCTYPE html>")
     assert _root_attributes(rendered.html) == {"lang": "en", "dir": "ltr"}
     for external in ("<script", "<img", "<link", "@import", "http"):
@@ -201,13 +208,15 @@ def test_a_subject_is_one_line(tmp_path: Path) -> None:
 
 def test_a_language_without_templates_falls_back_to_english(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="dunning.notices.render"):
-        rendered = render_notice(replace(CONTEXT, locale="ar"), [SHIPPED])
+        rendered = render_notice(replace(CONTEXT, locale="de_DE"), [SHIPPED])
 
     assert (rendered.lang, rendered.direction) == ("en", "ltr")
     assert _root_attributes(rendered.html) == {"lang": "en", "dir": "ltr"}
     assert any(
-        "'ar'" in record.getMessage() for record in caplog.records if record.levelno == logging.WARNING
+        "'de'" in record.getMessage() for record in caplog.records if record.levelno == logging.WARNING
     )
+    # English words with German numbers would read oddly: the fallback is formatted in English too.
+    assert "€1,280.50" in rendered.text and "3 March 2027" in rendered.text
 
 
 def test_a_locale_is_looked_up_by_its_language(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -245,6 +254,173 @@ def test_arabic_templates_render_right_to_left(tmp_path: Path) -> None:
 
     assert (rendered.lang, rendered.direction) == ("ar", "rtl")
     assert _root_attributes(rendered.html) == {"lang": "ar", "dir": "rtl"}
+
+
+BUSINESS = Business(
+    name="Example Trading Ltd",
+    address=("1 High Street", "Bristol BS1 4DJ"),
+    reply_to="ar@example.com",
+    payment_instructions=("Sort code 12-34-56", "Account 12345678"),
+    payment_link="https://pay.example.com/acc-9",
+    signature="Jane Smith\nCredit controller",
+    logo_url="https://www.example.com/logo.png",
+)
+# Worked by hand: 12.50 % a year on 1,200.00 for 14 days = 1200 x 0.125 x 14 / 365 = 5.75; a 2 % late fee
+# on 1,200.00 = 24.00; EUR 40 fixed compensation. Together 69.75, and 1,350.25 with the 1,280.50 owed.
+CHARGES = (
+    ChargeLine("late_fee", "INV-1001", Decimal("24.00"), "EUR", (("rate", "2"), ("of", "1200.00"))),
+    ChargeLine(
+        "statutory_interest",
+        "INV-1001",
+        Decimal("5.75"),
+        "EUR",
+        (("rate", "12.50"), ("days", "14"), ("from", date(2027, 3, 4)), ("to", date(2027, 3, 17))),
+    ),
+    ChargeLine("fixed_compensation", "INV-1001", Decimal("40.00"), "EUR"),
+)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_every_notice_carries_the_business_identity() -> None:
+    for stage in CUSTOMER_STAGES:
+        rendered = render_notice(replace(CONTEXT, stage=stage, business=BUSINESS), [SHIPPED])
+        for part in (rendered.text, rendered.html):
+            for value in ("1 High Street", "Bristol BS1 4DJ", "Sort code 12-34-56", "Account 12345678"):
+                assert value in part
+            assert "Jane Smith" in part and "Credit controller" in part and "Accounts team" not in part
+            assert "The payment details are on the invoice." not in part
+        assert "Pay online: https://pay.example.com/acc-9" in rendered.text
+        assert '<a href="https://pay.example.com/acc-9" style="color:#1a56a8;">' in rendered.html
+        assert '<img src="https://www.example.com/logo.png" alt="Example Trading Ltd"' in rendered.html
+        assert "<bdi>Jane Smith</bdi><br>" in rendered.html  # one line of the signature each
+        assert "logo" not in rendered.text
+
+
+def test_without_a_logo_there_is_no_image_and_no_external_reference() -> None:
+    rendered = render_notice(replace(CONTEXT, business=replace(BUSINESS, logo_url=None)), [SHIPPED])
+
+    assert "<img" not in rendered.html
+    assert re.findall(r"(?:src|href)=\"([^\"]+)\"", rendered.html) == ["https://pay.example.com/acc-9"]
+
+
+def test_an_http_logo_or_payment_link_is_left_out_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    business = replace(BUSINESS, logo_url="http://www.example.com/logo.png", payment_link="javascript:x()")
+    with caplog.at_level(logging.WARNING, logger="dunning.notices.render"):
+        rendered = render_notice(replace(CONTEXT, business=business), [SHIPPED])
+
+    assert "<img" not in rendered.html and "<a " not in rendered.html and "javascript" not in rendered.text
+    assert "Sort code 12-34-56" in rendered.text  # the bank details still say how to pay
+    assert sorted(record.getMessage().split(":")[0] for record in caplog.records) == [
+        "leaving the logo out of the notice",
+        "leaving the payment link out of the notice",
+    ]
+
+
+@pytest.mark.parametrize("stage", ["firm_notice", "demand_letter", "final_notice"])
+def test_charges_are_broken_down_with_the_total_now_due(stage: str) -> None:
+    rendered = render_notice(replace(CONTEXT, stage=stage, charges=CHARGES), [SHIPPED])
+    text = _words(rendered.text)
+
+    assert "- Invoice INV-1001, late payment fee (2% of €1,200.00): €24.00" in text
+    assert (
+        "- Invoice INV-1001, statutory interest at 12.50% a year for 14 days (4 March 2027 to 17 March 2027):"
+        " €5.75" in text
+    )
+    assert "- Invoice INV-1001, fixed compensation for recovery costs: €40.00" in text
+    assert "Total charges: €69.75" in text and "Total now due: €1,350.25" in text
+    assert "€1,350.25" in rendered.subject
+    assert "may be" not in text  # the charges are stated, not hinted at
+    html = _words(rendered.html)
+    assert 'Invoice <bdi style="white-space:nowrap;">INV-1001</bdi>: fixed compensation for recovery' in html
+    assert "<bdi>€1,350.25</bdi>" in html
+
+
+def test_the_firm_notice_states_charges_or_says_neutrally_that_they_may_apply() -> None:
+    without = _words(render_notice(replace(CONTEXT, stage="firm_notice"), [SHIPPED]).text)
+    with_charges = _words(
+        render_notice(replace(CONTEXT, stage="firm_notice", charges=CHARGES), [SHIPPED]).text
+    )
+
+    assert "Under our payment terms, late payment fees and statutory interest may be charged" in without
+    assert "Late payment charges" not in without and "€" + "69.75" not in without
+    assert "the late payment charges set out below now apply, bringing the total now due to €1,350.25" in (
+        with_charges
+    )
+
+
+@pytest.mark.parametrize("stage", ["pre_due", "reminder", "second_reminder"])
+def test_the_early_notices_mention_no_charges(stage: str) -> None:
+    rendered = render_notice(replace(CONTEXT, stage=stage), [SHIPPED])
+    for part in (rendered.text, rendered.html):
+        assert "interest" not in part and "fee" not in part
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        (ChargeLine("penalty", "INV-1001", Decimal(1), "EUR"), "unknown charge kind 'penalty'"),
+        (ChargeLine("statutory_interest", "INV-1001", Decimal(1), "EUR", (("rate", "8"),)), "days, from, to"),
+    ],
+)
+def test_a_charge_line_the_templates_cannot_describe_is_refused(line: ChargeLine, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        render_notice(replace(CONTEXT, stage="firm_notice", charges=(line,)), [SHIPPED])
+
+
+def test_a_float_amount_is_refused_rather_than_rounded() -> None:
+    with pytest.raises(TypeError, match="exact numbers"):
+        invoice = replace(INVOICES[0], outstanding=1200.5)  # type: ignore[arg-type]
+        render_notice(replace(CONTEXT, invoices=(invoice,)), [SHIPPED])
+
+
+def test_a_consumer_notice_ends_with_the_email_opt_out() -> None:
+    for stage in CUSTOMER_STAGES:
+        business = render_notice(replace(CONTEXT, stage=stage), [SHIPPED])
+        consumer = render_notice(replace(CONTEXT, stage=stage, consumer=True), [SHIPPED])
+
+        assert "STOP" not in business.text + business.html
+        text = _words(consumer.text)
+        assert (
+            "You can ask us to stop contacting you by email: reply to this email with the word STOP and a "
+            "member of our team will record your request." in text
+        )
+        assert text.index("STOP") > text.index("Accounts team") and "STOP" in _words(consumer.html)
+
+
+def test_a_notice_in_another_currency_keeps_its_minor_units() -> None:
+    invoice = replace(INVOICES[0], outstanding=Decimal("150000"), currency="JPY")
+    rendered = render_notice(
+        replace(CONTEXT, invoices=(invoice,), total_due=Decimal("150000"), currency="JPY"), [SHIPPED]
+    )
+    assert "¥150,000" in rendered.text and "¥150,000." not in rendered.text
+
+
+def test_a_date_is_never_split_across_two_lines_of_the_text() -> None:
+    for stage in CUSTOMER_STAGES:
+        text = render_notice(
+            replace(CONTEXT, stage=stage, business=BUSINESS, charges=CHARGES), [SHIPPED]
+        ).text
+        for month in ("March", "April"):
+            assert f"\n{month} 2027" not in text
+        assert "\ue000" not in text
+
+
+def test_hostile_business_values_are_escaped_in_html() -> None:
+    business = Business(
+        name=SCRIPT,
+        address=('"><img src=x onerror=alert(1)>',),
+        reply_to=SCRIPT,
+        payment_instructions=(SCRIPT,),
+        signature=SCRIPT,
+    )
+    rendered = render_notice(replace(CONTEXT, business=business, customer_name=SCRIPT), [SHIPPED])
+
+    assert "<script" not in rendered.html and "<img" not in rendered.html
+    assert rendered.html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in rendered.html
 
 
 def test_a_stage_without_templates_is_reported() -> None:

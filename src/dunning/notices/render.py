@@ -7,21 +7,27 @@ a directory listed before the shipped one.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import posixpath
 import re
 import textwrap
-from collections.abc import Callable, Sequence
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import babel
+import babel.dates
+import babel.numbers
 import jinja2
 
-from dunning.money import format_amount
+from dunning.money import quantum
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +60,42 @@ class Business:
     # Bank details and the like, one line each, shown as written (e.g. "IBAN RO49 AAAA 1B31 0075 9384 0000").
     payment_instructions: tuple[str, ...] = ()
     payment_link: str | None = None
-    signature: str = "Accounts team"
+    # Who signs, one line each; None signs as the accounts team, in the notice's language.
+    signature: str | None = None
     logo_url: str | None = None
 
 
 @dataclass(frozen=True)
 class ChargeLine:
-    """A late fee, statutory interest or fixed compensation added to a notice that mentions charges."""
+    """A late fee, statutory interest or fixed compensation added to a notice that mentions charges.
+
+    The templates describe each line from its details, so they must carry what a reader needs to check the
+    figure (render_notice refuses a line without the required ones):
+    - statutory_interest: "rate" (a year, in percent: "10.15" is 10.15 %), "days", "from" and "to" (dates,
+      both included in the days); optionally "principal", the amount the interest ran on;
+    - late_fee: optionally "rate" (percent) and "of" (the amount it is a percentage of);
+    - fixed_compensation: nothing.
+    Numbers are Decimal, int or str, never float; other details are ignored.
+    """
 
     kind: str  # late_fee | statutory_interest | fixed_compensation
     invoice_id: str | None
     amount: Decimal
     currency: str
-    # What a reader needs to check the figure: e.g. {"rate": "10.15", "days": "31", "from": date, "to": date}.
     details: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """The details by name, for the templates."""
+        return dict(self.details)
+
+
+# The details each kind of charge line must have (see ChargeLine).
+CHARGE_DETAILS: Mapping[str, frozenset[str]] = {
+    "late_fee": frozenset(),
+    "statutory_interest": frozenset({"rate", "days", "from", "to"}),
+    "fixed_compensation": frozenset(),
+}
 
 
 @dataclass(frozen=True)
@@ -112,27 +140,148 @@ class TemplateNotFound(LookupError):
     """Neither the customer's language nor the fallback has a template set for the stage."""
 
 
-def _amount(value: Decimal, currency: str) -> str:
-    return f"{format_amount(value, currency)} {currency}"
+# A bare "en" is formatted the British way ("3 March 2027", not Babel's American "March 3, 2027"): it is
+# what the shipped English has always said, and a US customer whose locale says en_US still gets US dates.
+_BARE_LANGUAGE_LOCALES = {"en": "en_GB"}
+# The template variable that carries the Babel locale to the filters below.
+_LOCALE_VARIABLE = "_format_locale"
 
 
-def _long_date(value: date | None) -> str:
+@functools.lru_cache(maxsize=64)
+def format_locale(locale: str, language: str) -> babel.Locale:
+    """The Babel locale a notice in `language` templates is formatted with, for a customer in `locale`.
+
+    The customer's own locale when the templates are in their language (so "hu_HU" and "ro_MD" keep their
+    territory's conventions); the language alone when Babel does not know that locale; and English when
+    the templates fell back to English, because a notice with English words and Romanian dates reads oddly.
+    """
+    candidates = [locale.replace("-", "_")] if language_of(locale) == language else []
+    candidates.append(_BARE_LANGUAGE_LOCALES.get(language, language))
+    for candidate in candidates:
+        try:
+            parsed = babel.Locale.parse(_BARE_LANGUAGE_LOCALES.get(candidate, candidate))
+        except (babel.UnknownLocaleError, ValueError):
+            logger.warning(
+                "Babel does not know the locale %r; formatting for %r instead", candidate, language
+            )
+            continue
+        # Babel resolves some aliases to another language ("iw" is "he"); the words are in `language`.
+        if parsed.language == language:
+            return parsed
+    return babel.Locale.parse(_BARE_LANGUAGE_LOCALES[FALLBACK_LANGUAGE])
+
+
+def _locale_of(context: jinja2.runtime.Context) -> babel.Locale:
+    locale = context.get(_LOCALE_VARIABLE)
+    if not isinstance(locale, babel.Locale):
+        raise RuntimeError("notice templates are rendered through render_notice, which sets the locale")
+    return locale
+
+
+def _exact(value: object) -> Decimal:
+    # A float has already lost the exact amount; refuse it instead of printing a rounded guess.
+    if isinstance(value, float) or not isinstance(value, Decimal | int | str):
+        raise TypeError(f"a notice formats exact numbers (Decimal, int or str), not {type(value).__name__}")
+    return Decimal(value)
+
+
+def format_money(value: Decimal, currency: str, locale: babel.Locale | str) -> str:
+    """`value` in `currency` as the locale writes money: "€1,280.50", "1.280,50 EUR", "1 280,50 €"."""
+    locale = babel.Locale.parse(locale)
+    # The currency's ISO 4217 minor units (dunning.money), not Babel's CLDR digits, which differ for a few
+    # currencies: the notice must show the same figure as the ledger, the events and the invoice.
+    exponent = quantum(currency)
+    places = -int(exponent.as_tuple().exponent)
+    pattern = copy.copy(locale.currency_formats["standard"])
+    pattern.frac_prec = (places, places)
+    formatted = babel.numbers.format_currency(
+        _exact(value).quantize(exponent), currency, format=pattern, locale=locale, currency_digits=False
+    )
+    return _currency_spacing(formatted, babel.numbers.get_currency_symbol(currency, locale))
+
+
+def _currency_spacing(formatted: str, symbol: str) -> str:
+    """CLDR's currency spacing, which Babel leaves out: a symbol that meets a digit with a letter gets a
+    no-break space between them ("BHD 1.500", "RON 80.50"), a sign does not ("€80.50")."""
+    at = formatted.find(symbol)
+    if not symbol or at < 0:
+        return formatted
+    end = at + len(symbol)
+    if end < len(formatted) and formatted[end].isdigit() and _needs_space(symbol[-1]):
+        formatted = f"{formatted[:end]}\xa0{formatted[end:]}"
+    if at > 0 and formatted[at - 1].isdigit() and _needs_space(symbol[0]):
+        formatted = f"{formatted[:at]}\xa0{formatted[at:]}"
+    return formatted
+
+
+def _needs_space(character: str) -> bool:
+    # CLDR's currencyMatch [[:^S:]&[:^Z:]]: anything but a symbol or a separator.
+    return unicodedata.category(character)[0] not in "SZ"
+
+
+def format_rate(value: Decimal | int | str, locale: babel.Locale | str) -> str:
+    """A rate given in percent (Decimal("10.15") is 10.15 %) with the locale's sign, spacing and decimal
+    separator, and as many decimals as it was given."""
+    locale = babel.Locale.parse(locale)
+    rate = _exact(value)
+    places = max(0, -int(rate.as_tuple().exponent))
+    pattern = copy.copy(locale.percent_formats[None])
+    pattern.frac_prec = (places, places)
+    return babel.numbers.format_percent(rate / 100, format=pattern, locale=locale)
+
+
+def format_long_date(value: date, locale: babel.Locale | str) -> str:
+    """The locale's long date: "15 March 2027", "15 martie 2027", "2027. március 15."."""
+    return babel.dates.format_date(value, format="long", locale=babel.Locale.parse(locale))
+
+
+@jinja2.pass_context
+def _amount(context: jinja2.runtime.Context, value: Decimal, currency: str) -> str:
+    return format_money(value, currency, _locale_of(context))
+
+
+@jinja2.pass_context
+def _percent(context: jinja2.runtime.Context, value: Decimal | int | str) -> str:
+    return format_rate(value, _locale_of(context))
+
+
+@jinja2.pass_context
+def _long_date(context: jinja2.runtime.Context, value: date | str | None) -> str:
     # A template that formats a date the notice does not carry (deadline on a stage without one) should
     # fail loudly rather than print "None" to a customer.
     if value is None:
         raise ValueError("the template formats a date that this notice does not have (is a deadline set?)")
-    # Not strftime("%d"): a clerk writes "5 March 2027". %B is English because nothing calls setlocale.
-    return f"{value.day} {value:%B %Y}"
+    day = date.fromisoformat(value) if isinstance(value, str) else value
+    return format_long_date(day, _locale_of(context)).replace(" ", _DATE_SPACE)
+
+
+@jinja2.pass_context
+def _plural(context: jinja2.runtime.Context, count: int | str, **forms: str) -> str:
+    """The word that goes with `count` under the locale's plural rules, as in
+    {{ days|plural(one="day", other="days") }}. Russian, Romanian and Arabic need more than two forms; a
+    form the template leaves out is "other"."""
+    category = _locale_of(context).plural_form(int(count))
+    return forms.get(category, forms["other"])
 
 
 def _iso_date(value: date) -> str:
     return value.isoformat()
 
 
+# Stands for the spaces inside a formatted date while the text is wrapped (reflow, bullet), so that a line
+# never ends in the middle of "16 April 2027"; render_notice puts plain spaces back in every part. A
+# private-use character: no customer text has a meaning for it.
+_DATE_SPACE = "\ue000"
+# Only ASCII whitespace separates words: the no-break spaces Babel puts inside amounts ("1 280,50 €") and
+# Russian dates (before the year's abbreviation) must keep them on one line.
+_BREAKABLE_SPACE = re.compile(r"[ \t\n\r\f\v]+")
+
+
 def _reflow(text: str, width: int = 76) -> str:
     """Prose rewrapped into even lines, paragraphs kept: a text template breaks its lines wherever its
     {% if %}s fall, and inserted names and amounts change the lengths anyway."""
-    paragraphs = (" ".join(block.split()) for block in re.split(r"\n\s*\n", text))
+    paragraphs = (_BREAKABLE_SPACE.sub(" ", block).strip(" ") for block in re.split(r"\n[ \t]*\n", text))
+    # textwrap too breaks only at ASCII whitespace, so the no-break spaces survive the wrapping.
     wrapped = (
         textwrap.fill(p, width, break_long_words=False, break_on_hyphens=False) for p in paragraphs if p
     )
@@ -140,13 +289,49 @@ def _reflow(text: str, width: int = 76) -> str:
     return prose + "\n" if prose else ""
 
 
-# English only for now: locale-aware formatting replaces amount and the dates here, in one place.
+def _bullet(text: str, width: int = 76) -> str:
+    """One list item ("- ..."), wrapped with its continuation lines indented under the text."""
+    item = _BREAKABLE_SPACE.sub(" ", text).strip(" ")
+    return textwrap.fill(
+        item,
+        width,
+        initial_indent="- ",
+        subsequent_indent="  ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
 _FILTERS: dict[str, Callable[..., str]] = {
+    "bullet": _bullet,
     "amount": _amount,
+    "percent": _percent,
     "longdate": _long_date,
+    "plural": _plural,
     "isodate": _iso_date,
     "reflow": _reflow,
 }
+
+
+def _https_url(url: str | None, what: str) -> str | None:
+    """`url` if it is a plain https:// address, else None (with a warning): the notice's only external
+    references are the logo and the payment link, and neither may be http:, javascript: or data:."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname and not any(c.isspace() or ord(c) < 32 for c in url):
+        return url
+    logger.warning("leaving the %s out of the notice: %r is not an https:// URL", what, url)
+    return None
+
+
+def _check_charges(charges: Sequence[ChargeLine]) -> None:
+    for line in charges:
+        if line.kind not in CHARGE_DETAILS:
+            raise ValueError(f"unknown charge kind {line.kind!r}; known: {', '.join(sorted(CHARGE_DETAILS))}")
+        missing = CHARGE_DETAILS[line.kind] - line.facts.keys()
+        if missing:
+            raise ValueError(f"a {line.kind} charge line needs the details {', '.join(sorted(missing))}")
 
 
 class _Environment(jinja2.Environment):
@@ -207,6 +392,7 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
             + ", ".join(str(path) for path in template_dirs)
         )
 
+    _check_charges(context.charges)
     subject_template, text_template, html_template = templates
     direction = "rtl" if language in RTL_LANGUAGES else "ltr"
     variables: dict[str, Any] = {field.name: getattr(context, field.name) for field in fields(context)}
@@ -214,17 +400,28 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
         "business_name": context.business_name,
         "reply_to": context.reply_to,
         "total_charges": context.total_charges,
+        "total_now_due": context.total_due + context.total_charges,
+        "logo_url": _https_url(context.business.logo_url, "logo"),
+        "payment_link": _https_url(context.business.payment_link, "payment link"),
     }
-    variables |= {"lang": language, "dir": direction}
-    subject = single_line(subject_template.render(variables))
+    variables |= {
+        "lang": language,
+        "dir": direction,
+        _LOCALE_VARIABLE: format_locale(context.locale, language),
+    }
+    subject = single_line(_plain_spaces(subject_template.render(variables)))
     variables["subject"] = subject
     return RenderedNotice(
         subject=subject,
-        text=text_template.render(variables),
-        html=html_template.render(variables),
+        text=_plain_spaces(text_template.render(variables)),
+        html=_plain_spaces(html_template.render(variables)),
         lang=language,
         direction=direction,
     )
+
+
+def _plain_spaces(rendered: str) -> str:
+    return rendered.replace(_DATE_SPACE, " ")
 
 
 def single_line(subject: str) -> str:
@@ -232,7 +429,8 @@ def single_line(subject: str) -> str:
     lines = subject.strip().splitlines()
     if len(lines) > 1:
         raise ValueError(f"a subject must be one line, the template produced {len(lines)}: {subject!r}")
-    return " ".join(subject.split())
+    # ASCII whitespace only: a no-break space inside a formatted amount or date stays.
+    return _BREAKABLE_SPACE.sub(" ", subject).strip()
 
 
 def shipped_template_dir() -> Path:

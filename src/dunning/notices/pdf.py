@@ -1,0 +1,744 @@
+"""PDF letters: the demand letter / final notice attached to those notices, and a one-page invoice copy for
+an invoice that has no uploaded document.
+
+Built with fpdf2 (pure Python). Text is set in DejaVu Sans, regular and bold, bundled in fonts/ (copied from
+Debian's fonts-dejavu-core 2.37-6; licence in fonts/LICENSE): it covers Latin with the Hungarian (ő, ű) and
+Romanian (ș, ț) letters, Cyrillic, and Arabic including the Persian letters. fpdf2 embeds only the glyphs a
+document uses, so a letter stays small (30 to 40 KB). Scripts DejaVu lacks (Chinese, Japanese, emoji in a
+customer name) come out as blank glyphs: the document is still built.
+
+**Arabic and Persian letters are rendered in their language**, right to left: fpdf2 shapes the text with
+HarfBuzz (the uharfbuzz package) and orders mixed runs with the Unicode bidirectional algorithm, so Arabic
+letters join, Latin runs (invoice numbers, IBANs, amounts) read left to right inside the right-to-left
+lines, a line with no right-to-left letters at all (an address, an IBAN) is laid out left to right but
+still aligned right, and tables are mirrored. What text extraction gives back: each Arabic word intact and
+in logical order (the font subset maps the shaped glyphs back to the characters), Latin runs and ASCII
+digits intact; the order of the runs within a mixed line is visual, and a run of Persian or Arabic-Indic
+digits comes out reversed by pypdf (poppler's pdftotext gets it right). Shaping is on for every language,
+so an Arabic customer name in an English letter is joined correctly too.
+
+The letter's words are `RenderedNotice.text`, the email's plain-text body already written in the
+customer's language, laid out as a letter; the parts that are the email's own are replaced:
+- the email signature (everything after a "--" line: "reply to this email") is dropped;
+- the heading lines before the salutation (the first paragraph naming the customer) are dropped when they
+  are short lines, because the letterhead, date, account and subject line take their place;
+- the paragraph listing the invoices (bullet items naming every invoice) becomes the invoice table, with
+  charges, totals and the payment deadline, and the paragraph listing the charges (bullet items with every
+  charge's amount) goes, the table itemising them; a text with neither gets the table before its last
+  paragraph (the sign-off);
+- the payment instructions and link are added after the table unless the text already gives them;
+- lines the text template wrapped at 76 characters are joined again, so paragraphs fill the page width;
+  short lines (a sign-off, an address) keep their breaks.
+Where a heuristic does not match, the text is printed as it is: a paragraph too many rather than one lost.
+
+The labels the PDF adds (table headings, totals, "How to pay") are in the text's language (en, ro, ru, hu,
+ar, fa; English otherwise). Amounts, dates and rates are formatted by render's own functions, so the table
+says exactly what the text says: the locale's conventions, the currency's ISO 4217 minor units, Decimal
+throughout. The business logo is not drawn: it is a URL, and a letter is built without network access.
+
+Customer-supplied text (names, references, ids) is only ever text here: control characters and explicit
+bidirectional embeddings/overrides are removed (an RLO in a name would otherwise show the amounts after it
+reversed), line breaks in single-line fields become spaces, and long words wrap.
+
+Deterministic: the creation date is the send date at 00:00 UTC and the file id is a hash of the content,
+so the same input gives the same bytes (with the same fpdf2 version).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from unicodedata import bidirectional
+from urllib.parse import urlsplit
+
+from babel.units import format_unit
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+from dunning.notices.render import (
+    FALLBACK_LANGUAGE,
+    RTL_LANGUAGES,
+    Business,
+    ChargeLine,
+    NoticeContext,
+    NoticeInvoice,
+    RenderedNotice,
+    format_locale,
+    format_long_date,
+    format_money,
+    format_rate,
+    language_of,
+)
+
+FONT_FAMILY = "DejaVuSans"
+_FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+
+# render._reflow's default width: a line break is the wrapper's (to be joined again) when the next word
+# would not have fitted on the line.
+_TEXT_WIDTH = 76
+# Heading lines (title, "Date: ...") are short; a longer line before the salutation is prose: kept.
+_HEADING_LINE_MAX = 60
+_HEADING_PARAGRAPHS_MAX = 3
+
+_BODY_PT = 10.0
+_SMALL_PT = 8.0
+_LINE_MM = 4.8
+_PARAGRAPH_GAP_MM = 2.0
+_GREY = 90
+
+Align = Literal["L", "R", "C"]
+# Bidirectional embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI). The marks LRM,
+# RLM and ALM stay: they only nudge neutral characters and translators use them.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+_LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+_BREAKABLE_SPACE = re.compile(r"[ \t\n\r\f\v]+")
+_BULLETS = ("- ", "* ", "• ", "– ")
+
+
+def font_dir() -> Path:
+    """The bundled fonts; FileNotFoundError when a build left the package data out."""
+    directory = Path(__file__).parent / "fonts"
+    missing = [name for name in _FONT_FILES.values() if not (directory / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"the PDF fonts {', '.join(missing)} are missing from {directory}")
+    return directory
+
+
+@dataclass(frozen=True)
+class _Labels:
+    """The words the PDF adds around the notice text, in one language."""
+
+    account: str
+    invoice: str
+    due_date: str
+    outstanding: str
+    total_due: str
+    invoices_total: str
+    charges_total: str
+    deadline: str
+    how_to_pay: str
+    pay_online: str
+    late_fee: str
+    statutory_interest: str
+    fixed_compensation: str
+    other_charge: str
+    annual_rate: str  # "{rate}": the locale's percentage, e.g. "10.15%" or "10,15 %"
+    # "{days}": a count of days; None where Babel knows the plural forms of "day" for the language.
+    days: str | None
+    copy_title: str
+    customer: str
+    your_reference: str
+    issue_date: str
+    invoice_amount: str
+    payment_reference: str  # "{invoice}"
+    copy_note: str  # "{date}"
+    comma: str = ", "
+    semicolon: str = "; "
+
+
+_LABELS: dict[str, _Labels] = {
+    "en": _Labels(
+        account="Account",
+        invoice="Invoice",
+        due_date="Due date",
+        outstanding="Outstanding",
+        total_due="Total due",
+        invoices_total="Invoices outstanding",
+        charges_total="Total charges",
+        deadline="Payment deadline",
+        how_to_pay="How to pay",
+        pay_online="Pay online",
+        late_fee="Late payment fee",
+        statutory_interest="Statutory interest",
+        fixed_compensation="Fixed compensation for recovery costs",
+        other_charge="Charge",
+        annual_rate="{rate} a year",
+        days=None,
+        copy_title="Copy of invoice",
+        customer="Customer",
+        your_reference="Your reference",
+        issue_date="Issue date",
+        invoice_amount="Invoice amount",
+        payment_reference="Please quote {invoice} as the payment reference.",
+        copy_note=(
+            "This copy was produced from our records on {date}. It does not replace the original invoice."
+        ),
+    ),
+    "ro": _Labels(
+        account="Cont client",
+        invoice="Factura",
+        due_date="Scadența",
+        outstanding="Rest de plată",
+        total_due="Total de plată",
+        invoices_total="Total facturi neachitate",
+        charges_total="Total costuri suplimentare",
+        deadline="Termen de plată",
+        how_to_pay="Modalități de plată",
+        pay_online="Plată online",
+        late_fee="Penalitate de întârziere",
+        statutory_interest="Dobândă legală penalizatoare",
+        fixed_compensation="Compensație fixă pentru costurile de recuperare",
+        other_charge="Cost suplimentar",
+        annual_rate="{rate} pe an",
+        days=None,
+        copy_title="Copie a facturii",
+        customer="Client",
+        your_reference="Referința dumneavoastră",
+        issue_date="Data emiterii",
+        invoice_amount="Valoarea facturii",
+        payment_reference="Vă rugăm să menționați {invoice} ca referință la plată.",
+        copy_note=(
+            "Această copie a fost generată din evidențele noastre la data de {date}. "
+            "Ea nu înlocuiește factura originală."
+        ),
+    ),
+    "ru": _Labels(
+        account="Номер клиента",
+        invoice="Счёт",
+        due_date="Срок оплаты",
+        outstanding="Задолженность",
+        total_due="Итого к оплате",
+        invoices_total="Задолженность по счетам",
+        charges_total="Итого дополнительных начислений",
+        deadline="Крайний срок оплаты",
+        how_to_pay="Как оплатить",
+        pay_online="Оплатить онлайн",
+        late_fee="Штраф за просрочку платежа",
+        statutory_interest="Проценты за просрочку платежа",
+        fixed_compensation="Фиксированная компенсация расходов на взыскание",
+        other_charge="Начисление",
+        annual_rate="{rate} годовых",
+        days=None,
+        copy_title="Копия счёта",
+        customer="Клиент",
+        your_reference="Ваш номер документа",
+        issue_date="Дата выставления",
+        invoice_amount="Сумма счёта",
+        payment_reference="Пожалуйста, укажите {invoice} в назначении платежа.",
+        copy_note="Эта копия сформирована по нашим учётным данным {date}. Она не заменяет оригинал счёта.",
+    ),
+    "hu": _Labels(
+        account="Ügyfélazonosító",
+        invoice="Számla",
+        due_date="Esedékesség",
+        outstanding="Fennálló összeg",
+        total_due="Fizetendő összesen",
+        invoices_total="Számlák fennálló összege",
+        charges_total="Késedelmi költségek összesen",
+        deadline="Fizetési határidő",
+        how_to_pay="Fizetési tudnivalók",
+        pay_online="Online fizetés",
+        late_fee="Késedelmi díj",
+        statutory_interest="Késedelmi kamat",
+        fixed_compensation="Behajtási költségátalány",
+        other_charge="Egyéb tétel",
+        annual_rate="évi {rate}",
+        days=None,
+        copy_title="Számlamásolat",
+        customer="Ügyfél",
+        your_reference="Az Ön hivatkozási száma",
+        issue_date="Kiállítás dátuma",
+        invoice_amount="Számla összege",
+        payment_reference="Kérjük, a közleményben adja meg: {invoice}.",
+        copy_note=(
+            "Ez a másolat nyilvántartásunk alapján készült ({date}). Nem helyettesíti az eredeti számlát."
+        ),
+    ),
+    "ar": _Labels(
+        account="رقم الحساب",
+        invoice="الفاتورة",
+        due_date="تاريخ الاستحقاق",
+        outstanding="المبلغ المستحق",
+        total_due="إجمالي المبلغ المستحق",
+        invoices_total="إجمالي الفواتير غير المسددة",
+        charges_total="إجمالي الرسوم الإضافية",
+        deadline="آخر موعد للسداد",
+        how_to_pay="طريقة السداد",
+        pay_online="السداد عبر الإنترنت",
+        late_fee="رسوم التأخر في السداد",
+        statutory_interest="الفائدة القانونية على التأخير",
+        fixed_compensation="تعويض ثابت عن تكاليف التحصيل",
+        other_charge="رسوم",
+        annual_rate="{rate} سنويًا",
+        # Neutral wording: the noun after an Arabic numeral changes form with the number.
+        days="عدد الأيام: {days}",
+        copy_title="نسخة من الفاتورة",
+        customer="العميل",
+        your_reference="مرجعكم",
+        issue_date="تاريخ الإصدار",
+        invoice_amount="مبلغ الفاتورة",
+        payment_reference="يرجى ذكر {invoice} كمرجع للدفع.",
+        copy_note="أُعدّت هذه النسخة من سجلاتنا بتاريخ {date}، ولا تحل محل الفاتورة الأصلية.",
+        comma="، ",
+        semicolon="؛ ",
+    ),
+    "fa": _Labels(
+        account="شماره حساب",
+        invoice="فاکتور",
+        due_date="سررسید",
+        outstanding="مانده بدهی",
+        total_due="جمع قابل پرداخت",
+        invoices_total="جمع فاکتورهای پرداخت\u200cنشده",
+        charges_total="جمع هزینه\u200cهای اضافی",
+        deadline="مهلت پرداخت",
+        how_to_pay="نحوه پرداخت",
+        pay_online="پرداخت آنلاین",
+        late_fee="جریمه دیرکرد",
+        statutory_interest="خسارت تأخیر قانونی",
+        fixed_compensation="غرامت ثابت هزینه\u200cهای وصول",
+        other_charge="هزینه",
+        annual_rate="{rate} در سال",
+        days="{days} روز",
+        copy_title="رونوشت فاکتور",
+        customer="مشتری",
+        your_reference="شماره مرجع شما",
+        issue_date="تاریخ صدور",
+        invoice_amount="مبلغ فاکتور",
+        payment_reference="لطفاً {invoice} را به\u200cعنوان شناسه پرداخت ذکر کنید.",
+        copy_note="این رونوشت در تاریخ {date} از روی سوابق ما تهیه شده است و جایگزین فاکتور اصلی نیست.",
+        comma="، ",
+        semicolon="؛ ",
+    ),
+}
+
+
+# --- text hygiene -----------------------------------------------------------------------------------------
+
+
+def _clean_block(text: str) -> str:
+    """Multi-line text with its line breaks as "\\n" and nothing that could steer the layout."""
+    text = _LINE_BREAKS.sub("\n", text).replace("\t", " ")
+    return _CONTROLS.sub("", text).translate(_BIDI_CONTROLS)
+
+
+def _clean(text: str) -> str:
+    """A single-line field (name, id, reference) on one line, whatever it contains. Only ASCII whitespace
+    is collapsed: the no-break spaces Babel puts inside amounts and dates keep them on one line."""
+    return _BREAKABLE_SPACE.sub(" ", _clean_block(text)).strip(" ")
+
+
+def _https(url: str | None) -> str | None:
+    # Like the email, the PDF links only to a plain https:// address: no javascript:, file: or mailto: tricks.
+    cleaned = _clean(url or "")
+    parts = urlsplit(cleaned)
+    return cleaned if parts.scheme == "https" and parts.netloc and " " not in cleaned else None
+
+
+class _Format:
+    """Amounts, dates and rates written as the notice text writes them (render's Babel formatting)."""
+
+    def __init__(self, locale: str, language: str) -> None:
+        self.locale = format_locale(locale, language)
+
+    def money(self, value: Decimal, currency: str) -> str:
+        return format_money(value, currency, self.locale)
+
+    def date(self, value: date) -> str:
+        return format_long_date(value, self.locale)
+
+    def rate(self, value: Decimal | int | str) -> str:
+        return format_rate(value, self.locale)
+
+    def days(self, count: int, labels: _Labels) -> str:
+        if labels.days is not None:
+            return labels.days.format(days=count)
+        return format_unit(count, "duration-day", length="long", locale=self.locale)
+
+
+# --- the letter text ------------------------------------------------------------------------------------
+
+
+def _word_pattern(word: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    paragraphs: list[list[str]] = [[]]
+    for raw in _clean_block(text).split("\n"):
+        line = raw.rstrip()
+        if line == "--":
+            break  # the email signature: "reply to this email" has no place on paper
+        if line.strip():
+            paragraphs[-1].append(line)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    return [p for p in paragraphs if p]
+
+
+def _is_bullet(line: str) -> bool:
+    return line.lstrip().startswith(_BULLETS)
+
+
+def _is_indented(line: str) -> bool:
+    return line.startswith(" ") and not _is_bullet(line)
+
+
+def _join_wrapped(lines: Sequence[str]) -> str:
+    """The paragraph with the text wrapper's breaks undone and the author's kept."""
+    joined = lines[0]
+    in_item = _is_bullet(lines[0])
+    for previous, line in itertools.pairwise(lines):
+        # A list item too long for its line goes on indented below it (a hanging indent).
+        continued = in_item and _is_indented(line)
+        first_word = line.split(" ", 1)[0]
+        wrapped = continued or (len(previous) + 1 + len(first_word) > _TEXT_WIDTH and not _is_bullet(line))
+        joined += f" {line.strip()}" if wrapped else f"\n{line}"
+        in_item = _is_bullet(line) or continued
+    return joined
+
+
+def _list_items(paragraph: Sequence[str]) -> str:
+    """The paragraph's bullet items with their continuation lines, one item a line."""
+    items: list[str] = []
+    in_item = False
+    for line in paragraph:
+        if _is_bullet(line):
+            items.append(line.strip())
+        elif in_item and _is_indented(line):
+            items[-1] += f" {line.strip()}"
+            continue
+        in_item = _is_bullet(line)
+    return "\n".join(items)
+
+
+def _without_heading(paragraphs: list[list[str]], customer_name: str) -> list[list[str]]:
+    name = _clean(customer_name)
+    if not name:
+        return paragraphs
+    pattern = _word_pattern(name)
+    for index, paragraph in enumerate(paragraphs[: _HEADING_PARAGRAPHS_MAX + 1]):
+        if pattern.search(paragraph[0]):
+            heading = paragraphs[:index]
+            if all(len(line) <= _HEADING_LINE_MAX for p in heading for line in p):
+                return paragraphs[index:]
+            return paragraphs
+    return paragraphs
+
+
+def _list_index(
+    paragraphs: list[list[str]], items: Sequence[re.Pattern[str]], skip: int | None
+) -> int | None:
+    """The first paragraph whose bullet lines name every item."""
+    if not items:
+        return None
+    for index, paragraph in enumerate(paragraphs):
+        bullets = _list_items(paragraph)
+        if index != skip and bullets and all(item.search(bullets) for item in items):
+            return index
+    return None
+
+
+def _letter_text(context: NoticeContext, text: str, fmt: _Format) -> tuple[list[str], list[str]]:
+    """The letter's paragraphs before and after the invoice table."""
+    paragraphs = _without_heading(_paragraphs(text), context.customer_name)
+    invoice_ids = [_word_pattern(_clean(invoice.invoice_id)) for invoice in context.invoices]
+    invoices = _list_index(paragraphs, invoice_ids, skip=None)
+    amounts = [re.compile(re.escape(fmt.money(c.amount, c.currency))) for c in context.charges]
+    charges = _list_index(paragraphs, amounts, skip=invoices)
+    # The table takes the place of the invoice list, else of the charges list, else goes before the
+    # sign-off; the lists it replaces go.
+    if invoices is not None:
+        at = invoices
+    elif charges is not None:
+        at = charges
+    else:
+        at = len(paragraphs) - 1 if len(paragraphs) > 1 else len(paragraphs)
+    replaced = {invoices, charges}
+    before = [_join_wrapped(p) for i, p in enumerate(paragraphs[:at]) if i not in replaced]
+    after = [_join_wrapped(p) for i, p in enumerate(paragraphs[at:], start=at) if i not in replaced]
+    return before, after
+
+
+# --- the document -------------------------------------------------------------------------------------
+
+
+class _Document(FPDF):
+    def __init__(self, *, rtl: bool, lang: str, created: date, title: str, author: str, footer: str) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self.rtl = rtl
+        self._footer = footer
+        fonts = font_dir()
+        for style, name in _FONT_FILES.items():
+            self.add_font(FONT_FAMILY, style, str(fonts / name))
+        self.set_margins(20, 18, 20)
+        self.set_auto_page_break(True, margin=22)
+        self.directed()
+        self.set_creation_date(datetime.combine(created, time(0), tzinfo=UTC))
+        self.set_title(_clean(title))
+        self.set_author(_clean(author))
+        self.set_creator("dunning")
+        self.set_lang(lang)
+        self.set_font(FONT_FAMILY, size=_BODY_PT)
+
+    @property
+    def start(self) -> Align:
+        return "R" if self.rtl else "L"
+
+    @property
+    def end(self) -> Align:
+        return "L" if self.rtl else "R"
+
+    def header(self) -> None:
+        # The page-count alias ("{nb}") is on only while the footer's page number is drawn: elsewhere a
+        # customer's text that happens to contain "{nb}" would be replaced by the number of pages.
+        self.alias_nb_pages(None)  # type: ignore[arg-type]  # None turns it off (documented, not annotated)
+
+    def footer(self) -> None:
+        self.alias_nb_pages(None)  # type: ignore[arg-type]
+        self.set_font(FONT_FAMILY, size=_SMALL_PT)
+        self.set_text_color(_GREY)
+        number_width = 20.0
+        text_width = self.epw - number_width
+        self.set_xy(self.l_margin + (number_width if self.rtl else 0), -15)
+        self.directed(self._footer)
+        self.multi_cell(text_width, 4, self._footer, align=self.start, max_line_height=4)
+        self.set_xy(self.l_margin if self.rtl else self.l_margin + text_width, -15)
+        # Left on: output() draws the last footer and only then substitutes the alias, if still set.
+        self.alias_nb_pages()
+        self.directed("")
+        self.cell(number_width, 4, f"{self.page_no()}/{{nb}}", align=self.end)
+        self.set_text_color(0)
+        self.set_font(FONT_FAMILY, size=_BODY_PT)
+
+    def directed(self, text: str | None = None) -> None:
+        """Lay out `text` right to left when the document is, unless it has no right-to-left letters: an
+        address or an IBAN on its own line reads left to right (like dir=auto), still aligned right."""
+        rtl = self.rtl and (text is None or any(bidirectional(c) in ("R", "AL") for c in text))
+        self.set_text_shaping(use_shaping_engine=True, direction="rtl" if rtl else "ltr")
+
+    def paragraph(
+        self, text: str, *, size: float = _BODY_PT, bold: bool = False, align: Align | None = None
+    ) -> None:
+        self.directed(text)
+        self.set_font(FONT_FAMILY, "B" if bold else "", size)
+        self.multi_cell(
+            0, size * _LINE_MM / _BODY_PT, text, align=align or self.start, new_x="LMARGIN", new_y="NEXT"
+        )
+        self.set_font(FONT_FAMILY, "", _BODY_PT)
+
+    def gap(self, times: float = 1) -> None:
+        self.ln(_PARAGRAPH_GAP_MM * times)
+
+    def letterhead(self, business: Business) -> None:
+        self.paragraph(_clean(business.name), size=15, bold=True)
+        self.set_text_color(_GREY)
+        for line in (_clean(line) for line in (*business.address, business.reply_to or "")):
+            if line:
+                self.paragraph(line, size=9)
+        self.set_text_color(0)
+        self.ln(2)
+        self.set_draw_color(160)
+        self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())
+        self.set_draw_color(0)
+        self.ln(5)
+
+    def payment_block(self, business: Business, labels: _Labels, already_said: str = "") -> None:
+        lines = [line for line in (_clean(line) for line in business.payment_instructions) if line]
+        link = _https(business.payment_link)
+        if not lines and not link:
+            return
+        if all(line in already_said for line in lines) and (not link or link in already_said):
+            return  # the notice text gives them already
+        self.gap()
+        self.paragraph(labels.how_to_pay, bold=True)
+        for line in lines:
+            self.paragraph(line)
+        if link:
+            self.directed(labels.pay_online)
+            self.set_text_color(0, 0, 160)
+            self.multi_cell(
+                0, _LINE_MM, f"{labels.pay_online}: {link}", align=self.start, link=link,
+                new_x="LMARGIN", new_y="NEXT",
+            )  # fmt: skip
+            self.set_text_color(0)
+
+
+@dataclass(frozen=True)
+class _Cell:
+    text: str
+    align: Align = "L"
+    colspan: int = 1
+    bold: bool = False
+
+
+_BOLD = FontFace(emphasis="BOLD")
+_HEADINGS = FontFace(emphasis="BOLD", fill_color=(235, 235, 235))
+_MIRRORED: dict[Align, Align] = {"L": "R", "R": "L", "C": "C"}
+
+
+def _table(
+    pdf: _Document, widths: Sequence[float], rows: Sequence[Sequence[_Cell]], *, headings: bool
+) -> None:
+    pdf.directed()  # the cells mix labels and values: the document's direction
+    with pdf.table(
+        col_widths=tuple(reversed(widths)) if pdf.rtl else tuple(widths),
+        first_row_as_headings=headings,
+        headings_style=_HEADINGS,
+        borders_layout="HORIZONTAL_LINES",
+        line_height=_LINE_MM,
+        padding=(1.0, 1.5),
+        text_align="LEFT",
+        width=pdf.epw,
+    ) as table:
+        for cells in rows:
+            row = table.row()
+            # fpdf2 lays a table out left to right: a right-to-left reader gets it mirrored.
+            ordered = [replace(c, align=_MIRRORED[c.align]) for c in reversed(cells)] if pdf.rtl else cells
+            for cell in ordered:
+                row.cell(
+                    cell.text, align=cell.align, colspan=cell.colspan, style=_BOLD if cell.bold else None
+                )
+
+
+def _charge_text(line: ChargeLine, labels: _Labels, fmt: _Format) -> str:
+    label = {
+        "late_fee": labels.late_fee,
+        "statutory_interest": labels.statutory_interest,
+        "fixed_compensation": labels.fixed_compensation,
+    }.get(line.kind, labels.other_charge)
+    if line.invoice_id:
+        label += f"{labels.comma}{_clean(line.invoice_id)}"
+    # The details a reader checks the figure with (see ChargeLine); anything else is not for the reader.
+    details: dict[str, Any] = dict(line.details)
+    parts: list[str] = []
+    if (rate := details.get("rate")) is not None:
+        rate_text = fmt.rate(rate) if isinstance(rate, Decimal | int | str) else _clean(str(rate))
+        annual = line.kind == "statutory_interest"
+        parts.append(labels.annual_rate.format(rate=rate_text) if annual else rate_text)
+    if (days := details.get("days")) is not None:
+        parts.append(fmt.days(int(days), labels) if str(days).isdigit() else _clean(str(days)))
+    start, end = details.get("from"), details.get("to")
+    if isinstance(start, date) and isinstance(end, date):
+        parts.append(f"{fmt.date(start)} – {fmt.date(end)}")
+    return f"{label} ({labels.semicolon.join(parts)})" if parts else label
+
+
+def _invoice_rows(context: NoticeContext, labels: _Labels, fmt: _Format) -> list[list[_Cell]]:
+    rows = [[_Cell(labels.invoice), _Cell(labels.due_date), _Cell(labels.outstanding, "R")]]
+    for invoice in context.invoices:
+        name = _clean(invoice.invoice_id)
+        if reference := _clean(invoice.reference or ""):
+            name += f" ({reference})"
+        outstanding = fmt.money(invoice.outstanding, invoice.currency)
+        rows.append([_Cell(name), _Cell(fmt.date(invoice.due_on)), _Cell(outstanding, "R")])
+
+    def total(label: str, amount: str, *, bold: bool = False) -> list[_Cell]:
+        return [_Cell(label, colspan=2, bold=bold), _Cell(amount, "R", bold=bold)]
+
+    currency = context.currency
+    if context.charges:
+        rows.append(total(labels.invoices_total, fmt.money(context.total_due, currency)))
+        for charge in context.charges:
+            rows.append(total(_charge_text(charge, labels, fmt), fmt.money(charge.amount, charge.currency)))
+        rows.append(total(labels.charges_total, fmt.money(context.total_charges, currency)))
+    total_due = context.total_due + context.total_charges
+    rows.append(total(labels.total_due, fmt.money(total_due, currency), bold=True))
+    if context.deadline is not None:
+        rows.append(total(labels.deadline, fmt.date(context.deadline), bold=True))
+    return rows
+
+
+def _footer_text(business: Business, labels: _Labels, account_id: str) -> str:
+    return f"{_clean(business.name)} · {labels.account}: {_clean(account_id)}"
+
+
+def letter_pdf(context: NoticeContext, rendered: RenderedNotice) -> bytes:
+    """The demand letter / final notice as an A4 PDF (one or two pages for a usual number of invoices):
+    letterhead, customer and account, date, the subject, the notice text as a letter with the invoice
+    table (charges, totals, deadline) in place of its invoice list, how to pay, the sign-off."""
+    language = rendered.lang if rendered.lang in _LABELS else FALLBACK_LANGUAGE
+    labels = _LABELS[language]
+    fmt = _Format(context.locale, rendered.lang)
+    pdf = _Document(
+        rtl=rendered.direction == "rtl",
+        lang=rendered.lang,
+        created=context.sent_on,
+        title=rendered.subject,
+        author=context.business.name,
+        footer=_footer_text(context.business, labels, context.account_id),
+    )
+    pdf.add_page()
+    pdf.letterhead(context.business)
+    pdf.paragraph(_clean(context.customer_name), bold=True)
+    pdf.paragraph(f"{labels.account}: {_clean(context.account_id)}")
+    pdf.gap()
+    pdf.paragraph(fmt.date(context.sent_on), align=pdf.end)
+    pdf.gap()
+    pdf.paragraph(_clean(rendered.subject), size=11, bold=True)
+    pdf.gap(2)
+
+    before, after = _letter_text(context, rendered.text, fmt)
+    for text in before:
+        pdf.paragraph(text)
+        pdf.gap()
+    _table(pdf, (45, 25, 30), _invoice_rows(context, labels, fmt), headings=True)
+    pdf.payment_block(context.business, labels, already_said=_clean_block(rendered.text))
+    pdf.gap(2)
+    for text in after:
+        pdf.paragraph(text)
+        pdf.gap()
+    return bytes(pdf.output())
+
+
+def invoice_copy_pdf(
+    *,
+    business: Business,
+    customer_name: str,
+    account_id: str,
+    invoice: NoticeInvoice,
+    amount: Decimal,
+    issued_on: date,
+    locale: str,
+) -> bytes:
+    """A one-page copy of an invoice that has no uploaded document, produced on `issued_on` (the notice's
+    send date) from the ledger: amount, dates, what is outstanding and how to pay. In the customer's
+    language where the labels exist (en, ro, ru, hu, ar, fa), English otherwise."""
+    language = language_of(locale)
+    if language not in _LABELS:
+        language = FALLBACK_LANGUAGE
+    labels = _LABELS[language]
+    fmt = _Format(locale, language)
+    invoice_id = _clean(invoice.invoice_id)
+    pdf = _Document(
+        rtl=language in RTL_LANGUAGES,
+        lang=language,
+        created=issued_on,
+        title=f"{labels.copy_title} {invoice_id}",
+        author=business.name,
+        footer=_footer_text(business, labels, account_id),
+    )
+    pdf.add_page()
+    pdf.letterhead(business)
+    pdf.paragraph(labels.copy_title, size=16, bold=True)
+    pdf.gap(2)
+
+    fields = [(labels.invoice, invoice_id)]
+    if reference := _clean(invoice.reference or ""):
+        fields.append((labels.your_reference, reference))
+    fields += [
+        (labels.customer, _clean(customer_name)),
+        (labels.account, _clean(account_id)),
+        (labels.issue_date, fmt.date(invoice.issued_on)),
+        (labels.due_date, fmt.date(invoice.due_on)),
+        (labels.invoice_amount, fmt.money(amount, invoice.currency)),
+    ]
+    rows = [[_Cell(label), _Cell(value)] for label, value in fields]
+    outstanding = fmt.money(invoice.outstanding, invoice.currency)
+    rows.append([_Cell(labels.outstanding, bold=True), _Cell(outstanding, bold=True)])
+    _table(pdf, (35, 65), rows, headings=False)
+
+    pdf.gap(2)
+    pdf.paragraph(labels.payment_reference.format(invoice=invoice_id))
+    pdf.payment_block(business, labels)
+    pdf.gap(3)
+    pdf.set_text_color(_GREY)
+    pdf.paragraph(labels.copy_note.format(date=fmt.date(issued_on)), size=9)
+    pdf.set_text_color(0)
+    return bytes(pdf.output())

@@ -1,0 +1,487 @@
+"""Every stage in every shipped language, rendered from one sample account and compared byte for byte with
+the reviewed copies in tests/golden/<language>/<stage>.{subject,txt,html}.
+
+The golden files are what a customer receives, so a change to a template or to the formatting shows up as
+a diff to read. After changing the templates on purpose, regenerate the files and review the diff:
+
+    DUNNING_UPDATE_GOLDEN=1 .venv/bin/pytest -q tests/unit/test_golden_notices.py
+    git diff tests/golden
+
+A .subject file holds the subject and a final newline; .txt and .html hold the two parts exactly.
+
+The other tests here check, for every language, what a reviewer could miss in 108 files: the lang/dir of
+the HTML, the locale's formats, the business identity, the charges, the consumer opt-out, escaping of
+hostile values, and that a template still fails on an unknown variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from datetime import date
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from dunning.notices import NoticeContext, NoticeInvoice, RenderedNotice, render_notice, shipped_template_dir
+from dunning.notices.render import (
+    Business,
+    ChargeLine,
+    format_locale,
+    format_long_date,
+    format_money,
+    format_rate,
+)
+from dunning.policy import DEFAULT_LADDER
+
+SHIPPED = shipped_template_dir()
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+UPDATE = os.environ.get("DUNNING_UPDATE_GOLDEN") == "1"
+
+STAGES = [stage.template_name for stage in DEFAULT_LADDER if not stage.is_handoff]
+CHARGE_STAGES = {"firm_notice", "demand_letter", "final_notice"}
+DEADLINE_STAGES = {"demand_letter", "final_notice"}
+# Golden directory (the template language) -> the customer's locale. hu_HU checks that a locale with a
+# territory finds its language's templates and is still formatted for the territory.
+LOCALES = {"en": "en", "ro": "ro", "ru": "ru", "hu": "hu_HU", "ar": "ar", "fa": "fa"}
+LANGUAGES = list(LOCALES)
+RTL = {"ar", "fa"}
+
+INVOICES = (
+    NoticeInvoice(
+        invoice_id="INV-1001",
+        reference="PO-77",
+        issued_on=date(2027, 2, 1),
+        due_on=date(2027, 3, 3),
+        outstanding=Decimal("1200.00"),
+        currency="EUR",
+        days_overdue=30,
+        attached=True,
+    ),
+    NoticeInvoice(
+        invoice_id="INV-1002",
+        reference=None,
+        issued_on=date(2027, 2, 13),
+        due_on=date(2027, 3, 15),
+        outstanding=Decimal("80.50"),
+        currency="EUR",
+        days_overdue=18,
+    ),
+)
+# EU Late Payment Directive, worked by hand: reference rate 2.15 % + 8 points = 10.15 % a year, simple
+# daily interest up to the send date (1200.00 x 10.15 % x 30/365 = 10.01; 80.50 x 10.15 % x 18/365 =
+# 0.40), and EUR 40 fixed compensation per late invoice. The details are as dunning.charges writes them.
+CHARGES = (
+    ChargeLine(
+        kind="statutory_interest",
+        invoice_id="INV-1001",
+        amount=Decimal("10.01"),
+        currency="EUR",
+        details=(
+            ("rate", "10.15"),
+            ("days", "30"),
+            ("from", date(2027, 3, 4)),
+            ("to", date(2027, 4, 2)),
+            ("principal", "1200.00"),
+            ("reference_rate", "2.15"),
+            ("regime", "eu"),
+        ),
+    ),
+    ChargeLine(kind="fixed_compensation", invoice_id="INV-1001", amount=Decimal("40.00"), currency="EUR"),
+    ChargeLine(
+        kind="statutory_interest",
+        invoice_id="INV-1002",
+        amount=Decimal("0.40"),
+        currency="EUR",
+        details=(
+            ("rate", "10.15"),
+            ("days", "18"),
+            ("from", date(2027, 3, 16)),
+            ("to", date(2027, 4, 2)),
+            ("principal", "80.50"),
+            ("reference_rate", "2.15"),
+            ("regime", "eu"),
+        ),
+    ),
+    ChargeLine(kind="fixed_compensation", invoice_id="INV-1002", amount=Decimal("40.00"), currency="EUR"),
+)
+BUSINESS = Business(
+    name="Example Trading SRL",
+    address=("Strada Exemplu 12", "400001 Cluj-Napoca", "România"),
+    reply_to="ar@example.com",
+    payment_instructions=("Banca Exemplu", "IBAN RO49 AAAA 1B31 0075 9384 0000", "BIC AAAARO22"),
+    payment_link="https://pay.example.com/acc-9",
+    signature="Maria Ionescu",
+    logo_url="https://www.example.com/logo.png",
+)
+SAMPLE = NoticeContext(
+    stage="reminder",
+    locale="en",
+    customer_name="Ana Popescu",
+    account_id="ACC-9",
+    invoices=INVOICES,
+    total_due=Decimal("1280.50"),
+    currency="EUR",
+    business=BUSINESS,
+    sent_on=date(2027, 4, 2),
+    deadline=None,
+)
+
+
+def sample(language: str, stage: str) -> NoticeContext:
+    """The sample account as the send step passes it at `stage`: charges only on the stages that state them
+    (the default `charges.show_on`), a deadline only on the demand letter and the final notice."""
+    return replace(
+        SAMPLE,
+        stage=stage,
+        locale=LOCALES[language],
+        charges=CHARGES if stage in CHARGE_STAGES else (),
+        deadline=date(2027, 4, 16) if stage in DEADLINE_STAGES else None,
+    )
+
+
+def render(language: str, stage: str, **changes: Any) -> RenderedNotice:
+    return render_notice(replace(sample(language, stage), **changes), [SHIPPED])
+
+
+def _amount(language: str, value: str) -> str:
+    return format_money(Decimal(value), "EUR", format_locale(LOCALES[language], language))
+
+
+def _date(language: str, value: date) -> str:
+    return format_long_date(value, format_locale(LOCALES[language], language))
+
+
+class _Elements(HTMLParser):
+    """Every element with its attributes, to show that nothing a customer or a business supplied became
+    markup."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+
+def _elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Elements()
+    parser.feed(html)
+    return parser.elements
+
+
+# Everything the templates write; anything else in a notice came from the data.
+TEMPLATE_ELEMENTS = {
+    "html", "head", "meta", "title", "body", "table", "tr", "td", "th", "p", "br", "strong", "bdi", "div",
+    "h1", "a", "img",
+}  # fmt: skip
+
+
+# --- the golden files ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_notice_matches_its_golden_files(language: str, stage: str) -> None:
+    rendered = render(language, stage)
+    parts = {"subject": rendered.subject + "\n", "txt": rendered.text, "html": rendered.html}
+    for suffix, produced in parts.items():
+        path = GOLDEN / language / f"{stage}.{suffix}"
+        data = produced.encode("utf-8")
+        if UPDATE:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            continue
+        assert path.is_file(), (
+            f"{path} is missing: regenerate with DUNNING_UPDATE_GOLDEN=1 (module docstring)"
+        )
+        assert data == path.read_bytes(), (
+            f"{language}/{stage}.{suffix} differs from its golden file; if the change is intended, "
+            "regenerate with DUNNING_UPDATE_GOLDEN=1 and review the diff"
+        )
+
+
+def test_there_is_a_golden_file_for_every_part_and_no_other() -> None:
+    expected = {
+        f"{language}/{stage}.{suffix}"
+        for language in LANGUAGES
+        for stage in STAGES
+        for suffix in ("subject", "txt", "html")
+    }
+    present = {path.relative_to(GOLDEN).as_posix() for path in GOLDEN.rglob("*") if path.is_file()}
+    assert present == expected
+
+
+def test_every_language_ships_the_same_template_files_as_english() -> None:
+    english = sorted(path.name for path in (SHIPPED / "en").iterdir())
+    assert len(english) == 2 + 3 * len(STAGES)
+    for language in LANGUAGES:
+        assert sorted(path.name for path in (SHIPPED / language).iterdir()) == english, language
+
+
+# --- what every notice in every language has -------------------------------------------------------------
+
+
+# The due date of INV-1002, the total outstanding and a small amount as the locale writes them (CLDR, with
+# its no-break spaces and, for Arabic and Persian, its direction marks).
+FORMATTED = {
+    "en": ("15 March 2027", "€1,280.50", "€0.40"),
+    "ro": ("15 martie 2027", "1.280,50\xa0EUR", "0,40\xa0EUR"),
+    "ru": ("15 марта 2027\u202fг.", "1\xa0280,50\xa0€", "0,40\xa0€"),
+    "hu": ("2027. március 15.", "1\xa0280,50\xa0EUR", "0,40\xa0EUR"),
+    "ar": ("15 مارس 2027", "\u200f1,280.50\xa0€", "\u200f0.40\xa0€"),
+    "fa": ("15 مارس 2027", "\u200e€\xa01,280.50", "\u200e€\xa00.40"),
+}
+RATE = {
+    "en": "10.15%",
+    "ro": "10,15\xa0%",
+    "ru": "10,15\xa0%",
+    "hu": "10,15%",
+    "ar": "10.15%",
+    "fa": "10.15%",
+}
+# Words of the English templates that must not show through in a translation.
+ENGLISH = re.compile(
+    r"\b(Dear|Invoice|Total (outstanding|charges|now due)|How to pay|Pay online|Kind regards|Questions|due)\b"
+)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_notice_is_in_its_language_and_direction_with_the_locale_formats(language: str, stage: str) -> None:
+    rendered = render(language, stage)
+    direction = "rtl" if language in RTL else "ltr"
+
+    assert (rendered.lang, rendered.direction) == (language, direction)
+    assert rendered.subject.strip() and rendered.text.strip() and rendered.html.strip()
+    assert "\n" not in rendered.subject
+    assert rendered.html.startswith("<!DOCTYPE html>")
+    html_element = _elements(rendered.html)[0]
+    assert html_element == ("html", {"lang": language, "dir": direction})
+    due_date, total, _ = FORMATTED[language]
+    for part in (rendered.text, rendered.html):
+        assert due_date in part and total in part
+        for value in ("Ana Popescu", "INV-1001", "INV-1002", "PO-77", "ACC-9"):
+            assert value in part
+        assert "None" not in part
+        # A date that ends a sentence brings its own full stop in Russian and Hungarian.
+        assert ".." not in part
+        if language != "en":
+            assert not ENGLISH.search(part.replace("Example Trading SRL", "")), ENGLISH.search(part)
+    assert all(tag in TEMPLATE_ELEMENTS for tag, _ in _elements(rendered.html))
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_notice_shows_who_it_is_from_and_how_to_pay(language: str, stage: str) -> None:
+    rendered = render(language, stage)
+
+    for part in (rendered.text, rendered.html):
+        for value in ("Example Trading SRL", "Strada Exemplu 12", "400001 Cluj-Napoca", "România"):
+            assert value in part
+        for line in BUSINESS.payment_instructions:
+            assert line in part
+        assert "https://pay.example.com/acc-9" in part
+        assert "Maria Ionescu" in part and "Accounts team" not in part
+        assert "ar@example.com" in part
+    assert '<a href="https://pay.example.com/acc-9"' in rendered.html
+    assert '<img src="https://www.example.com/logo.png" alt="Example Trading SRL"' in rendered.html
+    assert "logo.png" not in rendered.text
+    # The logo is the one external reference; nothing loads a script, a style sheet or a font.
+    sources = [attrs.get("src") or attrs.get("href") for _, attrs in _elements(rendered.html)]
+    assert [url for url in sources if url] == [
+        "https://www.example.com/logo.png",
+        "https://pay.example.com/acc-9",
+    ]
+
+
+TEAM = {
+    "en": "Accounts team",
+    "ro": "Departamentul Contabilitate",
+    "ru": "Бухгалтерия",
+    "hu": "Pénzügyi osztály",
+    "ar": "قسم الحسابات",
+    "fa": "واحد امور مالی",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_without_a_signature_the_accounts_team_signs_in_the_notice_language(language: str) -> None:
+    rendered = render(language, "reminder", business=replace(BUSINESS, signature=None))
+
+    for part in (rendered.text, rendered.html):
+        assert TEAM[language] in part and "Maria Ionescu" not in part
+        assert ("Accounts team" in part) == (language == "en")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_charges_are_itemised_with_the_total_now_due_on_the_stages_that_state_them(language: str) -> None:
+    _, _, interest = FORMATTED[language]
+    for stage in STAGES:
+        rendered = render(language, stage)
+        for part in (rendered.text, rendered.html):
+            assert (interest in part and RATE[language] in part) == (stage in CHARGE_STAGES), (
+                language,
+                stage,
+            )
+            if stage in CHARGE_STAGES:
+                assert _amount(language, "90.41") in part  # the charges
+                assert _amount(language, "1370.91") in part  # the total now due
+                assert _date(language, date(2027, 3, 4)) in part and _date(language, date(2027, 4, 2)) in part
+        if stage in CHARGE_STAGES:
+            assert _amount(language, "1370.91") in rendered.subject
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_without_charges_the_firm_notice_only_says_they_may_apply(language: str) -> None:
+    firm = render(language, "firm_notice", charges=())
+    demand = render(language, "demand_letter", charges=())
+
+    for part in (firm.text, firm.html, demand.text, demand.html):
+        assert _amount(language, "1370.91") not in part and RATE[language] not in part
+    assert _amount(language, "1280.50") in firm.subject
+    assert firm.text != render(language, "firm_notice").text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_percentage_late_fee_and_a_charge_without_an_invoice_render(language: str) -> None:
+    fees = (
+        ChargeLine("late_fee", "INV-1001", Decimal("24.00"), "EUR", (("rate", "2"), ("of", "1200.00"))),
+        ChargeLine("late_fee", None, Decimal("15.00"), "EUR", (("stage", "firm_notice"),)),
+    )
+    rendered = render(language, "firm_notice", charges=fees)
+
+    for part in (rendered.text, rendered.html):
+        assert _amount(language, "24.00") in part and _amount(language, "15.00") in part
+        assert _amount(language, "1200.00") in part and _amount(language, "1319.50") in part
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_deadline_is_in_every_part_of_the_demand_and_final_notice(language: str) -> None:
+    for stage in sorted(DEADLINE_STAGES):
+        rendered = render(language, stage)
+        for part in (rendered.subject, rendered.text, rendered.html):
+            assert _date(language, date(2027, 4, 16)) in part
+        with pytest.raises(ValueError, match="deadline"):
+            render(language, stage, deadline=None)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_consumers_get_the_opt_out_line_in_every_notice(language: str) -> None:
+    for stage in STAGES:
+        business = render(language, stage)
+        consumer = render(language, stage, consumer=True)
+        for before, after in ((business.text, consumer.text), (business.html, consumer.html)):
+            assert "STOP" not in before and "STOP" in after
+            # At the end: after the signature, before the footer only.
+            assert after.index("STOP") > after.index("Maria Ionescu")
+
+
+def test_amounts_dates_and_rates_follow_the_locale_conventions() -> None:
+    assert [_date(language, date(2027, 3, 15)) for language in ("ro", "hu", "ru")] == [
+        "15 martie 2027",
+        "2027. március 15.",
+        "15 марта 2027\u202fг.",
+    ]
+    assert [_amount(language, "1280.50") for language in ("en", "ro", "ru")] == [
+        "€1,280.50",
+        "1.280,50\xa0EUR",
+        "1\xa0280,50\xa0€",
+    ]
+    # The currency's ISO minor units, whatever the locale usually shows.
+    assert format_money(Decimal("1234"), "JPY", "ro") == "1.234\xa0JPY"
+    assert format_money(Decimal("1.5"), "BHD", "en") == "BHD\xa01.500"
+    assert format_money(Decimal("1.5"), "BHD", "ar") == "\u200f1.500\xa0د.ب.\u200f"
+    assert format_rate(Decimal("10.15"), "ru") == "10,15\xa0%"
+    assert format_rate("12.50", "en") == "12.50%"
+    assert format_rate(8, "hu") == "8%"
+    with pytest.raises(TypeError, match="exact"):
+        format_money(1.5, "EUR", "en")  # type: ignore[arg-type]
+
+
+def test_a_locale_is_formatted_with_its_territory_and_a_fallback_in_english() -> None:
+    assert str(format_locale("hu_HU", "hu")) == "hu_HU"
+    assert str(format_locale("en", "en")) == "en_GB"  # "3 March 2027", as the English notices always said
+    assert str(format_locale("en_US", "en")) == "en_US"
+    # A language without templates is sent in English, so it is formatted in English too.
+    assert str(format_locale("de_DE", "en")) == "en_GB"
+    assert str(format_locale("ro_XX", "ro")) == "ro"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_layout_still_fails_on_an_unknown_variable(language: str, tmp_path: Path) -> None:
+    stage_dir = tmp_path / language
+    stage_dir.mkdir()
+    (stage_dir / "tiny.subject.j2").write_text("{{ account_id }}", encoding="utf-8")
+    for part in ("txt", "html"):
+        (stage_dir / f"tiny.{part}.j2").write_text(
+            f'{{% extends "_base.{part}.j2" %}}{{% block intro %}}{{{{ no_such_variable }}}}{{% endblock %}}',
+            encoding="utf-8",
+        )
+    with pytest.raises(jinja2.UndefinedError, match="no_such_variable"):
+        render_notice(replace(sample(language, "tiny")), [tmp_path, SHIPPED])
+
+
+# --- hostile values --------------------------------------------------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+BREAKOUT = '"><img src=x onerror=alert(1)>'
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_hostile_customer_and_business_values_are_escaped_in_every_language(language: str) -> None:
+    invoices = (replace(INVOICES[0], reference=BREAKOUT), INVOICES[1])
+    business = Business(
+        name=f"Evil{BREAKOUT}",
+        address=(SCRIPT, "Line\r\nBcc: x@evil.example"),
+        reply_to=f"ar@example.com{BREAKOUT}",
+        payment_instructions=(f"IBAN {SCRIPT}",),
+        # Without spaces these pass as https:// URLs, so they reach the attributes and must stay inside.
+        payment_link='https://pay.example.com/?a="onmouseover=alert(1)',
+        signature=f"Maria{SCRIPT}\r\nBcc: x@evil.example",
+        logo_url='https://www.example.com/logo.png?"onerror=alert(1)',
+    )
+    for stage in STAGES:
+        rendered = render(
+            language,
+            stage,
+            customer_name=f"Ana{SCRIPT}{BREAKOUT}\r\nBcc: x@evil.example",
+            invoices=invoices,
+            business=business,
+        )
+
+        for tag, attrs in _elements(rendered.html):
+            assert tag in TEMPLATE_ELEMENTS
+            assert not any(name.startswith("on") for name in attrs)
+            if tag == "img":
+                assert attrs["src"] == 'https://www.example.com/logo.png?"onerror=alert(1)'
+            if tag == "a":
+                assert attrs["href"] == 'https://pay.example.com/?a="onmouseover=alert(1)'
+        assert "<script" not in rendered.html and "<img src=x" not in rendered.html
+        assert (
+            "&lt;script&gt;" in rendered.html
+            and "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in rendered.html
+        )
+        # The text part carries the values as written: it is never interpreted as markup.
+        assert SCRIPT in rendered.text and BREAKOUT in rendered.text
+        assert "\r" not in rendered.subject and "\n" not in rendered.subject
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://pay.example.com/x", "javascript:alert(1)", "data:text/html,x", "https:///x", "https://a b"],
+)
+def test_only_https_links_and_logos_reach_a_notice(url: str) -> None:
+    business = replace(BUSINESS, payment_link=url, logo_url=url)
+    rendered = render("en", "reminder", business=business)
+
+    assert url not in rendered.html and url not in rendered.text
+    assert "<img" not in rendered.html and "<a " not in rendered.html
+    # Without a link or instructions the notice still says where the payment details are.
+    bare = render("en", "reminder", business=replace(business, payment_instructions=()))
+    assert "The payment details are on the invoice." in bare.text
