@@ -44,6 +44,8 @@ class Stage(BaseModel):
     # The template set under templates/<locale>/ (defaults to the stage name).
     template: str | None = None
     attach_invoices: bool = False
+    # A formal letter: sets a payment deadline and goes out as a PDF attachment too.
+    letter: bool = False
 
     @property
     def template_name(self) -> str:
@@ -54,8 +56,14 @@ class Stage(BaseModel):
         return self.name == LEGAL_HANDOFF
 
 
+_LETTERS = ("demand_letter", "final_notice")
+
+
 def _stages(*rungs: tuple[str, int, bool]) -> tuple[Stage, ...]:
-    return tuple(Stage(name=name, day=day, attach_invoices=attach) for name, day, attach in rungs)
+    return tuple(
+        Stage(name=name, day=day, attach_invoices=attach, letter=name in _LETTERS)
+        for name, day, attach in rungs
+    )
 
 
 DEFAULT_LADDER = _stages(

@@ -130,9 +130,7 @@ def _send(
     currency = invoices[0].currency
     total = sum((i.outstanding for i in invoices if i.currency == currency), Decimal(0))
     today = local_date(now, snapshot.timezone)
-    deadline = None
-    if stage.name in ("demand_letter", "final_notice"):
-        deadline = payment_deadline(today, snapshot.country)
+    deadline = payment_deadline(today, snapshot.country) if stage.letter else None
     charges = _charges(snapshot, invoices, stage.name, today, request.episode, deps.policy)
     context = NoticeContext(
         stage=stage.template_name,
@@ -148,7 +146,7 @@ def _send(
         charges=tuple(charges),
         consumer=snapshot.customer_type == "consumer",
     )
-    attachments = _attachments(deps.documents, invoices) if stage.attach_invoices else {}
+    attachments = _invoice_attachments(deps.documents, context, invoices) if stage.attach_invoices else {}
     context = dataclasses.replace(
         context,
         invoices=tuple(
@@ -156,6 +154,11 @@ def _send(
         ),
     )
     rendered = render_notice(context, deps.template_dirs)
+    if stage.letter:
+        from dunning.notices.pdf import letter_pdf  # fpdf2 takes a moment to import: only when a PDF is made
+
+        name = f"{stage.name.replace('_', '-')}-{today.isoformat()}.pdf"
+        attachments[name] = Attachment(name, letter_pdf(context, rendered))
     addresses = [str(address) for address in snapshot.profile.get("emails", [])]
     blocked = suppression.suppressed(deps.ledger, addresses)
     recipients = [address for address in addresses if address not in blocked]
@@ -308,11 +311,25 @@ def _notice_invoice(invoice: InvoiceState, today: Any) -> NoticeInvoice:
     )
 
 
-def _attachments(documents: Documents, invoices: list[InvoiceState]) -> dict[str, Attachment]:
-    """The uploaded PDF of each invoice that has one, by invoice id."""
+def _invoice_attachments(
+    documents: Documents, context: NoticeContext, invoices: list[InvoiceState]
+) -> dict[str, Attachment]:
+    """Each invoice's uploaded PDF, or a generated copy where none was uploaded, by invoice id."""
     found = {}
-    for invoice in invoices:
+    for invoice, line in zip(invoices, context.invoices, strict=True):
         pdf = documents.invoice_pdf(invoice.document, invoice.invoice_id)
-        if pdf is not None:
-            found[invoice.invoice_id] = Attachment(*pdf)
+        if pdf is None:
+            from dunning.notices.pdf import invoice_copy_pdf
+
+            copy = invoice_copy_pdf(
+                business=context.business,
+                customer_name=context.customer_name,
+                account_id=context.account_id,
+                invoice=line,
+                amount=invoice.amount,
+                issued_on=invoice.issued_on,
+                locale=context.locale,
+            )
+            pdf = (f"{invoice.invoice_id}-copy.pdf", copy)
+        found[invoice.invoice_id] = Attachment(*pdf)
     return found

@@ -122,3 +122,27 @@ def test_the_uploaded_invoice_pdf_is_attached_where_the_stage_says_so(out: Path)
     assert [a.get_filename() for a in attachments] == ["INV-1001.pdf"]
     assert attachments[0].get_content().startswith(b"%PDF-")
     assert (EXAMPLES / "documents" / "INV-1001.pdf").read_bytes() == attachments[0].get_content()
+
+
+def test_the_demand_letter_pdf_states_amount_and_deadline_in_the_customers_language(out: Path) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    (path,) = [
+        p for p in (out / "outbox").iterdir() if "ACME-RO" in p.name and p.name.endswith("demand_letter.eml")
+    ]
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    (letter,) = [a for a in message.iter_attachments() if a.get_filename().startswith("demand-letter")]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(letter.get_content())).pages)
+    # Sent Monday 4 January 2027; 10 Romanian business days (6 and 7 January are public holidays) later.
+    assert "5.550,50 RON" in text and "20 ianuarie 2027" in text
+    html = message.get_body(("html",))
+    assert html is not None and '<html lang="ro" dir="ltr">' in html.get_content()
+
+
+def test_arabic_notices_are_right_to_left(out: Path) -> None:
+    paths = [p for p in (out / "outbox").iterdir() if "NOUR-AE" in p.name]
+    message = email.message_from_bytes(sorted(paths)[0].read_bytes(), policy=email.policy.default)
+    html = message.get_body(("html",))
+    assert html is not None and '<html lang="ar" dir="rtl">' in html.get_content()
