@@ -133,7 +133,8 @@ def test_the_demand_letter_pdf_states_amount_and_deadline_in_the_customers_langu
         p for p in (out / "outbox").iterdir() if "ACME-RO" in p.name and p.name.endswith("demand_letter.eml")
     ]
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    (letter,) = [a for a in message.iter_attachments() if a.get_filename().startswith("demand-letter")]
+    attachments = list(message.iter_attachments())
+    (letter,) = [a for a in attachments if (a.get_filename() or "").startswith("demand-letter")]
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(letter.get_content())).pages)
     # Sent Monday 4 January 2027; 10 Romanian business days (6 and 7 January are public holidays) later.
     assert "5.550,50 RON" in text and "20 ianuarie 2027" in text
