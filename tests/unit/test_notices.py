@@ -571,3 +571,11 @@ def test_a_name_with_a_line_break_cannot_add_a_header() -> None:
 def test_bad_message_arguments_are_refused(changes: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         _message(render_notice(CONTEXT, [SHIPPED]), **changes)
+
+
+def test_override_templates_cannot_reach_into_python(tmp_path: Path) -> None:
+    evil = tmp_path / "en"
+    evil.mkdir()
+    (evil / "reminder.subject.j2").write_text("{{ customer_name.__class__.__mro__[1].__subclasses__() }}\n")
+    with pytest.raises(jinja2.exceptions.SecurityError):
+        render_notice(replace(CONTEXT, stage="reminder"), [tmp_path, SHIPPED])

@@ -26,6 +26,7 @@ import babel
 import babel.dates
 import babel.numbers
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from dunning.money import quantum
 
@@ -334,7 +335,10 @@ def _check_charges(charges: Sequence[ChargeLine]) -> None:
             raise ValueError(f"a {line.kind} charge line needs the details {', '.join(sorted(missing))}")
 
 
-class _Environment(jinja2.Environment):
+class _Environment(SandboxedEnvironment):
+    # Sandboxed: a business's override templates come from its bucket, and a template must not be able to
+    # reach into Python (attributes like __class__, calling arbitrary methods) from a notice.
+
     def join_path(self, template: str, parent: str) -> str:
         # A bare name in {% extends %} / {% include %} means a sibling in the same language directory, so
         # a translation is a copy of en/ with only the words changed.
