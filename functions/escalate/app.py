@@ -43,7 +43,7 @@ def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
     if event.op == "decide":
         return escalation.decide_step(env.ledger, env.policy, clock, request)
     if event.op == "handoff":
-        return escalation.handoff_step(env.ledger, env.policy, clock, request)
+        return escalation.handoff_step(env.ledger, env.policy, clock, request, env.legal_desk())
     if event.op == "continue":
         if not event.state_machine:
             raise ValueError("continue needs the state machine's ARN")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dunning import legal
 from dunning.ingest.s3events import Upload, uploads_in
 from dunning.ingest.service import ImportSummary, Ingestor
 from dunning.runtime import runtime
@@ -41,7 +43,9 @@ def _record_metrics(summary: ImportSummary) -> None:
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = runtime()
-    ingestor = Ingestor(env.ledger, env.store, env.policy, env.settings.rejected_prefix)
+    desk = env.legal_desk()
+    after_payments = functools.partial(legal.payments_received, desk) if desk else None
+    ingestor = Ingestor(env.ledger, env.store, env.policy, env.settings.rejected_prefix, after_payments)
     results = []
     for upload in uploads_in(event):
         logger.set_correlation_id(upload.event_id)

@@ -125,18 +125,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="your own notice templates (<language>/<file>.j2), overriding the shipped ones",
     )
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
+    from dunning.commands.cases import add_arguments as add_cases
+
+    add_cases(commands, _Parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        if args.policy:
+        if getattr(args, "policy", None):
             load_policy(args.policy)  # fail fast, before anything runs, on a policy we cannot use
         if args.command == "ingest":
             from dunning.commands.ingest import run_ingest
 
             return run_ingest(args, out=sys.stdout)
+        if args.command == "cases":
+            from dunning.commands.cases import CasesError, run_cases
+
+            try:
+                return run_cases(args, out=sys.stdout)
+            except CasesError as exc:
+                print(f"dunning: error: {exc}", file=sys.stderr)
+                return 1
         if args.command == "simulate":
             from dunning.commands.simulate import run_simulate
 

@@ -12,13 +12,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from dunning import workflow
+from dunning import legal, workflow
+from dunning.calendar import local_date
 from dunning.clock import Clock
 from dunning.events import EventType
 from dunning.ladder import Decision, LogEntry, decide
 from dunning.ledger import Ledger, account_pk, invoice_sk
+from dunning.legal import LegalDesk
 from dunning.money import format_amount
 from dunning.policy import Policy
+from dunning.sending import notice_charges
 
 # An execution keeps well below Step Functions' 25,000-event history: each decide/wait/send round adds
 # about a dozen events, so after this many rounds it hands over to a fresh execution.
@@ -83,7 +86,9 @@ def case_id_for(account_id: str, episode: int) -> str:
     return f"CASE-{slug}-{digest}-{episode}"
 
 
-def handoff_step(ledger: Ledger, policy: Policy, clock: Clock, request: StepRequest) -> dict[str, Any]:
+def handoff_step(
+    ledger: Ledger, policy: Policy, clock: Clock, request: StepRequest, desk: LegalDesk | None = None
+) -> dict[str, Any]:
     """The last rung: the account goes to the legal team and gets no more automated notices."""
     now = clock.now()
     snapshot = workflow.load(ledger, request.account_id)
@@ -109,6 +114,16 @@ def handoff_step(ledger: Ledger, policy: Policy, clock: Clock, request: StepRequ
         },
     )
     workflow.log(ledger, request.account_id, now, [entry])
+    if desk is not None:
+        charges = notice_charges(
+            snapshot,
+            snapshot.open_invoices(),
+            "legal_handoff",
+            local_date(now, snapshot.timezone),
+            snapshot.state.episode,
+            policy,
+        )
+        legal.open_case(desk, snapshot, case_id, charges, now)
     return {"handed_off": True, "case_id": case_id}
 
 

@@ -282,5 +282,7 @@ class Ledger:
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        items.sort(key=lambda item: (item["SK"], item["PK"]))
+        # Time first, then account, then the account's own order: one account's log reads in order, and
+        # accounts acted on at the same instant come in a stable order.
+        items.sort(key=lambda item: (item["SK"][:32], item["PK"], item["SK"]))
         return [plain(item["event"]) for item in items]

@@ -23,6 +23,8 @@ import yaml
 REGION = "eu-west-1"
 LEDGER_TABLE = "dunning-ledger"
 INGEST_BUCKET = "dunning-ingest"
+LEGAL_BUCKET = "dunning-legal"
+LEGAL_TEAM_EMAIL = "legal@example.com"
 _ACCOUNT = "123456789012"
 
 
@@ -147,6 +149,10 @@ class EmbeddedAws:
             "INGEST_BUCKET": self.bucket,
             "REJECTED_PREFIX": "rejected/",
             "STATE_MACHINE_ARN": self.state_machine_arn,
+            "LEGAL_BUCKET": LEGAL_BUCKET,
+            "LEGAL_TEAM_EMAIL": LEGAL_TEAM_EMAIL,
+            # The simulator writes packets to OUT/packets/: the legal team's link points there.
+            "LOCAL_PACKET_LINKS": "packets/",
             "POWERTOOLS_SERVICE_NAME": "dunning",
             "POWERTOOLS_METRICS_NAMESPACE": "Dunning",
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -246,6 +252,11 @@ def create_stack(scheduler: Any, template: dict[str, Any] | None = None) -> Embe
     dynamodb = boto.resource("dynamodb")
     s3.create_bucket(Bucket=INGEST_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=INGEST_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(
+        Bucket=LEGAL_BUCKET,
+        CreateBucketConfiguration={"LocationConstraint": REGION},
+        ObjectLockEnabledForBucket=True,
+    )
     dynamodb.meta.client.create_table(
         **table_definition(template or load_template(), "LedgerTable", LEDGER_TABLE)
     )

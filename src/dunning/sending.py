@@ -131,7 +131,7 @@ def _send(
     total = sum((i.outstanding for i in invoices if i.currency == currency), Decimal(0))
     today = local_date(now, snapshot.timezone)
     deadline = payment_deadline(today, snapshot.country) if stage.letter else None
-    charges = _charges(snapshot, invoices, stage.name, today, request.episode, deps.policy)
+    charges = notice_charges(snapshot, invoices, stage.name, today, request.episode, deps.policy)
     context = NoticeContext(
         stage=stage.template_name,
         locale=str(snapshot.profile.get("locale", deps.policy.default_locale)),
@@ -140,7 +140,7 @@ def _send(
         invoices=tuple(_notice_invoice(invoice, today) for invoice in invoices),
         total_due=total,
         currency=currency,
-        business=_business(deps.policy),
+        business=business_of(deps.policy),
         sent_on=today,
         deadline=deadline,
         charges=tuple(charges),
@@ -255,7 +255,7 @@ def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> N
     )
 
 
-def _charges(
+def notice_charges(
     snapshot: AccountSnapshot,
     invoices: list[InvoiceState],
     stage: str,
@@ -286,7 +286,7 @@ def _charges(
     )
 
 
-def _business(policy: Policy) -> Business:
+def business_of(policy: Policy) -> Business:
     identity = policy.business
     return Business(
         name=identity.name,

@@ -17,6 +17,11 @@ class Settings(BaseModel):
     # Only the functions that need them get these.
     state_machine_arn: str | None = Field(default=None, alias="STATE_MACHINE_ARN")
     ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
+    legal_bucket: str | None = Field(default=None, alias="LEGAL_BUCKET")
+    legal_team_email: str | None = Field(default=None, alias="LEGAL_TEAM_EMAIL")
+    # Local runs only: links to packets become "<base><case_id>.zip" instead of presigned S3 URLs.
+    local_packet_links: str | None = Field(default=None, alias="LOCAL_PACKET_LINKS")
+    packet_link_expiry_hours: int = Field(default=72, ge=1, le=168, alias="PACKET_LINK_EXPIRY_HOURS")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

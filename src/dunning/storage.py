@@ -68,6 +68,17 @@ class ObjectStore:
     def delete(self, bucket: str, key: str) -> None:
         self._s3.delete_object(Bucket=bucket, Key=key)
 
+    def read(self, bucket: str, key: str) -> bytes:
+        body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body
+
+    def presign_get(self, bucket: str, key: str, seconds: int) -> str:
+        """A download link for one object; whoever holds it can read the object until it expires."""
+        url: str = self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+        )
+        return url
+
     def list(self, bucket: str, prefix: str) -> list[tuple[str, str]]:
         """(key, etag) of every object under `prefix`."""
         found: list[tuple[str, str]] = []

@@ -90,12 +90,15 @@ def mark_legal(ledger: Ledger, account_id: str, owner: str, case_id: str, now: d
     )
 
 
-def log(ledger: Ledger, account_id: str, at: datetime, entries: Iterable[LogEntry | Event]) -> None:
+def log(
+    ledger: Ledger, account_id: str, at: datetime, entries: Iterable[LogEntry | Event], seq: int = 0
+) -> None:
+    """Append to the contact log; `seq` orders entries logged at the same instant by different steps."""
     events = [
         entry
         if isinstance(entry, Event)
-        else Event(at, entry.type, account_id, entry.data, identity=entry.identity)
-        for entry in entries
+        else Event(at, entry.type, account_id, entry.data, identity=entry.identity, seq=seq + index)
+        for index, entry in enumerate(entries)
     ]
     if events:
         ledger.append_events(events)

@@ -361,6 +361,11 @@ def test_the_daily_scan_runs_in_the_business_time_zone(template: Template) -> No
     ]
 
 
+# The functions that send email: the notices, and the legal team's case notifications (a case opened by
+# the escalate function; a payment on a case applied by the ingest function).
+EMAIL_SENDERS = frozenset({"SendNoticeFunction", "EscalateFunction", "IngestFunction"})
+
+
 def test_notices_are_sent_as_the_sender_identity_only(template: Template) -> None:
     ses_arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
     identity = f"{ses_arn}:identity/${{SenderIdentity}}"
@@ -372,10 +377,10 @@ def test_notices_are_sent_as_the_sender_identity_only(template: Template) -> Non
             for statement in _statements(logical_id, function["Properties"])
             if any(str(action).startswith(("ses:", "sesv2:")) for action in _as_list(statement["Action"]))
         ]
-        if logical_id != "SendNoticeFunction":
+        if logical_id not in EMAIL_SENDERS:
             assert not ses, f"{logical_id} may send email"
             continue
-        assert ses, "SendNoticeFunction may not send email"
+        assert ses, f"{logical_id} may not send email"
         for statement in ses:
             assert set(_as_list(statement["Action"])) <= {"ses:SendEmail", "ses:SendRawEmail"}, statement
             resources = {_sub_text(resource) for resource in _as_list(statement["Resource"])}
@@ -555,3 +560,299 @@ def test_ses_events_that_cannot_be_recorded_are_kept_in_an_encrypted_queue(templ
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {
         "Fn::GetAtt": ["SesEventsFunctionDeliveryProblem", "Arn"]
     }
+
+
+# --- legal hand-off ----------------------------------------------------------------------------------------
+
+LEGAL_BUCKET_ARN = {"Fn::GetAtt": ["LegalBucket", "Arn"]}
+LEGAL_OBJECTS = {"Fn::Sub": "${LegalBucket.Arn}/*"}
+LEGAL_CASES = {"Fn::Sub": "${LegalBucket.Arn}/cases/*"}
+LEGAL_KEY_ARN = {"Fn::GetAtt": ["LegalKey", "Arn"]}
+ESCALATE_ROLE_ARN = {"Fn::GetAtt": ["EscalateFunctionRole", "Arn"]}
+# Who reads packets: the principal named by the parameter, else the role the stack creates.
+LEGAL_TEAM_ROLE_ARN = {"Fn::GetAtt": ["LegalTeamRole", "Arn"]}
+LEGAL_READERS = {"Fn::If": ["HasLegalTeamPrincipal", {"Ref": "LegalTeamPrincipalArn"}, LEGAL_TEAM_ROLE_ARN]}
+WRITE_ACTIONS = {"s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectLegalHold"}
+
+
+def _legal_bucket_statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in _resources(template, "AWS::S3::BucketPolicy").values()
+        if policy["Properties"]["Bucket"] == {"Ref": "LegalBucket"}
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _evaluate_condition(template: Template, name: str, parameters: dict[str, str]) -> bool:
+    """A template condition for the given parameter values (Fn::Equals, Fn::Not, Fn::And, Fn::Or over Refs
+    and strings: the forms this template uses; any other fails the test)."""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            return parameters.get(node["Ref"], template["Parameters"][node["Ref"]].get("Default"))
+        assert isinstance(node, str), f"unsupported operand {node!r}"
+        return node
+
+    def evaluate(node: Any) -> bool:
+        (function, arguments), *rest = node.items()
+        assert not rest, node
+        if function == "Fn::Equals":
+            left, right = arguments
+            return bool(value(left) == value(right))
+        if function == "Fn::Not":
+            return not evaluate(arguments[0])
+        if function == "Fn::And":
+            return all(evaluate(argument) for argument in arguments)
+        if function == "Fn::Or":
+            return any(evaluate(argument) for argument in arguments)
+        if function == "Condition":
+            return evaluate(template["Conditions"][arguments])
+        raise AssertionError(f"unsupported condition function {function}")
+
+    return evaluate(template["Conditions"][name])
+
+
+def test_the_legal_bucket_locks_packets_in_governance_mode_for_the_retention_parameter(
+    template: Template,
+) -> None:
+    bucket = template["Resources"]["LegalBucket"]
+    properties = bucket["Properties"]
+    assert _is_true(properties["ObjectLockEnabled"])
+    lock = properties["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    assert lock["Rule"]["DefaultRetention"] == {"Mode": "GOVERNANCE", "Days": {"Ref": "LegalRetentionDays"}}
+    assert properties["VersioningConfiguration"]["Status"] == "Enabled"
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    # No lifecycle rule may expire locked packets behind the retention's back.
+    assert "LifecycleConfiguration" not in properties
+    retention = template["Parameters"]["LegalRetentionDays"]
+    assert retention["Type"] == "Number"
+    assert (retention["Default"], retention["MinValue"], retention["MaxValue"]) == (2555, 1, 36500)
+
+
+def test_the_legal_bucket_is_encrypted_with_its_own_rotating_key(template: Template) -> None:
+    properties = template["Resources"]["LegalBucket"]["Properties"]
+    (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    encryption = rule["ServerSideEncryptionByDefault"]
+    assert encryption == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": LEGAL_KEY_ARN}
+    assert _is_true(rule["BucketKeyEnabled"])
+    key = template["Resources"]["LegalKey"]
+    assert key["Type"] == "AWS::KMS::Key"
+    assert _is_true(key["Properties"]["EnableKeyRotation"])
+    # Packets outlive the stack (7 years by default): so must the key that decrypts them.
+    assert key["DeletionPolicy"] == key["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_legal_bucket_is_private_tls_only_and_access_logged(template: Template) -> None:
+    properties = template["Resources"]["LegalBucket"]["Properties"]
+    block = properties["PublicAccessBlockConfiguration"]
+    flags = ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    assert all(_is_true(block[flag]) for flag in flags), block
+    assert properties["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert properties["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": "AccessLogBucket"},
+        "LogFilePrefix": "legal/",
+    }
+    denials = [s for s in _legal_bucket_statements(template) if _denies_insecure_transport(s)]
+    assert denials
+    resources = [resource for denial in denials for resource in _as_list(denial["Resource"])]
+    assert LEGAL_BUCKET_ARN in resources and LEGAL_OBJECTS in resources, resources
+
+
+def test_only_the_escalate_function_may_write_packets(template: Template) -> None:
+    # The bucket policy denies writes to every principal but the escalate function's role...
+    denials = [
+        statement
+        for statement in _legal_bucket_statements(template)
+        if statement["Effect"] == "Deny" and "s3:PutObject" in _as_list(statement["Action"])
+    ]
+    assert len(denials) == 1, denials
+    (denial,) = denials
+    assert denial["Principal"] in ("*", {"AWS": "*"})
+    assert set(_as_list(denial["Action"])) >= WRITE_ACTIONS
+    assert _as_list(denial["Resource"]) == [LEGAL_OBJECTS]
+    assert denial["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": ESCALATE_ROLE_ARN}}
+    # ...and nothing in the template grants a write on the legal bucket to anyone else.
+    for statement in _legal_bucket_statements(template):
+        if statement["Effect"] == "Allow":
+            assert not set(_as_list(statement["Action"])) & (WRITE_ACTIONS | {"s3:*"}), statement
+    assert _legal_bucket_writers(template) == {"EscalateFunctionRole"}
+
+
+def _writes_legal_bucket(statement: dict[str, Any]) -> bool:
+    actions = {str(action) for action in _as_list(statement["Action"])}
+    return bool(actions & (WRITE_ACTIONS | {"s3:*"})) and "LegalBucket" in json.dumps(statement["Resource"])
+
+
+def _legal_bucket_writers(template: Template) -> set[str]:
+    """The roles any identity policy of the template lets write to the legal bucket."""
+    writers: set[str] = set()
+    for logical_id, function in _resources(template, "AWS::Serverless::Function").items():
+        if any(map(_writes_legal_bucket, _statements(logical_id, function["Properties"]))):
+            writers.add(f"{logical_id}Role")  # the role SAM generates
+    for logical_id, role in _resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            if any(map(_writes_legal_bucket, policy["PolicyDocument"]["Statement"])):
+                writers.add(logical_id)
+    for policy in _resources(template, "AWS::IAM::Policy").values():
+        if any(map(_writes_legal_bucket, policy["Properties"]["PolicyDocument"]["Statement"])):
+            writers.update(role["Ref"] for role in policy["Properties"]["Roles"])
+    return writers
+
+
+def test_the_escalate_function_writes_packets_and_signs_working_links(template: Template) -> None:
+    resources = template["Resources"]
+    function = resources["EscalateFunction"]
+    # Its legal grants live outside the role (the key policy names the role): it must not run without them.
+    assert "EscalateFunctionLegalPolicy" in _as_list(function.get("DependsOn", []))
+    policy = resources["EscalateFunctionLegalPolicy"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "EscalateFunctionRole"}]
+    granted = {
+        (action, json.dumps(resource, sort_keys=True))
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+    cases = json.dumps(LEGAL_CASES, sort_keys=True)
+    key = json.dumps(LEGAL_KEY_ARN, sort_keys=True)
+    assert granted == {
+        ("s3:PutObject", cases),
+        ("s3:GetObject", cases),  # a presigned GET is authorised as the function that signed it
+        ("kms:GenerateDataKey", key),
+        ("kms:Decrypt", key),
+    }
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["LEGAL_BUCKET"] == {"Ref": "LegalBucket"}
+    assert variables["PACKET_LINK_EXPIRY_HOURS"] == {"Ref": "PacketLinkExpiryHours"}
+    assert variables["LEGAL_TEAM_EMAIL"] == {
+        "Fn::If": ["HasLegalTeamEmail", {"Ref": "LegalTeamEmail"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert variables["SES_CONFIGURATION_SET"] == {"Ref": "NoticeConfigurationSet"}
+
+
+def test_the_ingest_function_may_sign_links_to_packets_but_not_write_them(template: Template) -> None:
+    properties = template["Resources"]["IngestFunction"]["Properties"]
+    legal = [
+        statement
+        for statement in _statements("IngestFunction", properties)
+        if "LegalBucket" in json.dumps(statement) or "LegalKey" in json.dumps(statement)
+    ]
+    granted = {
+        (action, json.dumps(resource, sort_keys=True))
+        for statement in legal
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+    assert granted == {
+        ("s3:GetObject", json.dumps(LEGAL_CASES, sort_keys=True)),
+        ("kms:Decrypt", json.dumps(LEGAL_KEY_ARN, sort_keys=True)),
+    }
+    variables = properties["Environment"]["Variables"]
+    assert variables["LEGAL_BUCKET"] == {"Ref": "LegalBucket"}
+    assert variables["PACKET_LINK_EXPIRY_HOURS"] == {"Ref": "PacketLinkExpiryHours"}
+    assert variables["LEGAL_TEAM_EMAIL"]["Fn::If"][0] == "HasLegalTeamEmail"
+
+
+def test_the_legal_readers_can_read_packets(template: Template) -> None:
+    reads = [
+        statement
+        for statement in _legal_bucket_statements(template)
+        if statement["Effect"] == "Allow" and "s3:GetObject" in _as_list(statement["Action"])
+    ]
+    assert len(reads) == 1, reads
+    (read,) = reads
+    assert read["Principal"] == {"AWS": LEGAL_READERS}
+    assert set(_as_list(read["Action"])) == {"s3:GetObject", "s3:GetObjectVersion"}
+    assert _as_list(read["Resource"]) == [LEGAL_CASES]
+    key_statements = template["Resources"]["LegalKey"]["Properties"]["KeyPolicy"]["Statement"]
+    decrypts = [s for s in key_statements if s["Principal"] == {"AWS": LEGAL_READERS}]
+    assert len(decrypts) == 1, key_statements
+    assert _as_list(decrypts[0]["Action"]) == ["kms:Decrypt"]
+    # Exactly one of the two readers exists, chosen by the parameter.
+    for principal, expect_role in (("", True), ("arn:aws:iam::123456789012:role/Lawyers", False)):
+        parameters = {"LegalTeamPrincipalArn": principal}
+        assert _evaluate_condition(template, "CreateLegalTeamRole", parameters) is expect_role
+        assert _evaluate_condition(template, "HasLegalTeamPrincipal", parameters) is not expect_role
+    assert template["Resources"]["LegalTeamRole"]["Condition"] == "CreateLegalTeamRole"
+    assert template["Outputs"]["LegalTeamRoleArn"]["Condition"] == "CreateLegalTeamRole"
+    assert template["Outputs"]["LegalBucketName"]["Value"] == {"Ref": "LegalBucket"}
+    for output in ("LedgerTableName", "IngestBucketName"):
+        assert output in template["Outputs"], output
+
+
+def test_the_legal_key_policy_names_its_users(template: Template) -> None:
+    statements = template["Resources"]["LegalKey"]["Properties"]["KeyPolicy"]["Statement"]
+    for statement in statements:
+        assert statement["Effect"] == "Allow", statement
+        assert statement["Principal"] not in ("*", {"AWS": "*"}), statement
+    escalate = [s for s in statements if s["Principal"] == {"AWS": ESCALATE_ROLE_ARN}]
+    assert len(escalate) == 1
+    assert set(_as_list(escalate[0]["Action"])) == {"kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"}
+    # The roles use the key through S3 only.
+    for statement in statements:
+        if statement["Sid"] != "AccountAdministers":
+            via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+            assert via == {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}, statement
+
+
+def test_the_legal_team_role_reads_case_records_only(template: Template) -> None:
+    role = template["Resources"]["LegalTeamRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    assert trust["Action"] == "sts:AssumeRole"
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    actions = {str(action) for statement in statements for action in _as_list(statement["Action"])}
+    assert actions == {"cloudformation:DescribeStacks", "dynamodb:Query", "dynamodb:GetItem", "kms:Decrypt"}
+    for statement in statements:
+        statement_actions = _as_list(statement["Action"])
+        if any(str(action).startswith("dynamodb:") for action in statement_actions):
+            # The CASES partition of the table itself (no index, nothing of the accounts).
+            assert _as_list(statement["Resource"]) == [LEDGER_ARN], statement
+            leading_keys = statement["Condition"]["ForAllValues:StringEquals"]
+            assert statement["Condition"] == {"ForAllValues:StringEquals": leading_keys}, statement
+            assert leading_keys == {"dynamodb:LeadingKeys": ["CASES"]}, statement
+        elif statement_actions == ["cloudformation:DescribeStacks"]:
+            assert statement["Resource"] == {"Ref": "AWS::StackId"}, statement
+        else:
+            assert statement["Resource"] == DATA_KEY_ARN, statement
+            via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+            assert via == {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}, statement
+
+
+def test_packet_links_expire_within_seven_days(template: Template) -> None:
+    expiry = template["Parameters"]["PacketLinkExpiryHours"]
+    assert expiry["Type"] == "Number"
+    assert (expiry["Default"], expiry["MinValue"], expiry["MaxValue"]) == (72, 1, 168)
+
+
+def test_the_legal_parameters_validate_their_values(template: Template) -> None:
+    email = re.compile(template["Parameters"]["LegalTeamEmail"]["AllowedPattern"])
+    assert template["Parameters"]["LegalTeamEmail"]["Default"] == ""
+    for good in ("", "legal@example.com", "collections.team@law-firm.co.uk"):
+        assert email.fullmatch(good), good
+    for bad in ("legal", "legal@", "@example.com", "a b@example.com", "legal@example"):
+        assert not email.fullmatch(bad), bad
+    principal = re.compile(template["Parameters"]["LegalTeamPrincipalArn"]["AllowedPattern"])
+    assert template["Parameters"]["LegalTeamPrincipalArn"]["Default"] == ""
+    for good in ("", "arn:aws:iam::123456789012:role/Lawyers", "arn:aws:iam::123456789012:user/jane"):
+        assert principal.fullmatch(good), good
+    for bad in ("Lawyers", "arn:aws:s3:::bucket", "arn:aws:iam::123:role/x"):
+        assert not principal.fullmatch(bad), bad
+
+
+def test_every_standalone_iam_policy_grants_named_actions_on_named_resources_of_a_stack_role(
+    template: Template,
+) -> None:
+    roles = set(_resources(template, "AWS::IAM::Role")) | {
+        f"{logical_id}Role"
+        for logical_id, function in _resources(template, "AWS::Serverless::Function").items()
+        if "Role" not in function["Properties"]
+    }
+    for logical_id, policy in _resources(template, "AWS::IAM::Policy").items():
+        properties = policy["Properties"]
+        assert not {"Users", "Groups"} & set(properties), logical_id
+        for role in properties["Roles"]:
+            assert isinstance(role, dict) and role.get("Ref") in roles, f"{logical_id}: {role!r}"
+        for statement in properties["PolicyDocument"]["Statement"]:
+            _check_statement(logical_id, statement, log_delivery_allowed=False)

@@ -30,9 +30,11 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_outbox_holds_every_email_in_send_order_with_the_simulated_date(out: Path) -> None:
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
-    sent = [e for e in events if e["type"] == "notice_sent"]
+    emails = [e for e in events if e["type"] in ("notice_sent", "legal_notified")]
     files = sorted(p.name for p in (out / "outbox").iterdir())
-    assert files == [e["eml"] for e in sent], "one .eml per notice_sent, lexical order = send order"
+    assert files == sorted(e["eml"] for e in emails), "one .eml per email sent"
+    assert [e["eml"] for e in emails] == sorted(e["eml"] for e in emails), "lexical order = send order"
+    sent = [e for e in events if e["type"] == "notice_sent"]
     assert len(files) >= 10
     for event in sent:
         message = email.message_from_bytes(

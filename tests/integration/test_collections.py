@@ -32,9 +32,10 @@ def test_an_account_that_never_pays_walks_every_stage_to_the_legal_team() -> Non
         assert case["at"] == "2027-04-13T09:00:00Z"
         assert (case["amount_due"], case["currency"]) == ("100.00", "EUR")
         assert case["packet"] == f"{case['case_id']}.zip"
-        emails = w.sent_emails()
+        emails = [m for m in w.sent_emails() if m["To"] != "legal@example.com"]
         assert len(emails) == 6, "one email per customer-facing stage, none twice"
         assert all(m["To"] == "ap@acme.example.com" for m in emails)
+        assert len(w.sent_emails()) == 7, "and one to the legal team"
         statuses = {e["status"] for e in w.aws.executions()}
         assert statuses == {"SUCCEEDED"}
 
@@ -276,7 +277,7 @@ def test_after_the_hand_off_payments_are_still_applied_and_nothing_is_sent() -> 
         w.run_through(date(2027, 3, 10))
 
         types = [e["type"] for e in w.events("ACME") if e["type"] != "invoice_imported"]
-        assert types == ["notice_sent", "case_opened", "payment_applied"]
+        assert types == ["notice_sent", "case_opened", "legal_notified", "payment_applied", "legal_notified"]
         assert w.notices("ACME")[0][0] == "final_notice"
         assert w.aws.scan()["accounts"] == 0, "a case with the legal team is out of the daily scan"
 

@@ -140,16 +140,31 @@ def _write_outputs(
     outbox.mkdir(exist_ok=True)
     for old in outbox.glob("*.eml"):
         old.unlink()
-    sent = [event for event in events if event["type"] == "notice_sent"]
+    sent = [event for event in events if event["type"] in ("notice_sent", "legal_notified")]
     for event in sent:
         raw = aws.s3.get_object(Bucket=aws.bucket, Key=f"notices/{event['eml']}")["Body"].read()
         (outbox / event["eml"]).write_bytes(raw)
     rejected = _merge_reject_reports(simulation, out_dir / "rejected")
+    _copy_packets(aws, out_dir / "packets")
     invoices = _invoice_lines(aws, ledger)
     html = render_report(events=events, invoices=invoices, start=first, end=end)
     (out_dir / "report.html").write_text(html, encoding="utf-8")
     cases = sum(1 for event in events if event["type"] == "case_opened")
-    return Outcome(events, len(sent), cases, rejected, dropped)
+    notices = sum(1 for event in events if event["type"] == "notice_sent")
+    return Outcome(events, notices, cases, rejected, dropped)
+
+
+def _copy_packets(aws: EmbeddedAws, folder: Path) -> None:
+    """The case packets the escalate function wrote to the legal bucket."""
+    from dunning.local import LEGAL_BUCKET
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.zip"):
+        old.unlink()
+    for page in aws.s3.get_paginator("list_objects_v2").paginate(Bucket=LEGAL_BUCKET, Prefix="cases/"):
+        for item in page.get("Contents", []):
+            body = aws.s3.get_object(Bucket=LEGAL_BUCKET, Key=item["Key"])["Body"].read()
+            (folder / item["Key"].rsplit("/", 1)[-1]).write_bytes(body)
 
 
 def _merge_reject_reports(simulation: Simulation, folder: Path) -> list[Path]:
@@ -245,7 +260,10 @@ def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out:
     if outcome.dropped_rows:
         print(f"  rows dated after the period (not applied): {outcome.dropped_rows}", file=out)
     print(f"\nOutputs in {args.out}/:", file=out)
-    print(f"  outbox/        {outcome.notices} emails as sent (.eml)", file=out)
+    print(
+        f"  outbox/        every email as sent (.eml): {outcome.notices} notices, legal team emails", file=out
+    )
+    print(f"  packets/       {outcome.cases} legal case packet(s)", file=out)
     print("  events.jsonl   the contact log", file=out)
     print("  report.html    aging, collections over time, each account's timeline", file=out)
     if outcome.rejected_files:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -105,12 +106,19 @@ class _Run:
 
 class Ingestor:
     def __init__(
-        self, ledger: Ledger, store: ObjectStore, policy: Policy, rejected_prefix: str = "rejected/"
+        self,
+        ledger: Ledger,
+        store: ObjectStore,
+        policy: Policy,
+        rejected_prefix: str = "rejected/",
+        after_payments: Callable[[set[str], datetime], None] | None = None,
     ) -> None:
         self._ledger = ledger
         self._store = store
         self._policy = policy
         self._rejected_prefix = rejected_prefix
+        # Told which accounts received payments (e.g. to update a legal case and tell the legal team).
+        self._after_payments = after_payments
 
     # --- entry point ---------------------------------------------------------------------------------
 
@@ -310,13 +318,18 @@ class Ingestor:
 
     def _import_payments(self, run: _Run, rows: Iterator[formats.PaymentRow]) -> None:
         occurrences: Counter[bytes] = Counter()
+        paid_accounts: set[str] = set()
         for chunk in _chunks(rows):
             keys = {(account_pk(r.payment.account_id), invoice_sk(r.payment.invoice_id)) for r in chunk}
             invoices = self._ledger.get_many(keys)
             paid_so_far: dict[tuple[str, str], Decimal] = {}
             for row in chunk:
-                self._apply_payment(run, row, invoices, paid_so_far, occurrences)
+                if self._apply_payment(run, row, invoices, paid_so_far, occurrences):
+                    paid_accounts.add(row.payment.account_id)
             self._flush_events(run)
+        if paid_accounts and self._after_payments is not None:
+            self._flush_events(run, force=True)
+            self._after_payments(paid_accounts, run.source.uploaded_at)
 
     def _apply_payment(
         self,
@@ -325,14 +338,15 @@ class Ingestor:
         invoices: dict[tuple[str, str], Item],
         paid_so_far: dict[tuple[str, str], Decimal],
         occurrences: Counter[bytes],
-    ) -> None:
+    ) -> bool:
+        """Record one payment row; True when it was new (applied now)."""
         payment = row.payment
         key = (account_pk(payment.account_id), invoice_sk(payment.invoice_id))
         invoice = invoices.get(key)
         rejection = _payment_problem(row, invoice)
         if rejection is not None:
             self._reject(run, rejection)
-            return
+            return False
         assert invoice is not None
         currency = invoice["currency"]
         amount = to_minor_units(payment.amount, currency)
@@ -373,7 +387,7 @@ class Ingestor:
         )
         if not recorded:
             run.summary.unchanged += 1
-            return
+            return False
         run.summary.imported += 1
         paid_so_far[key] += amount
         run.event(
@@ -399,6 +413,7 @@ class Ingestor:
             self._ledger.drop_from_due_index(
                 payment.account_id, payment.invoice_id, row_hash=invoice["row_hash"]
             )
+        return True
 
     # --- actions -------------------------------------------------------------------------------------
 

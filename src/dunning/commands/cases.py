@@ -1,0 +1,151 @@
+"""`dunning cases`: the legal team's view of a deployed stack (list, show, download and verify packets).
+
+Uses the caller's AWS profile. The stack's outputs say where the ledger and the legal bucket are, so the
+only thing to know is the stack name (default `dunning`, as in samconfig.toml).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+
+from dunning import legal
+from dunning.ledger import Ledger
+from dunning.money import format_amount
+
+_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+}
+
+
+class CasesError(Exception):
+    """Something the legal team can act on: one line, exit status 1."""
+
+
+def add_arguments(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    cases = commands.add_parser("cases", help="legal cases of a deployed stack (uses your AWS profile)")
+    cases.add_argument("--stack", default="dunning", help="CloudFormation stack name (default: dunning)")
+    cases.add_argument("--profile", help="AWS profile (default: the usual AWS credential chain)")
+    cases.add_argument("--region", help="AWS region (default: the profile's)")
+    actions = cases.add_subparsers(dest="cases_command", required=True, parser_class=parser_class)
+    listing = actions.add_parser("list", help="every case, newest first")
+    listing.add_argument("--status", choices=("open", "settled"), help="only cases with this status")
+    show = actions.add_parser("show", help="one case's record")
+    show.add_argument("case_id")
+    download = actions.add_parser("download", help="download a case packet and verify its manifest")
+    download.add_argument("case_id")
+    download.add_argument("--out", type=Path, default=Path(), metavar="DIR")
+
+
+def run_cases(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+        outputs = _stack_outputs(session, args.stack)
+        ledger = Ledger(session.resource("dynamodb"), outputs["LedgerTableName"])
+        if args.cases_command == "list":
+            return _list(ledger, args.status, out)
+        case = legal.get_case(ledger, args.case_id)
+        if case is None:
+            raise CasesError(f"no case {args.case_id} in stack {args.stack} (see `dunning cases list`)")
+        if args.cases_command == "show":
+            return _show(case, out)
+        return _download(session, outputs["LegalBucketName"], case, args.out, out)
+    except ProfileNotFound as exc:
+        raise CasesError(str(exc)) from exc
+    except NoCredentialsError as exc:
+        raise CasesError(
+            "no AWS credentials found: set up a profile (aws configure) or pass --profile"
+        ) from exc
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in _DENIED:
+            raise CasesError(
+                f"not allowed: {exc.response['Error'].get('Message', code)} "
+                "(use a profile that can assume the stack's LegalTeamRole)"
+            ) from exc
+        raise CasesError(f"{code}: {exc.response['Error'].get('Message', '')}") from exc
+    except BotoCoreError as exc:
+        raise CasesError(str(exc)) from exc
+
+
+def _stack_outputs(session: boto3.session.Session, stack: str) -> dict[str, str]:
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in exc.response["Error"].get("Message", ""):
+            region = session.region_name or "your default region"
+            raise CasesError(f"no stack named {stack} in {region}: pass --stack and --region") from exc
+        raise
+    outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
+    missing = {"LedgerTableName", "LegalBucketName"} - outputs.keys()
+    if missing:
+        raise CasesError(f"stack {stack} has no {', '.join(sorted(missing))} output: is it a dunning stack?")
+    return outputs
+
+
+def _money(amount: Any, currency: str) -> str:
+    return f"{format_amount(amount, currency)} {currency}"
+
+
+def _list(ledger: Ledger, status: str | None, out: TextIO) -> int:
+    cases = sorted(legal.list_cases(ledger), key=lambda case: case.created_at, reverse=True)
+    cases = [case for case in cases if status is None or case.status == status]
+    if not cases:
+        print("No cases.", file=out)
+        return 0
+    print(
+        f"{'case':<40} {'status':<8} {'opened':<20} {'account':<24} {'handed over':>16} {'balance':>16}",
+        file=out,
+    )
+    for case in cases:
+        print(
+            f"{case.case_id:<40} {case.status:<8} {case.created_at:<20} {case.account_id[:24]:<24} "
+            f"{_money(case.amount_due, case.currency):>16} {_money(case.balance, case.currency):>16}",
+            file=out,
+        )
+    return 0
+
+
+def _show(case: legal.Case, out: TextIO) -> int:
+    rows = [
+        ("case", case.case_id),
+        ("account", case.account_id),
+        ("status", case.status),
+        ("opened", case.created_at),
+        ("updated", case.updated_at),
+        ("handed over", _money(case.amount_due, case.currency)),
+        ("balance", _money(case.balance, case.currency)),
+        ("packet", f"{case.packet_key} ({case.packet_bytes} bytes)"),
+        ("packet sha256", case.packet_sha256),
+    ]
+    for label, value in rows:
+        print(f"{label + ':':<15} {value}", file=out)
+    return 0
+
+
+def _download(
+    session: boto3.session.Session, bucket: str, case: legal.Case, folder: Path, out: TextIO
+) -> int:
+    from dunning.packets import verify_packet
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{case.case_id}.zip"
+    session.client("s3").download_file(bucket, case.packet_key, str(target))
+    with target.open("rb") as handle:
+        problems = verify_packet(handle)
+    if problems:
+        for problem in problems:
+            print(f"  {problem}", file=out)
+        raise CasesError(f"{target}: the packet does NOT match its manifest; do not rely on it")
+    print(f"Downloaded {target}: every file matches the SHA-256 in its manifest.", file=out)
+    return 0
