@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast, overload
 
 from aws_lambda_powertools import Logger
 
@@ -128,7 +128,7 @@ def open_case(
         business=business_of(desk.policy),
         invoices=invoices,
         events=events,
-        notices=tuple((name, desk.store.read(desk.ingest_bucket, f"notices/{name}")) for name in sent),
+        notices=_ArchivedNotices(desk.store, desk.ingest_bucket, tuple(sent)),
         documents=_documents(desk.documents, invoices),
         policy_json=policy_json(desk.policy),
     )
@@ -183,6 +183,28 @@ def balance_changed(desk: LegalDesk, snapshot: AccountSnapshot, case: Case, now:
     )
     updated = Case(**{**case.__dict__, "balance": balance, "updated_at": rfc3339(now)})
     _notify(desk, updated, snapshot, now, "balance_changed")
+
+
+class _ArchivedNotices(Sequence[tuple[str, bytes]]):
+    """The account's sent notices, read from the archive one at a time as the packet is written."""
+
+    def __init__(self, store: ObjectStore, bucket: str, names: tuple[str, ...]) -> None:
+        self._store = store
+        self._bucket = bucket
+        self._names = names
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, bytes]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[tuple[str, bytes]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[str, bytes] | Sequence[tuple[str, bytes]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        name = self._names[index]
+        return name, self._store.read(self._bucket, f"notices/{name}")
 
 
 def _documents(documents: Documents, invoices: Sequence[InvoiceState]) -> dict[str, tuple[str, bytes]]:

@@ -92,7 +92,9 @@ class CaseFile:
     business: Business
     invoices: tuple[InvoiceState, ...]  # the invoices in the case
     events: tuple[Mapping[str, Any], ...]  # the account's contact log, CONTRACT 5 objects, in time order
-    notices: tuple[tuple[str, bytes], ...]  # (eml file name, the exact bytes SES received), send order
+    # (eml file name, the exact bytes SES received), send order. Any sequence: the hand-off passes one that
+    # reads each notice from S3 only when it is written into the zip, so memory does not grow with them.
+    notices: Sequence[tuple[str, bytes]]
     documents: Mapping[str, tuple[str, bytes]]  # invoice_id -> (uploaded file name, bytes)
     policy_json: str  # the policy in force, as JSON text
     disputes: tuple[Mapping[str, Any], ...] = ()  # optional extra detail for the summary
