@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
-from dunning import legal
 from dunning.ledger import Ledger
 from dunning.money import format_amount
+
+if TYPE_CHECKING:
+    from dunning.legal import Case
 
 _DENIED = {
     "AccessDenied",
@@ -48,6 +50,8 @@ def add_arguments(commands: Any, parser_class: type[argparse.ArgumentParser]) ->
 
 
 def run_cases(args: argparse.Namespace, out: TextIO) -> int:
+    from dunning import legal  # imported here: building the CLI parser must not set up the functions' logging
+
     try:
         session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
         outputs = _stack_outputs(session, args.stack)
@@ -98,7 +102,9 @@ def _money(amount: Any, currency: str) -> str:
 
 
 def _list(ledger: Ledger, status: str | None, out: TextIO) -> int:
-    cases = sorted(legal.list_cases(ledger), key=lambda case: case.created_at, reverse=True)
+    from dunning.legal import list_cases
+
+    cases = sorted(list_cases(ledger), key=lambda case: case.created_at, reverse=True)
     cases = [case for case in cases if status is None or case.status == status]
     if not cases:
         print("No cases.", file=out)
@@ -116,7 +122,7 @@ def _list(ledger: Ledger, status: str | None, out: TextIO) -> int:
     return 0
 
 
-def _show(case: legal.Case, out: TextIO) -> int:
+def _show(case: Case, out: TextIO) -> int:
     rows = [
         ("case", case.case_id),
         ("account", case.account_id),
@@ -134,7 +140,7 @@ def _show(case: legal.Case, out: TextIO) -> int:
 
 
 def _download(
-    session: boto3.session.Session, bucket: str, case: legal.Case, folder: Path, out: TextIO
+    session: boto3.session.Session, bucket: str, case: Case, folder: Path, out: TextIO
 ) -> int:
     from dunning.packets import verify_packet
 
