@@ -61,6 +61,7 @@ test: lint typecheck unit infra
 
 bench: $(BIN)/.dev
 	$(BIN)/python -m bench.ingest_memory $(if $(BENCH_QUICK),--quick,)
+	$(BIN)/python -m bench.scan_simulate $(if $(BENCH_QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache $(OUT)
