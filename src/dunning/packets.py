@@ -53,7 +53,8 @@ from dunning.notices.pdf import (
     _table,
     invoice_copy_pdf,
 )
-from dunning.notices.render import Business, ChargeLine, NoticeInvoice
+from dunning.notices.render import Business, ChargeLine
+from dunning.sending import notice_invoice
 
 MANIFEST = "manifest.json"
 README = "README.txt"
@@ -245,17 +246,9 @@ def _copy_maker(case: CaseFile, invoice: InvoiceState) -> Callable[[], bytes]:
             # page: a pasted essay as the name must not stop the packet.
             customer_name=_text(case.customer.get("customer_name") or case.account_id)[:_NAME_IN_COPY],
             account_id=case.account_id,
-            invoice=NoticeInvoice(
-                invoice_id=invoice.invoice_id,
-                reference=invoice.reference,
-                issued_on=invoice.issued_on,
-                due_on=invoice.due_on,
-                outstanding=invoice.outstanding,
-                currency=invoice.currency,
-                days_overdue=(case.created_at.astimezone(UTC).date() - invoice.due_on).days,
-            ),
+            invoice=notice_invoice(invoice, case.created_at.astimezone(UTC).date()),
             amount=invoice.amount,
-            issued_on=case.created_at.astimezone(UTC).date(),
+            issued_on=invoice.issued_on,
             locale=str(case.customer.get("locale") or _SUMMARY_LOCALE),
         )
 

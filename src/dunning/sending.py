@@ -137,7 +137,7 @@ def _send(
         locale=str(snapshot.profile.get("locale", deps.policy.default_locale)),
         customer_name=str(snapshot.profile.get("customer_name", request.account_id)),
         account_id=request.account_id,
-        invoices=tuple(_notice_invoice(invoice, today) for invoice in invoices),
+        invoices=tuple(notice_invoice(invoice, today) for invoice in invoices),
         total_due=total,
         currency=currency,
         business=business_of(deps.policy),
@@ -299,7 +299,8 @@ def business_of(policy: Policy) -> Business:
     )
 
 
-def _notice_invoice(invoice: InvoiceState, today: Any) -> NoticeInvoice:
+def notice_invoice(invoice: InvoiceState, today: date) -> NoticeInvoice:
+    """An invoice as a notice (and an invoice copy) shows it on `today`."""
     return NoticeInvoice(
         invoice_id=invoice.invoice_id,
         reference=invoice.reference,

@@ -139,9 +139,7 @@ def _show(case: Case, out: TextIO) -> int:
     return 0
 
 
-def _download(
-    session: boto3.session.Session, bucket: str, case: Case, folder: Path, out: TextIO
-) -> int:
+def _download(session: boto3.session.Session, bucket: str, case: Case, folder: Path, out: TextIO) -> int:
     from dunning.packets import verify_packet
 
     folder.mkdir(parents=True, exist_ok=True)
