@@ -106,8 +106,8 @@ T = TypeVar("T")
 
 
 def isolated(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run one case in a fresh interpreter, so that no case pays for what an earlier one left behind (run in
-    the same process after the 100,000-invoice case, the simulation took over three times as long)."""
+    """Run one case in a fresh interpreter, so that no case runs in what an earlier one left behind (run in
+    one process after the 100,000-invoice case, the simulation was seen to take three times as long)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(function, *args, **kwargs).result()
 
@@ -145,6 +145,7 @@ class LedgerPlan:
     """The generated files (in upload order) and what the ledger should look like once imported."""
 
     files: list[tuple[str, str, bytes]] = field(default_factory=list)  # kind, name, body
+    accounts: set[str] = field(default_factory=set)
     due_for_action: set[str] = field(default_factory=set)
     due_accounts: set[str] = field(default_factory=set)
     categories: Counter[str] = field(default_factory=Counter)
@@ -179,6 +180,7 @@ def plan_ledger(invoices: int, scan_day: date, lead: int, seed: int = 11) -> Led
         cents = rng.randint(1_000, 5_000_000)
         paid_cents, status, rows = 0, "open", invoice_rows
         first = category not in plan.categories
+        plan.accounts.add(account_id)
         if category == "due_for_action":
             due = scan_day + timedelta(days=lead if first else rng.randint(-90, lead))
             paid_cents = cents // 2 if rng.random() < 0.25 else 0  # some partly paid
@@ -378,7 +380,7 @@ def scan_case(invoices: int, policy: Policy = DEFAULT_POLICY) -> ScanCase:
         naive_seconds=round(naive.seconds, 3),
         scan_day=SCAN_DAY.isoformat(),
         scanned_through=summary.scanned_through,
-        accounts=max(1, invoices // INVOICES_PER_ACCOUNT),
+        accounts=len(plan.accounts),
         accounts_due=summary.accounts,
         executions_requested=len(workflows.started),
         index_entries=entries,
