@@ -120,6 +120,16 @@ def _unless_condition_fails(operation: Callable[..., Any], **request: Any) -> bo
     return True
 
 
+def _paged(operation: Callable[..., Any], **request: Any) -> Iterator[Item]:
+    """Every item of a Query or Scan, following LastEvaluatedKey page by page."""
+    while True:
+        page = operation(**request)
+        yield from page.get("Items", [])
+        if "LastEvaluatedKey" not in page:
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 class LedgerError(RuntimeError):
     """DynamoDB kept refusing work after every retry."""
 
@@ -221,16 +231,8 @@ class Ledger:
 
     def query_index(self, shard: str, up_to: str) -> Iterator[Item]:
         """Items of one shard of the `due` index with due_sk <= up_to."""
-        kwargs: dict[str, Any] = {
-            "IndexName": DUE_INDEX,
-            "KeyConditionExpression": Key("due_pk").eq(shard) & Key("due_sk").lte(up_to),
-        }
-        while True:
-            page = self._table.query(**kwargs)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        condition = Key("due_pk").eq(shard) & Key("due_sk").lte(up_to)
+        return _paged(self._table.query, IndexName=DUE_INDEX, KeyConditionExpression=condition)
 
     def drop_from_due_index(self, account_id: str, invoice_id: str, *, row_hash: str) -> bool:
         """Take a settled invoice out of the sparse index, unless it was re-imported meanwhile."""
@@ -247,13 +249,13 @@ class Ledger:
         condition = Key("PK").eq(pk)
         if sk_prefix:
             condition = condition & Key("SK").begins_with(sk_prefix)
-        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "ConsistentRead": True}
-        while True:
-            page = self._table.query(**kwargs)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return _paged(self._table.query, KeyConditionExpression=condition, ConsistentRead=True)
+
+    def scan_kind(self, kind: str) -> Iterator[Item]:
+        """Every item of one kind. A full Scan: for the local simulator and reports only."""
+        return _paged(
+            self._table.scan, FilterExpression="kind = :kind", ExpressionAttributeValues={":kind": kind}
+        )
 
     def account_items(self, account_id: str) -> list[Item]:
         return list(self.query_partition(account_pk(account_id)))
@@ -271,17 +273,7 @@ class Ledger:
 
     def all_events(self) -> list[dict[str, Any]]:
         """Every event in the table in time order. A full Scan: for the local simulator and reports only."""
-        items: list[Item] = []
-        kwargs: dict[str, Any] = {
-            "FilterExpression": "begins_with(SK, :event)",
-            "ExpressionAttributeValues": {":event": "EVENT#"},
-        }
-        while True:
-            page = self._table.scan(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = list(self.scan_kind("event"))
         # Time first, then account, then the account's own order: one account's log reads in order, and
         # accounts acted on at the same instant come in a stable order.
         items.sort(key=lambda item: (item["SK"][:32], item["PK"], item["SK"]))

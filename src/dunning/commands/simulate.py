@@ -146,7 +146,7 @@ def _write_outputs(
         (outbox / event["eml"]).write_bytes(raw)
     rejected = _merge_reject_reports(simulation, out_dir / "rejected")
     _copy_packets(aws, out_dir / "packets")
-    invoices = _invoice_lines(aws, ledger)
+    invoices = _invoice_lines(ledger)
     html = render_report(events=events, invoices=invoices, start=first, end=end)
     (out_dir / "report.html").write_text(html, encoding="utf-8")
     cases = sum(1 for event in events if event["type"] == "case_opened")
@@ -190,8 +190,8 @@ def _merge_reject_reports(simulation: Simulation, folder: Path) -> list[Path]:
     return written
 
 
-def _invoice_lines(aws: EmbeddedAws, ledger: Ledger) -> list[InvoiceLine]:
-    accounts = sorted({item["PK"][len("ACCOUNT#") :] for item in _scan_kind(aws, "account")})
+def _invoice_lines(ledger: Ledger) -> list[InvoiceLine]:
+    accounts = sorted({item["PK"][len("ACCOUNT#") :] for item in ledger.scan_kind("account")})
     lines = []
     for account_id in accounts:
         snapshot = AccountSnapshot.from_items(account_id, ledger.account_items(account_id))
@@ -210,21 +210,6 @@ def _invoice_lines(aws: EmbeddedAws, ledger: Ledger) -> list[InvoiceLine]:
                 )
             )
     return lines
-
-
-def _scan_kind(aws: EmbeddedAws, kind: str) -> list[dict[str, Any]]:
-    table = aws.dynamodb.Table(aws.table_name)
-    request: dict[str, Any] = {
-        "FilterExpression": "kind = :kind",
-        "ExpressionAttributeValues": {":kind": kind},
-    }
-    items: list[dict[str, Any]] = []
-    while True:
-        page = table.scan(**request)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _progress_bar(stream: TextIO) -> Any:
