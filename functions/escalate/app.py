@@ -45,11 +45,12 @@ def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
     if event.op == "handoff":
         return escalation.handoff_step(env.ledger, env.policy, clock, request, env.legal_desk())
     if event.op == "continue":
-        if not event.state_machine:
+        # Deployed, the successor starts on the state machine's `live` alias (STATE_MACHINE_ARN), so it runs
+        # the newest version even when this execution runs an older one; the execution's own ARN otherwise.
+        state_machine = env.settings.state_machine_arn or event.state_machine
+        if not state_machine:
             raise ValueError("continue needs the state machine's ARN")
-        return escalation.continue_step(
-            env.ledger, Continuations(env.sfn), clock, request, event.state_machine
-        )
+        return escalation.continue_step(env.ledger, Continuations(env.sfn), clock, request, state_machine)
     error = event.error or {}
     return escalation.fail_step(
         env.ledger, clock, request, str(error.get("Error", "")), str(error.get("Cause", ""))

@@ -1,4 +1,5 @@
-"""Ingest Lambda: an upload under incoming/ in the ingest bucket -> the ledger, plus a reject report."""
+"""Ingest Lambda: an upload under incoming/ in the ingest bucket -> the ledger, plus a reject report; the
+policy uploaded to the stack's PolicyKey -> validated and put in force, or a reject report."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dunning import legal
+from dunning.ingest.policy_upload import install_policy
 from dunning.ingest.s3events import Upload, uploads_in
 from dunning.ingest.service import ImportSummary, Ingestor
 from dunning.runtime import runtime
+from dunning.settings import Settings
 from dunning.storage import ObjectGone, ObjectStore, StoredObject
 
 logger = Logger()
@@ -33,6 +36,16 @@ def _locate(store: ObjectStore, upload: Upload) -> StoredObject | None:
     return None
 
 
+def _install_policy(store: ObjectStore, bucket: str, settings: Settings) -> ImportSummary | None:
+    """The business uploaded its policy: validate it and put it in force, or report why not."""
+    if not settings.policy_key or not settings.active_policy_key:
+        logger.error("A policy was uploaded but this function has no ACTIVE_POLICY_KEY to put it in force")
+        return None
+    return install_policy(
+        store, bucket, settings.policy_key, settings.active_policy_key, settings.rejected_prefix
+    )
+
+
 def _record_metrics(summary: ImportSummary) -> None:
     for name in ("imported", "updated", "unchanged", "rejected", "skipped"):
         metrics.add_metric(name=f"{summary.kind}_{name}", unit=MetricUnit.Count, value=getattr(summary, name))
@@ -49,6 +62,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results = []
     for upload in uploads_in(event):
         logger.set_correlation_id(upload.event_id)
+        if env.settings.policy_key and env.settings.policy_key in upload.key_candidates:
+            installed = _install_policy(env.store, upload.bucket, env.settings)
+            if installed is not None:
+                _record_metrics(installed)
+                results.append(dataclasses.asdict(installed))
+            continue
         stored = _locate(env.store, upload)
         summary = ingestor.ingest(stored) if stored else None
         if summary is not None:

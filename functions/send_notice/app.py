@@ -49,7 +49,9 @@ def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
         ],
     )
     outcome = send_notice(SendRequest(event.account_id, event.episode, event.stage, event.execution), deps)
-    metrics.add_metric(
-        name="notices_sent" if outcome["sent"] else "notices_skipped", unit=MetricUnit.Count, value=1
-    )
+    # A refused notice is counted once, as NoticeFailed (dunning.metrics: the alarm's metric).
+    if not outcome.get("failed"):
+        metrics.add_metric(
+            name="notices_sent" if outcome["sent"] else "notices_skipped", unit=MetricUnit.Count, value=1
+        )
     return outcome

@@ -56,8 +56,15 @@ class Promise:
 class NoticeRecord:
     episode: int
     stage: str
-    status: str  # sending | sent | unconfirmed
-    at: str  # RFC 3339, when the send began
+    status: str  # sending | sent | unconfirmed | skipped | failed
+    at: str  # RFC 3339, when the (latest) send attempt began
+    message_id: str | None = None  # SES's, once sent
+    recipients: int | None = None  # how many addresses it went to, once sent
+
+    @property
+    def done(self) -> bool:
+        """Counts as a rung of the ladder: anything but an attempt SES refused (nothing went out)."""
+        return self.status != "failed"
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,14 @@ class AccountSnapshot:
                 actions.append(_action(item))
             elif kind == "notice":
                 notices.append(
-                    NoticeRecord(int(item["episode"]), item["stage"], item["status"], item["started_at"])
+                    NoticeRecord(
+                        int(item["episode"]),
+                        item["stage"],
+                        item["status"],
+                        item["started_at"],
+                        item.get("message_id"),
+                        int(item["recipients"]) if item.get("recipients") is not None else None,
+                    )
                 )
             elif kind == "state":
                 state = AccountState(
@@ -179,6 +193,21 @@ class AccountSnapshot:
 
     def has_logged(self, event_type: str, identity: str) -> bool:
         return (event_type, identity) in self.event_types
+
+    def delivered(self, notice: NoticeRecord) -> bool:
+        """SES accepted the notice and it did not hard-bounce for every address it went to (a bounce is
+        logged as delivery_failed, identity `<message id>#bounce#<address>`)."""
+        if notice.status != "sent":
+            return False
+        if not notice.message_id:
+            return True  # no SES message id recorded: nothing a bounce report could name
+        prefix = f"{notice.message_id}#bounce#"
+        bounced = sum(
+            1
+            for kind, identity in self.event_types
+            if kind == "delivery_failed" and identity.startswith(prefix)
+        )
+        return bounced == 0 if notice.recipients is None else bounced < notice.recipients
 
     # --- the ladder's own record ---------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dunning import metrics
 from dunning.money import format_amount, quantum
 from dunning.notices.render import ChargeLine
 
@@ -130,12 +131,14 @@ class ReferenceRates(BaseModel):
         known = [entry for entry in entries if entry.starts <= day]
         if not known:
             first = entries[0].starts.isoformat() if entries else "none"
+            metrics.count(metrics.MISSING_REFERENCE_RATE)
             raise MissingReferenceRate(
                 f"no {regime} reference rate for {day.isoformat()} (the table starts at {first}); "
                 f"add the half-years before it to the reference-rate table"
             )
         latest = known[-1]
         if day >= _next_half_year(latest.starts):
+            metrics.count(metrics.MISSING_REFERENCE_RATE)
             logger.warning(
                 "the %s reference-rate table ends with the half-year from %s; %s uses its rate %s until "
                 "the new half-year is added",

@@ -55,6 +55,26 @@ def _folder(text: str) -> Path:
     return path
 
 
+def _out_dir(text: str) -> Path:
+    """An output folder: it may not exist yet, but neither it nor a folder above it may be a file."""
+    path = Path(text)
+    for candidate in (path, *path.parents):
+        if candidate.exists() and not candidate.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"cannot write to '{text}': '{candidate}' is a file, not a folder"
+            )
+    return path
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dunning")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without installing
+        return "unknown"
+
+
 def _documents(text: str) -> Path:
     path = Path(text)
     if not path.exists():
@@ -85,13 +105,14 @@ def _add_inputs(command: argparse.ArgumentParser, *, invoices_required: bool) ->
         help="more invoice PDFs, or folders of them (repeatable)",
     )
     command.add_argument("--policy", type=_readable_file, metavar="FILE", help="policy file (JSON or YAML)")
-    command.add_argument("--out", type=Path, default=Path("dunning-out"), metavar="DIR")
+    command.add_argument("--out", type=_out_dir, default=Path("dunning-out"), metavar="DIR")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dunning", description="Collections automation: ledger, ladder, notices, legal hand-off."
     )
+    parser.add_argument("--version", action="version", version=f"dunning {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ingest = commands.add_parser(
@@ -124,16 +145,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="your own notice templates (<language>/<file>.j2), overriding the shipped ones",
     )
+    simulate.add_argument(
+        "--ses-sandbox",
+        action="store_true",
+        help="SES in the sandbox: every recipient not verified (--ses-verified) is refused",
+    )
+    simulate.add_argument(
+        "--ses-verified",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="an address or domain verified in the embedded SES (repeatable)",
+    )
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     from dunning.commands.cases import add_arguments as add_cases
+    from dunning.commands.preflight import add_arguments as add_preflight
 
     add_cases(commands, _Parser)
+    add_preflight(commands, _Parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not arguments:  # bare `dunning`: the usage and the commands, as a usage error (exit status 2)
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        try:
+            args = parser.parse_args(arguments)
+        except SystemExit as exc:  # --version and --help print, then argparse exits: return its status
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         if getattr(args, "policy", None):
             load_policy(args.policy)  # fail fast, before anything runs, on a policy we cannot use
         if args.command == "ingest":
@@ -146,6 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 return run_cases(args, out=sys.stdout)
             except CasesError as exc:
+                print(f"dunning: error: {exc}", file=sys.stderr)
+                return 1
+        if args.command == "preflight":
+            from dunning.commands.preflight import PreflightError, run_preflight
+
+            try:
+                return run_preflight(args, out=sys.stdout)
+            except PreflightError as exc:
                 print(f"dunning: error: {exc}", file=sys.stderr)
                 return 1
         if args.command == "simulate":

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from dunning import legal, workflow
+from dunning import legal, metrics, workflow
 from dunning.calendar import local_date
 from dunning.clock import Clock
 from dunning.events import EventType
@@ -155,4 +155,5 @@ def fail_step(ledger: Ledger, clock: Clock, request: StepRequest, error: str, ca
     )
     workflow.log(ledger, request.account_id, now, [entry])
     workflow.release(ledger, request.account_id, request.execution, settled=False)
+    metrics.count(metrics.WORKFLOW_FAILED)
     return {"recorded": True}

@@ -19,6 +19,10 @@ class EventType:
     CREDIT_RECORDED = "credit_recorded"
     NOTICE_SENT = "notice_sent"
     NOTICE_SKIPPED = "notice_skipped"
+    # SES refused the notice (or the function was denied sending it): not a rung done; tried again.
+    NOTICE_FAILED = "notice_failed"
+    # Local runs only: a call the function's deployed role could not have made (the embedded IAM refused it).
+    ACCESS_DENIED = "access_denied"
     PROMISE_RECORDED = "promise_recorded"
     PROMISE_KEPT = "promise_kept"
     PROMISE_BROKEN = "promise_broken"

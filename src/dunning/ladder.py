@@ -8,6 +8,10 @@ Timing rules (CONTRACT 7): a stage falls due `day` days after the due date of th
 unpaid, undisputed invoice; an account that is already further along starts at the stage its age gives
 (no burst of earlier notices); at least `min_gap_days` between two notices; notices go out on business
 days of the customer's country inside the sending window of their time zone.
+
+A notice SES refused (`failed`) is not a rung done: the stage is tried again from the next day (the next
+business day inside the window), never twice in one day. The legal hand-off needs the final notice (the
+stage before it) sent and not hard-bounced; until then the account waits, re-checked every day.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from dunning.account import AccountSnapshot, InvoiceState
+from dunning.account import AccountSnapshot, InvoiceState, NoticeRecord
 from dunning.calendar import add_business_days, local_date, next_send_slot
 from dunning.policy import Ladder, Policy, Stage
 
@@ -28,7 +32,7 @@ DEADLINE_BUSINESS_DAYS = 10
 Action = Literal["wait", "done"]
 Next = Literal["send", "handoff", "decide"]
 # Why the ladder is not sending: also the `reason` of notice_skipped when a send is re-checked.
-Reason = Literal["ladder", "settled", "legal", "disputed", "paused", "promise"]
+Reason = Literal["ladder", "settled", "legal", "disputed", "paused", "promise", "undelivered"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,8 @@ def _next_rung(
     ladder = policy.ladder_for(snapshot.segment)
     today = local_date(now, snapshot.timezone)
     anchor = chaseable[0].due_on
-    sent = snapshot.notices_in(snapshot.state.episode)
+    attempts = snapshot.notices_in(snapshot.state.episode)
+    sent = [notice for notice in attempts if notice.done]
     last_index = max((_index(ladder, notice.stage) for notice in sent), default=-1)
     due_index = max(
         (i for i, stage in enumerate(ladder.stages) if anchor + timedelta(stage.day) <= today), default=-1
@@ -117,11 +122,20 @@ def _next_rung(
         if last_index < target - 1:
             target -= 1
             earliest = now
+        elif not _final_notice_delivered(snapshot, ladder.stages[target - 1].name, sent):
+            # Refused, bounced or never emailed: no case opens; a person fixes the address meanwhile.
+            return Decision("wait", "undelivered", "decide", _next_scan(policy, now), log=log)
         elif last_at is not None:
             deadline = payment_deadline(local_date(last_at, snapshot.timezone), snapshot.country)
             earliest = max(earliest, _local_midnight(deadline + timedelta(days=1), snapshot.timezone))
     if last_at is not None and policy.min_gap_days:
         earliest = max(earliest, last_at + timedelta(days=policy.min_gap_days))
+    refused = [notice for notice in attempts if not notice.done]
+    if refused:
+        # SES refused an attempt: nothing more that day (no burst of retries); the next business day.
+        last_refused = max(datetime.fromisoformat(notice.at) for notice in refused)
+        retry_day = local_date(last_refused, snapshot.timezone) + timedelta(days=1)
+        earliest = max(earliest, _local_midnight(retry_day, snapshot.timezone))
     stage = ladder.stages[target]
     if stage.is_handoff:
         # The hand-off goes to the business's own legal team: their working hours, not the customer's.
@@ -142,6 +156,10 @@ def _in_notice(
     send_day = local_date(at, snapshot.timezone)
     horizon = send_day + timedelta(days=max(0, -stage.day))
     return [invoice for invoice in chaseable if invoice.due_on <= horizon]
+
+
+def _final_notice_delivered(snapshot: AccountSnapshot, stage_name: str, sent: list[NoticeRecord]) -> bool:
+    return any(notice.stage == stage_name and snapshot.delivered(notice) for notice in sent)
 
 
 def _index(ladder: Ladder, stage_name: str) -> int:

@@ -4,7 +4,8 @@ At the last rung the escalate function gathers the account's whole file (invoice
 exactly as SES received it, the contact log, the policy), writes the case packet to the legal bucket,
 records the case, and emails the legal team a summary with a short-lived download link. A payment that
 arrives later is still applied by the ingest; the case record follows the balance and the legal team is
-told. Download links are never logged.
+told. Download links are never logged, and the archived copy of a legal email has its link withheld: whoever
+holds a link can download the packet until it expires.
 
     CASE item   PK = CASES, SK = <case_id>   account_id, status, created_at, amount_due, currency,
                                               balance, packet_key, packet_sha256, packet_bytes, updated_at
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, BinaryIO, cast, overload
+from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
@@ -40,6 +42,21 @@ logger = Logger(service="dunning", child=True)
 
 CASES_PK = "CASES"
 MAX_LINK_HOURS = 168  # SigV4 presigned URLs cannot outlive 7 days
+WITHHELD = "[link withheld from this copy: it grants access to the case packet]"
+
+
+@dataclass(frozen=True)
+class PacketLink:
+    """A download link and the instant it stops working. A secret link (a presigned URL) is a credential:
+    it goes to the legal team only, never into a log or an archived copy."""
+
+    url: str
+    expires_at: datetime
+    secret: bool = True
+
+
+# (bucket, key, seconds wanted) -> the link; its stated expiry may be sooner than wanted, never later.
+PacketLinkSigner = Callable[[str, str, int], PacketLink]
 
 
 @dataclass(frozen=True)
@@ -54,7 +71,7 @@ class LegalDesk:
     documents: Documents
     mailer: Mailer
     policy: Policy
-    presign: Callable[[str, str, int], str]  # (bucket, key, seconds) -> URL
+    presign: PacketLinkSigner | None  # None: the email gives the `dunning cases download` command only
     legal_email: str | None
     link_hours: int = 72
 
@@ -224,19 +241,24 @@ def _notify(desk: LegalDesk, case: Case, snapshot: AccountSnapshot, now: datetim
         )
         return
     hours = max(1, min(desk.link_hours, MAX_LINK_HOURS))
-    link = desk.presign(desk.legal_bucket, case.packet_key, hours * 3600)
-    rendered = _legal_email(desk.policy, case, snapshot, link, hours, what)
+    link = desk.presign(desk.legal_bucket, case.packet_key, hours * 3600) if desk.presign else None
     name = eml_name(now, snapshot.account_id, f"legal-{what}")
-    raw = build_message(
-        rendered=rendered,
-        sender=desk.policy.sender,
-        to=[desk.legal_email],
-        reply_to=None,
-        sent_at=now,
-        message_id=f"<{name.removesuffix('.eml')}@dunning>",
-        headers={"X-Dunning-Case": case.case_id},
-    )
-    desk.archive.put(f"notices/{name}", raw)
+
+    def message(shown: PacketLink | None) -> bytes:
+        return build_message(
+            rendered=_legal_email(desk.policy, case, snapshot, shown, what),
+            sender=desk.policy.sender,
+            to=[desk.legal_email or ""],
+            reply_to=None,
+            sent_at=now,
+            message_id=f"<{name.removesuffix('.eml')}@dunning>",
+            headers={"X-Dunning-Case": case.case_id},
+        )
+
+    raw = message(link)
+    # The archive keeps what was sent, less the link itself (a presigned URL is a bearer credential).
+    withheld = PacketLink(WITHHELD, link.expires_at, secret=False) if link and link.secret else link
+    desk.archive.put(f"notices/{name}", raw if withheld is link else message(withheld))
     message_id = desk.mailer.send(desk.policy.sender, [desk.legal_email], raw, None)
     entry = LogEntry(
         EventType.LEGAL_NOTIFIED,
@@ -255,8 +277,19 @@ def _notify(desk: LegalDesk, case: Case, snapshot: AccountSnapshot, now: datetim
     logger.info("Legal team notified", extra={"case_id": case.case_id, "reason": what})  # never the link
 
 
+def link_expiry_text(expires_at: datetime, business_timezone: str) -> str:
+    """'2027-05-10 14:00 UTC (17:00 Europe/Bucharest)': when a link stops working, for the legal team."""
+    utc = expires_at.astimezone(ZoneInfo("UTC"))
+    text = f"{utc:%Y-%m-%d %H:%M} UTC"
+    if business_timezone != "UTC":
+        local = expires_at.astimezone(ZoneInfo(business_timezone))
+        day = "" if local.date() == utc.date() else f"{local:%Y-%m-%d} "
+        text += f" ({day}{local:%H:%M} {business_timezone})"
+    return text
+
+
 def _legal_email(
-    policy: Policy, case: Case, snapshot: AccountSnapshot, link: str, hours: int, what: str
+    policy: Policy, case: Case, snapshot: AccountSnapshot, link: PacketLink | None, what: str
 ) -> RenderedNotice:
     customer = str(snapshot.profile.get("customer_name", snapshot.account_id))
     amount = f"{format_amount(case.amount_due, case.currency)} {case.currency}"
@@ -277,18 +310,31 @@ def _legal_email(
         f"Balance now: {balance}",
         f"Packet SHA-256: {case.packet_sha256} ({case.packet_bytes} bytes)",
         "",
-        f"Download the case packet (the link expires in {hours} hours):",
-        link,
-        "",
-        "Or with the dunning CLI: dunning cases download " + case.case_id,
+        *(
+            [
+                "Download the case packet (this link works until "
+                f"{link_expiry_text(link.expires_at, policy.business_timezone)}):",
+                link.url,
+                "",
+                "After that, or if the link does not work: dunning cases download " + case.case_id,
+            ]
+            if link
+            else ["Download the case packet with the dunning CLI: dunning cases download " + case.case_id]
+        ),
         "",
         f"-- {policy.business.name}",
     ]
     text = "\n".join(lines) + "\n"
-    paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line and line != link)
+    url = link.url if link else None
+    paragraphs = "".join(f"<p>{html.escape(line)}</p>" for line in lines if line and line != url)
+    anchor = ""
+    if link and link.url == WITHHELD:
+        anchor = f"<p>{html.escape(WITHHELD)}</p>"
+    elif link:
+        anchor = f'<p><a href="{html.escape(link.url, quote=True)}">Download the case packet</a></p>'
     body = (
         f'<!DOCTYPE html><html lang="en" dir="ltr"><body style="font-family:Arial,sans-serif">{paragraphs}'
-        f'<p><a href="{html.escape(link, quote=True)}">Download the case packet</a></p></body></html>'
+        f"{anchor}</body></html>"
     )
     return RenderedNotice(subject=" ".join(subject.split()), text=text, html=body, lang="en", direction="ltr")
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -19,6 +20,8 @@ from typing import Any
 
 import boto3
 import yaml
+
+from dunning.embedded_ses import NOTICE_CONFIGURATION_SET, create_ses_resources, embedded_ses
 
 REGION = "eu-west-1"
 LEDGER_TABLE = "dunning-ledger"
@@ -80,13 +83,30 @@ def table_definition(template: dict[str, Any], logical_id: str, table_name: str)
     return {"TableName": table_name, **{key: properties[key] for key in kept if key in properties}}
 
 
+@dataclass(frozen=True)
+class Invocation:
+    function: str  # the function's name, e.g. dunning-escalate
+    account_id: str  # the account the event is about, where it names one
+
+
+_invocation: ContextVar[Invocation | None] = ContextVar("dunning_invocation", default=None)
+
+
+def current_invocation() -> Invocation | None:
+    return _invocation.get()
+
+
 def invoke_handler(handler: Any, event: dict[str, Any], function_name: str) -> Any:
-    """Call a Lambda handler in this process, as Lambda would."""
+    """Call a Lambda handler in this process, as Lambda would: the handler's runtime is its function's own
+    (see `FunctionContainers`)."""
     from aws_lambda_powertools import Metrics
 
+    account_id = str(event.get("account_id", "")) if isinstance(event, dict) else ""
+    token = _invocation.set(Invocation(function_name, account_id))
     try:
         return handler(event, LocalContext(function_name))
     finally:
+        _invocation.reset(token)
         # Metrics are disabled locally, but Powertools still collects them (and prints them once 100 pile
         # up); every invocation here is a fresh "container", so start each with none.
         Metrics(namespace="Dunning").clear_metrics()
@@ -108,13 +128,118 @@ class LocalContext:
         return 300_000
 
 
-STATE_MACHINE_NAME = "dunning-collections"
+STACK_NAME = "dunning"
+STATE_MACHINE_NAME = f"{STACK_NAME}-collections"
 STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{_ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}"
 POLICY_KEY = "config/policy.yaml"
-FUNCTIONS = {
-    "EscalateFunctionArn": "dunning-escalate",
-    "SendNoticeFunctionArn": "dunning-send-notice",
+# The template's logical ids of the embedded stack's resources, and their names here.
+PHYSICAL_NAMES = {
+    "LedgerTable": LEDGER_TABLE,
+    "NoticeConfigurationSet": NOTICE_CONFIGURATION_SET,
+    "IngestBucket": INGEST_BUCKET,
+    "LegalBucket": LEGAL_BUCKET,
+    "CollectionsStateMachine": STATE_MACHINE_NAME,
+    "IngestFunction": "dunning-ingest",
+    "ScanOverdueFunction": "dunning-scan",
+    "EscalateFunction": "dunning-escalate",
+    "SendNoticeFunction": "dunning-send-notice",
+    "SesEventsFunction": "dunning-ses-events",
 }
+FUNCTION_LOGICAL_IDS = {
+    name: logical_id for logical_id, name in PHYSICAL_NAMES.items() if "Function" in logical_id
+}
+# What the local runs set beside the template's environment.
+LOCAL_ENVIRONMENT = {
+    # The simulator writes packets to OUT/packets/: the legal team's link points there.
+    "LOCAL_PACKET_LINKS": "packets/",
+    "POWERTOOLS_SERVICE_NAME": "dunning",
+    "POWERTOOLS_METRICS_NAMESPACE": "Dunning",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    # The local runs print their own summary; the functions' logs would only drown it.
+    "POWERTOOLS_LOG_LEVEL": "ERROR",
+}
+
+
+def sender_domain(sender: str) -> str:
+    return parseaddr(sender)[1].rsplit("@", 1)[-1].lower()
+
+
+class FunctionContainers:
+    """One runtime per function, as each deployed function has its own containers: its environment is the
+    template's (Globals and its own variables, resolved to the embedded stack's names) and its boto3
+    session calls AWS with only its role's permissions (`dunning.embedded_iam`)."""
+
+    def __init__(self, template: Mapping[str, Any], sender: str, clock: Any) -> None:
+        from dunning.embedded_iam import IamEnforcer
+
+        self.template = template
+        self.enforcer = IamEnforcer(self._stack_iam(sender), clock)
+        self.local_environment = dict(LOCAL_ENVIRONMENT)
+        self._runtimes: dict[str, Any] = {}
+        self._harness: Any = None
+
+    def _stack_iam(self, sender: str) -> Any:
+        from dunning.embedded_iam import StackIam, StackIdentity, TemplateResolver
+
+        parameters = {"SenderIdentity": sender_domain(sender), "LegalTeamEmail": LEGAL_TEAM_EMAIL}
+        resolver = TemplateResolver(
+            self.template, StackIdentity(STACK_NAME, REGION, _ACCOUNT), parameters, PHYSICAL_NAMES
+        )
+        return StackIam(resolver)
+
+    def use_sender(self, sender: str) -> None:
+        """The business deploys with SenderIdentity set to its sender's domain."""
+        self.enforcer.iam = self._stack_iam(sender)
+        self.forget()
+
+    def environment(self, function: str) -> dict[str, str]:
+        resolver = self.enforcer.iam.resolver
+        logical_id = FUNCTION_LOGICAL_IDS[function]
+        shared = self.template.get("Globals", {}).get("Function", {}).get("Environment", {})
+        own = self.template["Resources"][logical_id]["Properties"].get("Environment", {})
+        variables = {**shared.get("Variables", {}), **own.get("Variables", {})}
+        resolved = resolver.resolve(variables)
+        return {**{name: str(value) for name, value in resolved.items()}, **self.local_environment}
+
+    def runtime(self) -> Any:
+        """The calling function's runtime (the harness's own, with every permission, outside a function)."""
+        from dunning.runtime import Runtime
+        from dunning.settings import Settings
+
+        invocation = current_invocation()
+        if invocation is None:
+            if self._harness is None:
+                self._harness = Runtime(Settings.from_env(os.environ), boto3.session.Session())
+            return self._harness
+        function = invocation.function
+        if function not in self._runtimes:
+            session = boto3.session.Session(region_name=REGION)
+            role = self.enforcer.iam.role_of(FUNCTION_LOGICAL_IDS[function])
+            self.enforcer.install(session, role, function, _current_account)
+            session.events.register_last("before-parameter-build.sfn.StartExecution", _route_alias)
+            settings = Settings.from_env(self.environment(function))
+            self._runtimes[function] = Runtime(settings, session)
+        return self._runtimes[function]
+
+    def forget(self) -> None:
+        """Every function starts cold again (e.g. after the policy or the templates changed)."""
+        self._runtimes.clear()
+        self._harness = None
+
+
+def _route_alias(params: dict[str, Any], **_: Any) -> None:
+    """Step Functions runs an execution started on an alias on the version the alias routes to. The
+    embedded stack has one version of the state machine, so an alias routes to the state machine itself."""
+    arn = str(params.get("stateMachineArn", ""))
+    parts = arn.split(":")
+    if len(parts) == 8 and not parts[-1].isdigit():
+        params["stateMachineArn"] = ":".join(parts[:-1])
+
+
+def _current_account() -> str:
+    invocation = current_invocation()
+    return invocation.account_id if invocation else ""
 
 
 def _handlers() -> dict[str, Any]:
@@ -129,6 +254,14 @@ def _handlers() -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class FailedUpload:
+    """An upload the ingest function failed on: deployed, it would end in the dead-letter queue."""
+
+    key: str
+    error: str
+
+
 @dataclass
 class EmbeddedAws:
     """Handles on the embedded stack's resources (valid inside `embedded_aws()`)."""
@@ -141,6 +274,13 @@ class EmbeddedAws:
     bucket: str = INGEST_BUCKET
     table_name: str = LEDGER_TABLE
     state_machine_arn: str = STATE_MACHINE_ARN
+    containers: Any = None
+    failed_uploads: list[FailedUpload] = field(default_factory=list)
+
+    @property
+    def denied_calls(self) -> list[Any]:
+        """Every call a function made that its deployed role could not have made (AccessDenied)."""
+        return list(self.containers.enforcer.denied) if self.containers else []
 
     def environment(self) -> dict[str, str]:
         """The environment the deployed functions get from the template, pointing at this stack."""
@@ -151,6 +291,7 @@ class EmbeddedAws:
             "STATE_MACHINE_ARN": self.state_machine_arn,
             "LEGAL_BUCKET": LEGAL_BUCKET,
             "LEGAL_TEAM_EMAIL": LEGAL_TEAM_EMAIL,
+            "SES_CONFIGURATION_SET": NOTICE_CONFIGURATION_SET,
             # The simulator writes packets to OUT/packets/: the legal team's link points there.
             "LOCAL_PACKET_LINKS": "packets/",
             "POWERTOOLS_SERVICE_NAME": "dunning",
@@ -170,15 +311,16 @@ class EmbeddedAws:
         return now
 
     def use_policy(self, text: bytes) -> None:
-        """Install a policy file the way a business does: into the bucket, under the stack's PolicyKey."""
+        """Install a policy file the way a business does: upload it to the stack's PolicyKey, where the ingest
+        function validates it and puts it in force (the active policy every function reads)."""
         from dunning.policy import parse_policy
-        from dunning.runtime import runtime
+        from functions.ingest import app  # the deployed handler, dispatched in-process
 
         policy = parse_policy(text.decode("utf-8"))
         self.s3.put_object(Bucket=self.bucket, Key=POLICY_KEY, Body=text)
-        os.environ["POLICY_KEY"] = POLICY_KEY
+        invoke_handler(app.handler, self.upload_event(POLICY_KEY, self.now()), "dunning-ingest")
         _verify_sender(self.sesv2, policy.sender)
-        runtime.cache_clear()
+        self.containers.use_sender(policy.sender)
 
     def upload(self, kind: str, name: str, body: bytes, at: datetime | None = None) -> dict[str, Any]:
         """Put a file under incoming/<kind>/ as an accountant would, then run the real ingest handler on
@@ -188,7 +330,11 @@ class EmbeddedAws:
         key = f"incoming/{kind}/{name}"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
         event = self.upload_event(key, at or self.now())
-        result: dict[str, Any] = invoke_handler(app.handler, event, "dunning-ingest")
+        try:
+            result: dict[str, Any] = invoke_handler(app.handler, event, "dunning-ingest")
+        except Exception as exc:  # deployed: retried by EventBridge, then kept in the dead-letter queue
+            self.failed_uploads.append(FailedUpload(key, f"{type(exc).__name__}: {exc}"))
+            return {"imports": [], "error": f"{type(exc).__name__}: {exc}"}
         return result
 
     def scan(self) -> dict[str, Any]:
@@ -242,10 +388,17 @@ def _verify_sender(sesv2: Any, sender: str) -> None:
     sesv2.create_email_identity(EmailIdentity=address.rsplit("@", 1)[-1])
 
 
-def create_stack(scheduler: Any, template: dict[str, Any] | None = None) -> EmbeddedAws:
+def create_stack(
+    scheduler: Any, template: dict[str, Any] | None = None, ses_verified: tuple[str, ...] = ()
+) -> EmbeddedAws:
     """Create the stack's table, bucket, state machine and SES identity in moto (inside mock_aws)."""
-    from dunning.embedded_sfn import function_arn, load_definition
+    from dunning.embedded_sfn import load_definition
     from dunning.policy import DEFAULT_POLICY
+    from dunning.runtime import use_runtime_provider
+
+    template = template or load_template()
+    containers = FunctionContainers(template, DEFAULT_POLICY.sender, scheduler.clock)
+    use_runtime_provider(containers.runtime)
 
     boto = boto3.session.Session(region_name=REGION)
     s3 = boto.client("s3")
@@ -257,14 +410,11 @@ def create_stack(scheduler: Any, template: dict[str, Any] | None = None) -> Embe
         CreateBucketConfiguration={"LocationConstraint": REGION},
         ObjectLockEnabledForBucket=True,
     )
-    dynamodb.meta.client.create_table(
-        **table_definition(template or load_template(), "LedgerTable", LEDGER_TABLE)
-    )
+    dynamodb.meta.client.create_table(**table_definition(template, "LedgerTable", LEDGER_TABLE))
     sfn = boto.client("stepfunctions")
-    definition = load_definition(
-        project_root() / "infra" / "statemachine" / "collections.asl.json",
-        {key: function_arn(name) for key, name in FUNCTIONS.items()},
-    )
+    machine = template["Resources"]["CollectionsStateMachine"]["Properties"]
+    substitutions = containers.enforcer.iam.resolver.resolve(machine.get("DefinitionSubstitutions", {}))
+    definition = load_definition(project_root() / "infra" / machine["DefinitionUri"], substitutions)
     sfn.create_state_machine(
         name=STATE_MACHINE_NAME,
         definition=definition,
@@ -272,16 +422,44 @@ def create_stack(scheduler: Any, template: dict[str, Any] | None = None) -> Embe
     )
     sesv2 = boto.client("sesv2")
     _verify_sender(sesv2, DEFAULT_POLICY.sender)
-    return EmbeddedAws(s3=s3, dynamodb=dynamodb, sfn=sfn, sesv2=sesv2, scheduler=scheduler)
+    create_ses_resources(sesv2, ses_verified)  # the notices' configuration set; sandbox: verified recipients
+    containers.enforcer.on_denied.append(_log_denial(dynamodb))
+    return EmbeddedAws(
+        s3=s3, dynamodb=dynamodb, sfn=sfn, sesv2=sesv2, scheduler=scheduler, containers=containers
+    )
+
+
+def _log_denial(dynamodb: Any) -> Any:
+    """A refused call goes into the contact log (`access_denied`), so the run's events show it."""
+    from dunning.embedded_iam import DeniedCall
+    from dunning.events import Event, EventType
+    from dunning.ledger import Ledger
+
+    ledger = Ledger(dynamodb, LEDGER_TABLE)
+
+    def log(call: DeniedCall) -> None:
+        data = {"function": call.function, "action": call.action, "resource": call.resource}
+        ledger.append_events([Event(call.at, EventType.ACCESS_DENIED, call.account_id, data)])
+
+    return log
 
 
 DEFAULT_START = datetime(2027, 1, 1, tzinfo=UTC)
 
 
 @contextmanager
-def embedded_aws(start: datetime = DEFAULT_START) -> Iterator[EmbeddedAws]:
+def embedded_aws(
+    start: datetime = DEFAULT_START,
+    template: dict[str, Any] | None = None,
+    *,
+    ses_sandbox: bool = False,
+    ses_verified: tuple[str, ...] = (),
+) -> Iterator[EmbeddedAws]:
     """moto in-process with the whole stack created, on a simulated clock starting at `start`; no network
-    is touched. Functions run in-process; Step Functions executions wait on the simulated clock."""
+    is touched. Functions run in-process, each with its own runtime and only its role's permissions from
+    `template` (default: infra/template.yaml); Step Functions executions wait on the simulated clock.
+    SES refuses what SES refuses (`dunning.embedded_ses`); `ses_sandbox` also refuses every recipient
+    not in `ses_verified` (addresses or domains)."""
     from moto import mock_aws  # a local-only dependency, imported only when the embedded AWS is used
 
     from dunning.clock import use_clock
@@ -297,24 +475,27 @@ def embedded_aws(start: datetime = DEFAULT_START) -> Iterator[EmbeddedAws]:
     os.environ.update(credentials)
     os.environ.update(probe.environment())
     # Imported after the environment is set: Powertools reads its settings when the handler module loads.
-    from dunning.runtime import runtime
+    from dunning.runtime import use_runtime_provider
 
-    runtime.cache_clear()  # handlers cache their clients per container; this is a new "container"
     # moto logs every Fail state of the ASL as an ERROR; our own failure path already records them.
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     scheduler = Scheduler(SimulatedClock(start))
     use_clock(scheduler.clock)
     config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     try:
-        with mock_aws(config=config), simulated_step_functions(scheduler, _handlers()):
+        with (
+            mock_aws(config=config),
+            simulated_step_functions(scheduler, _handlers()),
+            embedded_ses(REGION, _ACCOUNT, sandbox=ses_sandbox),
+        ):
             # moto's ids (S3 versions, SES message ids) come from one generator: seeded, runs repeat exactly.
             from moto.moto_api._internal import mock_random
 
             mock_random.seed(2027)
-            yield create_stack(scheduler)
+            yield create_stack(scheduler, template, ses_verified)
     finally:
         use_clock(None)
-        runtime.cache_clear()
+        use_runtime_provider(None)
         os.environ.pop("POLICY_KEY", None)
         for name, value in saved.items():
             if value is None:

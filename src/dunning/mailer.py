@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dunning.notices.mime import UnsendableAddress, ses_address
 from dunning.sending import SendRejected, SendThrottled
 from dunning.suppression import ACCOUNT_TAG, account_tag
 
@@ -29,9 +30,15 @@ class SesMailer:
         self._configuration_set = configuration_set
 
     def send(self, sender: str, to: Sequence[str], raw: bytes, account_id: str | None = None) -> str:
+        # SES takes only 7-bit ASCII addresses: punycode domains, RFC 2047-encoded display names (the raw
+        # message's headers are built the same way by notices.mime).
+        try:
+            source, destination = ses_address(sender), [ses_address(address) for address in to]
+        except UnsendableAddress as exc:
+            raise SendRejected(f"unsendable address: {exc}") from exc
         request: dict[str, Any] = {
-            "FromEmailAddress": sender,
-            "Destination": {"ToAddresses": list(to)},
+            "FromEmailAddress": source,
+            "Destination": {"ToAddresses": destination},
             "Content": {"Raw": {"Data": raw}},
         }
         tag = account_tag(account_id) if account_id else None

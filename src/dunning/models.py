@@ -94,9 +94,14 @@ def _emails(value: Any) -> tuple[str, ...]:
     for address in addresses:
         _single_line(address)
         try:
-            normalized.append(validate_email(address, check_deliverability=False).normalized)
+            valid = validate_email(address, check_deliverability=False)
         except EmailNotValidError as exc:
             raise ValueError(f"'{address}' is not a valid email address ({exc})") from exc
+        # SES takes 7-bit ASCII addresses only (no SMTPUTF8): an internationalised domain is stored in its
+        # ASCII (IDNA, punycode) form; a non-ASCII local part has none, so SES could never send to it.
+        if valid.ascii_email is None:
+            raise ValueError(f"SES cannot send to a non-ASCII address (local part): '{address}'")
+        normalized.append(valid.ascii_email)
     return tuple(dict.fromkeys(normalized))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +32,9 @@ class TemplateOverrides:
         self._root = root or Path(tempfile.gettempdir()) / "dunning-templates" / bucket
         self._synced_at: datetime | None = None
         self._present = False
+        # Each sync mirrors into a new folder: the notices' Jinja environments are cached per folder, and a
+        # template compiled from an earlier mirror (or from the shipped files) must never outlive it.
+        self._mirror = self._root
 
     def directory(self) -> Path | None:
         """The mirrored override directory, or None when the business has no templates of its own."""
@@ -38,7 +42,7 @@ class TemplateOverrides:
         if self._synced_at is None or now - self._synced_at > MAX_AGE:
             self._present = self._sync()
             self._synced_at = now
-        return self._root if self._present else None
+        return self._mirror if self._present else None
 
     def _sync(self) -> bool:
         wanted = {
@@ -46,10 +50,11 @@ class TemplateOverrides:
             for key, etag in self._store.list(self._bucket, PREFIX)
             if _SAFE_PATH.match(key[len(PREFIX) :])
         }
-        if self._root.exists():
-            shutil.rmtree(self._root)
+        if self._mirror.exists():
+            shutil.rmtree(self._mirror)
+        self._mirror = self._root / uuid.uuid4().hex
         for relative in wanted:
-            target = self._root / relative
+            target = self._mirror / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             body = self._store.open(self._store.describe(self._bucket, PREFIX + relative)).read()
             target.write_bytes(body)

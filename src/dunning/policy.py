@@ -7,20 +7,21 @@ valid policy is an empty file ({}).
 from __future__ import annotations
 
 import json
-from datetime import time
+import logging
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal, NamedTuple, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dunning.charges import ChargesPolicy
+from dunning.clock import Clock, current_clock
 from dunning.models import LocaleCode, TimeZoneName
 from dunning.storage import ObjectGone, ObjectStore
 
-
-class PolicyError(ValueError):
-    """A policy file that cannot be used, with a message that says where and why."""
+logger = logging.getLogger(__name__)
 
 
 class ImportRules(BaseModel):
@@ -220,6 +221,28 @@ class Policy(BaseModel):
 DEFAULT_POLICY = Policy()
 
 
+class PolicyProblem(NamedTuple):
+    """One reason a policy is refused: the setting's path (dotted), the value given, and why."""
+
+    field: str
+    value: str
+    error: str
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used, with a message that says where and why."""
+
+    def __init__(self, message: str, problems: tuple[PolicyProblem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (PolicyProblem("(file)", "", message),)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)[:200]
+    return str(value)[:200]
+
+
 def parse_policy(text: str, source: str = "policy") -> Policy:
     try:
         data = yaml.safe_load(text) if text.strip() else {}
@@ -227,17 +250,24 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
-        raise PolicyError(f"{source}: not valid JSON or YAML{where}: {problem}") from exc
+        reason = f"not valid JSON or YAML{where}: {problem}"
+        raise PolicyError(f"{source}: {reason}", (PolicyProblem("(file)", "", reason),)) from exc
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}: the policy must be a mapping of settings")
+        reason = "the policy must be a mapping of settings"
+        raise PolicyError(f"{source}: {reason}", (PolicyProblem("(file)", _shown(data), reason),))
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        details = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top level)'}: {error['msg']}"
+        problems = tuple(
+            PolicyProblem(
+                ".".join(str(part) for part in error["loc"]) or "(top level)",
+                "" if error["type"] == "missing" else _shown(error.get("input", "")),
+                error["msg"],
+            )
             for error in exc.errors(include_url=False)
         )
-        raise PolicyError(f"{source}: {details}") from exc
+        details = "; ".join(f"{problem.field}: {problem.error}" for problem in problems)
+        raise PolicyError(f"{source}: {details}", problems) from exc
 
 
 def load_policy(path: Path) -> Policy:
@@ -252,12 +282,57 @@ def policy_json(policy: Policy) -> str:
     return json.dumps(policy.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
 
 
-def policy_from_store(store: ObjectStore, bucket: str, key: str | None) -> Policy:
-    """The deployed policy: the object at `key` in `bucket`, or the shipped default if there is none."""
-    if not key:
-        return DEFAULT_POLICY
-    try:
-        body = store.open(store.describe(bucket, key))
-    except ObjectGone:
-        return DEFAULT_POLICY
-    return parse_policy(body.read().decode("utf-8"), f"s3://{bucket}/{key}")
+# Where the ingest function keeps the policy in force (validated, canonical JSON): the key every function
+# reads. The business uploads to the stack's PolicyKey; only a policy that validates reaches this key.
+ACTIVE_POLICY_KEY = "config/active-policy.json"
+# How long a function uses the policy it read before asking again (project clock): with the ingest's own
+# few seconds, an uploaded policy is in force everywhere within 5 minutes.
+POLICY_MAX_AGE = timedelta(minutes=4)
+
+
+class ActivePolicy:
+    """The policy in force, as a function sees it: the object at the active key, re-read when it is older
+    than POLICY_MAX_AGE on the project clock (an unchanged object costs one 304). No object: the defaults.
+    An object that cannot be used (written by hand past the ingest's validation) never breaks the
+    function: the policy read before stays in force (the defaults if none), and the problem is logged."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        bucket: str,
+        key: str | None,
+        clock: Callable[[], Clock] = current_clock,
+        max_age: timedelta = POLICY_MAX_AGE,
+    ) -> None:
+        self._store = store
+        self._bucket = bucket
+        self._key = key
+        self._clock = clock
+        self._max_age = max_age
+        self._policy = DEFAULT_POLICY
+        self._etag: str | None = None
+        self._read_at: datetime | None = None
+
+    def current(self) -> Policy:
+        now = self._clock().now()
+        if self._read_at is None or now - self._read_at >= self._max_age:
+            self._policy = self._refresh()
+            self._read_at = now
+        return self._policy
+
+    def _refresh(self) -> Policy:
+        if not self._key:
+            return DEFAULT_POLICY
+        try:
+            changed = self._store.read_if_changed(self._bucket, self._key, self._etag)
+        except ObjectGone:
+            self._etag = None
+            return DEFAULT_POLICY
+        if changed is None:
+            return self._policy
+        body, self._etag = changed
+        try:
+            return parse_policy(body.decode("utf-8"), f"s3://{self._bucket}/{self._key}")
+        except (PolicyError, UnicodeDecodeError) as exc:
+            logger.error("The active policy cannot be used; the policy in force stays: %s", str(exc)[:500])
+            return self._policy

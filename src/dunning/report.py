@@ -136,6 +136,7 @@ def render_report(
     start: date,
     end: date,
     title: str = "dunning simulation",
+    failures: Sequence[tuple[str, str, str, str]] = (),
 ) -> str:
     ordered = _in_time_order(events)
     by_type = Counter(str(event.get("type", "")) for _, event in ordered)
@@ -159,6 +160,7 @@ def render_report(
         "daily": (end - start).days + 1 <= DAILY_UP_TO_DAYS,
         "accounts": accounts,
         "file_problems": [_row(at, event) for at, event in ordered if not event.get("account_id")],
+        "failures": list(failures),
     }
     return _TEMPLATE.render(context)
 
@@ -408,8 +410,24 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <h1>{{ title }}</h1>
 <p class="muted">{{ start }} to {{ end }} ({{ days }} days). Times are UTC; aging is as of {{ end }}.</p>
-<nav><a href="#summary">Summary</a><a href="#aging">Aging</a><a href="#collected">Collected</a>\
-<a href="#accounts">Accounts</a><a href="#file-problems">File problems</a></nav>
+<nav><a href="#failures">Failures</a><a href="#summary">Summary</a><a href="#aging">Aging</a>\
+<a href="#collected">Collected</a><a href="#accounts">Accounts</a>\
+<a href="#file-problems">File problems</a></nav>
+
+<h2 id="failures">Failures</h2>
+{% if failures %}
+<p class="failed"><strong>{{ failures|length }} failure(s) in this run</strong>: executions that gave up, \
+notices that were refused, calls the deployed permissions would not allow, missing interest rates, templates \
+that do not render. The run's exit status is 3.</p>
+<table id="failures-table">
+<tr><th>Failure</th><th>Time (UTC)</th><th>Account</th><th>Details</th></tr>
+{% for kind, when, account, detail in failures %}
+<tr><td>{{ kind }}</td><td class="when">{{ when }}</td><td>{{ account }}</td><td>{{ detail }}</td></tr>
+{% endfor %}
+</table>
+{% else %}
+<p>None: nothing failed in this run.</p>
+{% endif %}
 
 <h2 id="summary">Summary</h2>
 <table id="summary-table">

@@ -1,11 +1,16 @@
 """What every Lambda handler wires up: settings read once from the environment, AWS clients, the ledger
-and the policy. Built lazily on the first invocation of a container (never at import), then reused."""
+and the policy. Built lazily on the first invocation of a container (never at import), then reused.
+
+Deployed, a process is one function's container: one runtime per process. The embedded AWS runs every
+function in one process, so it installs a provider that hands each function its own runtime (its own
+environment from the template, its own boto3 session holding only its role's permissions)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache, cached_property
 from typing import Any
 
@@ -13,10 +18,10 @@ import boto3
 
 from dunning.clock import current_clock
 from dunning.ledger import Ledger
-from dunning.legal import LegalDesk
+from dunning.legal import LegalDesk, PacketLink, PacketLinkSigner
 from dunning.mailer import SesMailer
 from dunning.overrides import TemplateOverrides
-from dunning.policy import Policy, policy_from_store
+from dunning.policy import ActivePolicy, Policy
 from dunning.settings import Settings
 from dunning.storage import ObjectStore, S3Archive, S3Documents
 
@@ -24,18 +29,24 @@ from dunning.storage import ObjectStore, S3Archive, S3Documents
 @dataclass
 class Runtime:
     settings: Settings
+    session: boto3.session.Session = field(default_factory=boto3.session.Session)
 
     @cached_property
     def store(self) -> ObjectStore:
-        return ObjectStore(boto3.client("s3"))
+        return ObjectStore(self.session.client("s3"))
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(boto3.resource("dynamodb"), self.settings.table_name)
+        return Ledger(self.session.resource("dynamodb"), self.settings.table_name)
 
     @cached_property
+    def active_policy(self) -> ActivePolicy:
+        return ActivePolicy(self.store, self.settings.ingest_bucket, self.settings.active_policy_key)
+
+    @property
     def policy(self) -> Policy:
-        return policy_from_store(self.store, self.settings.ingest_bucket, self.settings.policy_key)
+        """The policy in force, re-read at most every few minutes (an upload takes effect within 5)."""
+        return self.active_policy.current()
 
     @cached_property
     def template_overrides(self) -> TemplateOverrides:
@@ -55,29 +66,57 @@ class Runtime:
             documents=S3Documents(self.store, self.ledger),
             mailer=SesMailer(self.sesv2, settings.ses_configuration_set),
             policy=self.policy,
-            presign=_local_link(settings.local_packet_links)
-            if settings.local_packet_links
-            else self.store.presign_get,
+            presign=self._packet_link_signer(),
             legal_email=settings.legal_team_email or None,
             link_hours=settings.packet_link_expiry_hours,
         )
 
+    def _packet_link_signer(self) -> PacketLinkSigner | None:
+        settings = self.settings
+        if settings.local_packet_links:
+            return _local_link(settings.local_packet_links)
+        if not settings.packet_link_signer_role_arn:
+            return None  # the legal team's email then names the `dunning cases download` command only
+        from dunning.links import AssumedRoleLinkSigner
+
+        region = self.session.region_name or os.environ.get("AWS_REGION", "")
+        return AssumedRoleLinkSigner(self.session.client("sts"), settings.packet_link_signer_role_arn, region)
+
     @cached_property
     def sfn(self) -> Any:
-        return boto3.client("stepfunctions")
+        return self.session.client("stepfunctions")
 
     @cached_property
     def sesv2(self) -> Any:
-        return boto3.client("sesv2")
+        return self.session.client("sesv2")
 
 
-def _local_link(base: str) -> Callable[[str, str, int], str]:
-    def link(bucket: str, key: str, seconds: int) -> str:
-        return base + key.rsplit("/", 1)[-1]
+def _local_link(base: str) -> PacketLinkSigner:
+    """The simulator's links: the packet's file under OUT/packets/ (not a secret, nothing to expire)."""
+
+    def link(bucket: str, key: str, seconds: int) -> PacketLink:
+        return PacketLink(
+            base + key.rsplit("/", 1)[-1], current_clock().now() + timedelta(seconds=seconds), False
+        )
 
     return link
 
 
 @cache
-def runtime() -> Runtime:
+def _process_runtime() -> Runtime:
     return Runtime(Settings.from_env(os.environ))
+
+
+_provider: Callable[[], Runtime] | None = None
+
+
+def runtime() -> Runtime:
+    """The calling function's runtime."""
+    return _provider() if _provider is not None else _process_runtime()
+
+
+def use_runtime_provider(provider: Callable[[], Runtime] | None) -> None:
+    """Install (or, with None, remove) the embedded AWS's per-function runtimes; forgets every runtime."""
+    global _provider
+    _provider = provider
+    _process_runtime.cache_clear()

@@ -2,8 +2,13 @@
 
 Exactly once, even across crashes: before the message goes to SES the send is reserved in the ledger
 (NOTICE item, status `sending`) and the exact bytes are archived. Then:
-- SES refuses outright (throttling, a service error): the reservation is dropped and the error raised,
-  so the state machine's retry sends it later;
+- SES is throttling or briefly failing (nothing accepted): the reservation is dropped and the error
+  raised, so the state machine's retry sends it later;
+- SES refuses the message (any other error response from SES, AccessDenied included: proof that nothing
+  was accepted), or an address is one SES could never take: the reservation is marked `failed`,
+  `notice_failed` is logged with SES's reason and the NoticeFailed metric counted. The rung is not done:
+  the ladder tries the stage again on the next business day, and only a `failed` reservation can be taken
+  again, by one attempt at a time;
 - SES accepts: the reservation becomes `sent` with SES's message id and `notice_sent` is logged;
 - the process dies in between (or the ledger write fails after SES accepted): a retry finds the
   reservation still `sending` and cannot know whether SES accepted, so it does *not* send again. The
@@ -25,7 +30,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from dunning import suppression, workflow
+from dunning import metrics, suppression, workflow
 from dunning.account import AccountSnapshot, InvoiceState
 from dunning.calendar import local_date
 from dunning.charges import DebtInvoice, Payment, charges_for
@@ -34,7 +39,7 @@ from dunning.events import EventType
 from dunning.ladder import Decision, LogEntry, decide, payment_deadline
 from dunning.ledger import Ledger
 from dunning.money import format_amount
-from dunning.notices.mime import Attachment, build_message
+from dunning.notices.mime import Attachment, UnsendableAddress, build_message
 from dunning.notices.render import Business, ChargeLine, NoticeContext, NoticeInvoice, render_notice
 from dunning.policy import Policy
 
@@ -100,7 +105,7 @@ def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
     ledger = deps.ledger
     snapshot = workflow.load(ledger, request.account_id)
     existing = workflow.notice_status(ledger, request.account_id, request.episode, request.stage)
-    if existing is not None:
+    if existing is not None and existing.get("status") != workflow.FAILED:
         return _already_attempted(request, deps, existing, now)
 
     decision = decide(snapshot, deps.policy, now)
@@ -165,16 +170,23 @@ def _send(
     if not recipients:
         return _pass_over(request, deps, now, "suppressed")
     name = eml_name(now, request.account_id, stage.name)
-    raw = build_message(
-        rendered=rendered,
-        sender=deps.policy.sender,
-        to=recipients,
-        reply_to=deps.policy.business.reply_to,
-        sent_at=now,
-        message_id=f"<{name.removesuffix('.eml')}@dunning>",
-        attachments=list(attachments.values()),
-        headers={"X-Dunning-Notice": f"{request.episode}/{stage.name}"},
-    )
+    try:
+        raw = build_message(
+            rendered=rendered,
+            sender=deps.policy.sender,
+            to=recipients,
+            reply_to=deps.policy.business.reply_to,
+            sent_at=now,
+            message_id=f"<{name.removesuffix('.eml')}@dunning>",
+            attachments=list(attachments.values()),
+            headers={"X-Dunning-Notice": f"{request.episode}/{stage.name}"},
+        )
+    except UnsendableAddress as exc:
+        # SES would refuse it (no SMTPUTF8): refused here, before anything is handed over, the same way.
+        if not workflow.begin_send(deps.ledger, request.account_id, request.episode, stage.name, now, ""):
+            existing = workflow.notice_status(deps.ledger, request.account_id, request.episode, stage.name)
+            return _already_attempted(request, deps, existing or {}, now)
+        return _refused(request, deps, now, f"unsendable address: {exc}")
     archive_key = f"notices/{name}"
     deps.archive.put(archive_key, raw)
     if not workflow.begin_send(
@@ -188,14 +200,16 @@ def _send(
         workflow.cancel_send(deps.ledger, request.account_id, request.episode, stage.name)
         raise
     except SendRejected as exc:
-        workflow.finish_send(
-            deps.ledger, request.account_id, request.episode, stage.name, "failed", error=str(exc)
-        )
-        _skip(deps.ledger, request, now, "rejected")
-        return {"sent": False, "reason": "rejected"}
+        return _refused(request, deps, now, str(exc))
     # From here on SES has the message: a failure below must never lead to sending it again.
     workflow.finish_send(
-        deps.ledger, request.account_id, request.episode, stage.name, "sent", message_id=message_id
+        deps.ledger,
+        request.account_id,
+        request.episode,
+        stage.name,
+        "sent",
+        message_id=message_id,
+        recipients=len(recipients),
     )
     entry = LogEntry(
         EventType.NOTICE_SENT,
@@ -215,6 +229,23 @@ def _send(
         "Notice sent", extra={"account_id": request.account_id, "stage": stage.name, "message_id": message_id}
     )
     return {"sent": True, "message_id": message_id, "eml": name}
+
+
+def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
+    """Nothing went out (the reservation is held): mark it failed so that the next business day's attempt
+    may take it, log notice_failed, count the alarm's metric."""
+    workflow.finish_send(
+        deps.ledger, request.account_id, request.episode, request.stage, workflow.FAILED, error=reason[:1000]
+    )
+    identity = f"{request.episode}#{request.stage}#{rfc3339(now)}"
+    entry = LogEntry(EventType.NOTICE_FAILED, identity, {"stage": request.stage, "reason": reason[:1000]})
+    workflow.log(deps.ledger, request.account_id, now, [entry])
+    metrics.count(metrics.NOTICE_FAILED)
+    logger.warning(
+        "SES refused the notice; the stage is tried again on the next business day",
+        extra={"account_id": request.account_id, "stage": request.stage, "reason": reason[:1000]},
+    )
+    return {"sent": False, "failed": True, "reason": reason[:1000]}
 
 
 def _already_attempted(

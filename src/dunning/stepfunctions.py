@@ -14,7 +14,10 @@ class StepFunctions:
         self._arn = state_machine_arn
 
     def _execution_arn(self, name: str) -> str:
-        prefix, machine = self._arn.rsplit(":stateMachine:", 1)
+        # Executions are named after the state machine alone, whether they were started through an alias
+        # (arn:...:stateMachine:NAME:live), a version (NAME:3) or the state machine itself.
+        prefix, qualified = self._arn.rsplit(":stateMachine:", 1)
+        machine = qualified.split(":", 1)[0]
         return f"{prefix}:execution:{machine}:{name}"
 
     def _status(self, name: str) -> str | None:

@@ -72,12 +72,23 @@ class ObjectStore:
         body: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
 
-    def presign_get(self, bucket: str, key: str, seconds: int) -> str:
-        """A download link for one object; whoever holds it can read the object until it expires."""
-        url: str = self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
-        )
-        return url
+    def read_if_changed(self, bucket: str, key: str, etag: str | None) -> tuple[bytes, str] | None:
+        """The object's bytes and ETag, or None when its ETag is still `etag` (S3 answers 304 without the
+        body, so polling an unchanged object is cheap). Only s3:GetObject is needed (no version id)."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if etag:
+            kwargs["IfNoneMatch"] = f'"{etag}"'
+        try:
+            response = self._s3.get_object(**kwargs)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in ("304", "NotModified"):
+                return None
+            if code in ("404", "NoSuchKey"):
+                raise ObjectGone(f"s3://{bucket}/{key} does not exist") from exc
+            raise
+        body: bytes = response["Body"].read()
+        return body, str(response["ETag"]).strip('"')
 
     def list(self, bucket: str, prefix: str) -> list[tuple[str, str]]:
         """(key, etag) of every object under `prefix`."""

@@ -2,7 +2,12 @@
 and which notices of that episode have been (or are being) sent.
 
     STATE item   PK = ACCOUNT#<id>, SK = STATE                    episode, status (idle|active|legal), owner
-    NOTICE item  PK = ACCOUNT#<id>, SK = NOTICE#<episode>#<stage>  status (sending|sent|unconfirmed|failed)
+    NOTICE item  PK = ACCOUNT#<id>, SK = NOTICE#<episode>#<stage>  status (sending|sent|unconfirmed|skipped|
+                                                                   failed), attempts, message_id, recipients
+
+A `failed` notice is one SES refused (or could not have been given: an address SES cannot take): nothing
+went out, so it is not a rung done, and its reservation may be taken again by a later attempt (the ladder
+tries the stage again on the next business day). Every other status holds the reservation for good.
 
 An *episode* runs from an account first needing attention until it is settled (or handed to legal); the
 notices of an episode are what the ladder has done so far, whichever execution did it. Executions claim
@@ -107,23 +112,41 @@ def log(
 # --- notice records (the send's idempotency) ------------------------------------------------------------
 
 
+FAILED = "failed"
+
+
 def begin_send(
     ledger: Ledger, account_id: str, episode: int, stage: str, at: datetime, archive_key: str
 ) -> bool:
-    """Reserve (account, episode, stage) before handing the message to SES; False if already reserved."""
-    pk, sk = notice_key(account_id, episode, stage)
-    return ledger.put_new(
-        {
-            "PK": pk,
-            "SK": sk,
-            "kind": "notice",
-            "account_id": account_id,
-            "episode": episode,
-            "stage": stage,
-            "status": "sending",
-            "started_at": rfc3339(at),
-            "archive_key": archive_key,
-        }
+    """Reserve (account, episode, stage) before handing the message to SES; False if already reserved.
+
+    Only a reservation whose attempt SES refused (`failed`) can be taken again, and only by one attempt:
+    the conditional write flips it to `sending` atomically."""
+    fields: dict[str, Any] = {
+        "kind": "notice",
+        "account_id": account_id,
+        "episode": episode,
+        "stage": stage,
+        "status": "sending",
+        "started_at": rfc3339(at),
+        "archive_key": archive_key,
+    }
+    return ledger.update(
+        notice_key(account_id, episode, stage),
+        condition="attribute_not_exists(PK) OR #status = :failed",
+        UpdateExpression="SET "
+        + ", ".join(f"#{name} = :{name}" for name in fields)
+        + " ADD attempts :one REMOVE #error, #reason",
+        ExpressionAttributeNames={
+            **{f"#{name}": name for name in fields},
+            "#error": "error",
+            "#reason": "reason",
+        },
+        ExpressionAttributeValues={
+            **{f":{name}": value for name, value in fields.items()},
+            ":failed": FAILED,
+            ":one": 1,
+        },
     )
 
 

@@ -299,7 +299,8 @@ def test_the_state_machine_definition_exists_and_every_placeholder_is_substitute
         assert set(substitutions) <= used, f"{logical_id}: unused: {sorted(set(substitutions) - used)}"
         for name, value in substitutions.items():
             if name.endswith("FunctionArn"):
-                assert value == {"Fn::GetAtt": [name.removesuffix("Arn"), "Arn"]}, f"{logical_id}: {name}"
+                # The function's `live` alias: an upgrade takes effect through the alias.
+                assert value == {"Ref": f"{name.removesuffix('Arn')}.Alias"}, f"{logical_id}: {name}"
                 assert name.removesuffix("Arn") in functions, f"{logical_id}: {name}"
         # Every Lambda task calls a function of this stack, through a substitution.
         for state_name, state in definition["States"].items():
@@ -324,10 +325,17 @@ def test_functions_name_the_state_machine_by_its_fixed_name(template: Template) 
     }
     assert granted == {
         f"{prefix}:stateMachine:{STATE_MACHINE_NAME}",
+        f"{prefix}:stateMachine:{STATE_MACHINE_NAME}:live",
         f"{prefix}:execution:{STATE_MACHINE_NAME}:*",
     }
+    escalate = template["Resources"]["EscalateFunction"]["Properties"]
+    assert escalate["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {
+        "Fn::Sub": f"{prefix}:stateMachine:{STATE_MACHINE_NAME}:live"
+    }
     scan = template["Resources"]["ScanOverdueFunction"]["Properties"]
-    assert scan["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {"Ref": "CollectionsStateMachine"}
+    assert scan["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {
+        "Fn::Sub": "${CollectionsStateMachine}:live"
+    }
 
 
 def test_the_daily_scan_runs_in_the_business_time_zone(template: Template) -> None:
@@ -341,7 +349,7 @@ def test_the_daily_scan_runs_in_the_business_time_zone(template: Template) -> No
     assert properties["ScheduleExpressionTimezone"] == {"Ref": "BusinessTimezone"}, logical_id
     assert properties["FlexibleTimeWindow"]["Mode"] == "OFF", logical_id
     target = properties["Target"]
-    assert target["Arn"] == {"Fn::GetAtt": ["ScanOverdueFunction", "Arn"]}, logical_id
+    assert target["Arn"] == {"Ref": "ScanOverdueFunction.Alias"}, logical_id
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, logical_id
     queue = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
     assert template["Resources"][queue]["Properties"].get("KmsMasterKeyId"), f"{queue} is not encrypted"
@@ -357,7 +365,7 @@ def test_the_daily_scan_runs_in_the_business_time_zone(template: Template) -> No
         if any(str(action).startswith("lambda:") for action in _as_list(statement["Action"]))
     ]
     assert [(s["Action"], s["Resource"]) for s in invokes] == [
-        ("lambda:InvokeFunction", {"Fn::GetAtt": ["ScanOverdueFunction", "Arn"]})
+        ("lambda:InvokeFunction", {"Ref": "ScanOverdueFunction.Alias"})
     ]
 
 
@@ -408,7 +416,7 @@ def test_the_ledger_has_point_in_time_recovery_and_encryption(template: Template
     assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
 
 
-def test_the_ingest_function_runs_only_for_uploads_under_incoming(template: Template) -> None:
+def test_the_ingest_function_runs_only_for_uploads_under_incoming_and_the_policy(template: Template) -> None:
     bucket = template["Resources"]["IngestBucket"]["Properties"]
     assert _is_true(bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"])
     events = template["Resources"]["IngestFunction"]["Properties"]["Events"]
@@ -419,7 +427,7 @@ def test_the_ingest_function_runs_only_for_uploads_under_incoming(template: Temp
         assert pattern["source"] == ["aws.s3"], name
         assert pattern["detail-type"] == ["Object Created"], name
         assert pattern["detail"]["bucket"]["name"] == [{"Ref": "IngestBucket"}], name
-        assert pattern["detail"]["object"]["key"] == [{"prefix": "incoming/"}], name
+        assert pattern["detail"]["object"]["key"] == [{"prefix": "incoming/"}, {"Ref": "PolicyKey"}], name
         # A failed delivery is retried, then kept.
         assert event["Properties"]["DeadLetterConfig"]["Arn"] == {
             "Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]
@@ -701,7 +709,7 @@ def _legal_bucket_writers(template: Template) -> set[str]:
     return writers
 
 
-def test_the_escalate_function_writes_packets_and_signs_working_links(template: Template) -> None:
+def test_the_escalate_function_writes_packets_and_reads_none(template: Template) -> None:
     resources = template["Resources"]
     function = resources["EscalateFunction"]
     # Its legal grants live outside the role (the key policy names the role): it must not run without them.
@@ -715,13 +723,9 @@ def test_the_escalate_function_writes_packets_and_signs_working_links(template: 
         for resource in _as_list(statement["Resource"])
     }
     cases = json.dumps(LEGAL_CASES, sort_keys=True)
-    key = json.dumps(LEGAL_KEY_ARN, sort_keys=True)
-    assert granted == {
-        ("s3:PutObject", cases),
-        ("s3:GetObject", cases),  # a presigned GET is authorised as the function that signed it
-        ("kms:GenerateDataKey", key),
-        ("kms:Decrypt", key),
-    }
+    # Writes only: links are signed by PacketLinkSignerRole (the key policy grants the role its KMS use).
+    assert {grant for grant in granted if grant[0].startswith("s3:")} == {("s3:PutObject", cases)}
+    assert variables_of(function)["PACKET_LINK_SIGNER_ROLE_ARN"] == SIGNER_ROLE_ARN
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["LEGAL_BUCKET"] == {"Ref": "LegalBucket"}
     assert variables["PACKET_LINK_EXPIRY_HOURS"] == {"Ref": "PacketLinkExpiryHours"}
@@ -731,23 +735,19 @@ def test_the_escalate_function_writes_packets_and_signs_working_links(template: 
     assert variables["SES_CONFIGURATION_SET"] == {"Ref": "NoticeConfigurationSet"}
 
 
-def test_the_ingest_function_may_sign_links_to_packets_but_not_write_them(template: Template) -> None:
+def test_the_ingest_function_has_no_grant_on_packets_and_signs_links_as_the_signer(
+    template: Template,
+) -> None:
     properties = template["Resources"]["IngestFunction"]["Properties"]
     legal = [
         statement
         for statement in _statements("IngestFunction", properties)
         if "LegalBucket" in json.dumps(statement) or "LegalKey" in json.dumps(statement)
     ]
-    granted = {
-        (action, json.dumps(resource, sort_keys=True))
-        for statement in legal
-        for action in _as_list(statement["Action"])
-        for resource in _as_list(statement["Resource"])
-    }
-    assert granted == {
-        ("s3:GetObject", json.dumps(LEGAL_CASES, sort_keys=True)),
-        ("kms:Decrypt", json.dumps(LEGAL_KEY_ARN, sort_keys=True)),
-    }
+    assert legal == []
+    assert variables_of(template["Resources"]["IngestFunction"])["PACKET_LINK_SIGNER_ROLE_ARN"] == (
+        SIGNER_ROLE_ARN
+    )
     variables = properties["Environment"]["Variables"]
     assert variables["LEGAL_BUCKET"] == {"Ref": "LegalBucket"}
     assert variables["PACKET_LINK_EXPIRY_HOURS"] == {"Ref": "PacketLinkExpiryHours"}
@@ -820,6 +820,68 @@ def test_the_legal_team_role_reads_case_records_only(template: Template) -> None
             assert via == {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"}, statement
 
 
+SIGNER_ROLE_ARN = {"Fn::GetAtt": ["PacketLinkSignerRole", "Arn"]}
+
+
+def variables_of(function: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = function["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def test_packet_links_are_signed_by_a_role_that_can_only_read_packets(template: Template) -> None:
+    resources = template["Resources"]
+    role = resources["PacketLinkSignerRole"]["Properties"]
+    # Role chaining caps the session at an hour: the links' real lifetime, stated in the email.
+    assert role["MaxSessionDuration"] == 3600
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"] == {
+        "AWS": [
+            {"Fn::GetAtt": ["EscalateFunctionRole", "Arn"]},
+            {"Fn::GetAtt": ["IngestFunctionRole", "Arn"]},
+        ]
+    }
+    granted = {
+        (action, json.dumps(resource, sort_keys=True))
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+    assert granted == {
+        ("s3:GetObject", json.dumps(LEGAL_CASES, sort_keys=True)),
+        ("kms:Decrypt", json.dumps(LEGAL_KEY_ARN, sort_keys=True)),
+    }
+    assert _legal_bucket_writers(template) == {"EscalateFunctionRole"}
+    # Only the escalate and ingest functions may assume it, and they run only with that grant in place.
+    signing = resources["PacketLinkSigning"]["Properties"]
+    assert signing["Roles"] == [{"Ref": "EscalateFunctionRole"}, {"Ref": "IngestFunctionRole"}]
+    (assume,) = signing["PolicyDocument"]["Statement"]
+    assert (assume["Action"], assume["Resource"]) == ("sts:AssumeRole", SIGNER_ROLE_ARN)
+    for function in ("EscalateFunction", "IngestFunction"):
+        assert "PacketLinkSigning" in _as_list(resources[function].get("DependsOn", [])), function
+
+
+def test_every_function_reads_the_policy_in_force_only(template: Template) -> None:
+    active = {"Fn::Sub": "${IngestBucket.Arn}/config/active-policy.json"}
+    uploaded = {"Fn::Sub": "${IngestBucket.Arn}/${PolicyKey}"}
+    for logical_id in ("IngestFunction", "ScanOverdueFunction", "EscalateFunction", "SendNoticeFunction"):
+        properties = template["Resources"][logical_id]["Properties"]
+        assert properties["Environment"]["Variables"]["ACTIVE_POLICY_KEY"] == "config/active-policy.json"
+        grants = {
+            (str(action), json.dumps(resource, sort_keys=True))
+            for statement in _statements(logical_id, properties)
+            for action in _as_list(statement["Action"])
+            for resource in _as_list(statement["Resource"])
+        }
+        assert ("s3:GetObject", json.dumps(active, sort_keys=True)) in grants, logical_id
+        writes = ("s3:PutObject", json.dumps(active, sort_keys=True)) in grants
+        upload = json.dumps(uploaded, sort_keys=True)
+        reads_upload = any(resource == upload for _, resource in grants)
+        # Only the ingest function reads the upload (to validate it) and writes the policy in force.
+        assert writes is reads_upload is (logical_id == "IngestFunction"), logical_id
+
+
 def test_packet_links_expire_within_seven_days(template: Template) -> None:
     expiry = template["Parameters"]["PacketLinkExpiryHours"]
     assert expiry["Type"] == "Number"
@@ -856,3 +918,213 @@ def test_every_standalone_iam_policy_grants_named_actions_on_named_resources_of_
             assert isinstance(role, dict) and role.get("Ref") in roles, f"{logical_id}: {role!r}"
         for statement in properties["PolicyDocument"]["Statement"]:
             _check_statement(logical_id, statement, log_delivery_allowed=False)
+
+
+# --- operations: alarms, the alert topic, the dashboard, aliases ----------------------------------------
+
+
+def _alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: alarm["Properties"]
+        for logical_id, alarm in _resources(template, "AWS::CloudWatch::Alarm").items()
+    }
+
+
+def _watched(alarm: dict[str, Any]) -> tuple[str, str, str]:
+    dimensions = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+    return alarm["Namespace"], alarm["MetricName"], json.dumps(dimensions, sort_keys=True)
+
+
+def _function_timeout_ms(template: Template, logical_id: str) -> int:
+    properties = template["Resources"][logical_id]["Properties"]
+    return int(properties.get("Timeout", template["Globals"]["Function"]["Timeout"])) * 1000
+
+
+def test_alerts_go_to_a_topic_encrypted_with_the_stacks_key_that_cloudwatch_may_publish_to(
+    template: Template,
+) -> None:
+    resources = template["Resources"]
+    topic = resources["AlertTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    # The topic policy: CloudWatch may publish, for alarms of this account only.
+    (policy,) = [p["Properties"] for p in _resources(template, "AWS::SNS::TopicPolicy").values()]
+    assert policy["Topics"] == [{"Ref": "AlertTopic"}]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow" and statement["Principal"] == {
+        "Service": "cloudwatch.amazonaws.com"
+    }
+    assert statement["Action"] == "sns:Publish" and statement["Resource"] == {"Ref": "AlertTopic"}
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    # The key policy lets CloudWatch use the key for that, under the same conditions.
+    (grant,) = [
+        s
+        for s in resources["DataKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert set(grant["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert grant["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert (
+        grant["Condition"]["ArnLike"]["aws:SourceArn"] == statement["Condition"]["ArnLike"]["aws:SourceArn"]
+    )
+    # Every alarm's name falls under that condition.
+    pattern = str(_sub_text(grant["Condition"]["ArnLike"]["aws:SourceArn"]))
+    assert pattern.endswith(":alarm:${AWS::StackName}-*"), pattern
+    for logical_id, alarm in _alarms(template).items():
+        assert str(_sub_text(alarm["AlarmName"])).startswith("${AWS::StackName}-"), logical_id
+
+
+def test_the_alert_email_is_subscribed_only_when_given(template: Template) -> None:
+    parameter = template["Parameters"]["AlertEmail"]
+    assert parameter["Default"] == ""
+    allowed = re.compile(parameter["AllowedPattern"])
+    assert allowed.fullmatch("") and allowed.fullmatch("ops@yourcompany.example")
+    assert not allowed.fullmatch("not an address")
+    (subscription,) = _resources(template, "AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlertEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlertTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlertEmail"},
+    }
+    assert _evaluate_condition(template, "HasAlertEmail", {"AlertEmail": "ops@yourcompany.example"})
+    assert not _evaluate_condition(template, "HasAlertEmail", {"AlertEmail": ""})
+
+
+def test_every_alarm_alerts_the_topic_and_no_data_is_no_alarm(template: Template) -> None:
+    for logical_id, alarm in _alarms(template).items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}], logical_id
+        assert alarm["OKActions"] == [{"Ref": "AlertTopic"}], logical_id
+        assert alarm["TreatMissingData"] == "notBreaching", logical_id
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold", logical_id
+        assert alarm.get("AlarmDescription"), f"{logical_id}: say what to do"
+
+
+def test_the_alarms_watch_exactly_the_metrics_operations_need(template: Template) -> None:
+    from dunning import metrics
+
+    machine = {"StateMachineArn": {"Ref": "CollectionsStateMachine"}}
+    functions = _resources(template, "AWS::Serverless::Function")
+    dead_letter_queues = [q for q in _resources(template, "AWS::SQS::Queue") if q.endswith("DeadLetterQueue")]
+    assert sorted(dead_letter_queues) == [
+        "IngestDeadLetterQueue",
+        "ScanDeadLetterQueue",
+        "SesEventsDeadLetterQueue",
+    ]
+    scan = {"FunctionName": {"Ref": "ScanOverdueFunction"}}
+    expected: dict[tuple[str, str, str], tuple[str, float]] = {
+        **{
+            ("AWS/States", name, json.dumps(machine, sort_keys=True)): ("Sum", 0)
+            for name in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
+        },
+        **{
+            (
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                json.dumps({"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}}, sort_keys=True),
+            ): ("Maximum", 0)
+            for queue in dead_letter_queues
+        },
+        **{
+            ("AWS/Lambda", name, json.dumps({"FunctionName": {"Ref": function}}, sort_keys=True)): ("Sum", 0)
+            for function in functions
+            for name in ("Errors", "Throttles")
+        },
+        ("AWS/Lambda", "Duration", json.dumps(scan, sort_keys=True)): (
+            "Maximum",
+            0.8 * _function_timeout_ms(template, "ScanOverdueFunction"),
+        ),
+        **{
+            (metrics.NAMESPACE, name, json.dumps({"service": metrics.SERVICE}, sort_keys=True)): ("Sum", 0)
+            for name in metrics.ALARMED
+        },
+        ("AWS/SES", "Reputation.BounceRate", "{}"): ("Maximum", 0.05),
+        ("AWS/SES", "Reputation.ComplaintRate", "{}"): ("Maximum", 0.001),
+    }
+    watched = {
+        _watched(alarm): (alarm["Statistic"], float(alarm["Threshold"]))
+        for alarm in _alarms(template).values()
+    }
+    assert len(watched) == len(_alarms(template)), "two alarms watch the same metric"
+    assert watched == expected
+    # The service dimension is the one Powertools adds: the functions' POWERTOOLS_SERVICE_NAME.
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == metrics.SERVICE
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == metrics.NAMESPACE
+
+
+_COUNTED = re.compile(r"metrics\.count\(\s*metrics\.([A-Z_]+)")
+_ADDED = re.compile(r"add_metric\(\s*name\s*=\s*(?:\"([A-Za-z_.]+)\"|metrics\.([A-Z_]+))")
+
+
+def _emitted_metric_names() -> set[str]:
+    """Every metric name our code emits with a literal or a dunning.metrics constant."""
+    from dunning import metrics
+
+    root = INFRA.parent
+    names: set[str] = set()
+    for path in [*(root / "src" / "dunning").rglob("*.py"), *(root / "functions").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        names |= {getattr(metrics, constant) for constant in _COUNTED.findall(text)}
+        for literal, constant in _ADDED.findall(text):
+            names.add(literal or getattr(metrics, constant))
+    return names
+
+
+def test_the_metrics_our_code_emits_for_alarms_are_exactly_those_the_alarms_watch(template: Template) -> None:
+    """Alarm-worthy metrics are named in CamelCase (dunning.metrics); the snake_case ones are activity counts
+    for the dashboard. A renamed or a forgotten metric would leave an alarm watching nothing."""
+    from dunning import metrics
+
+    alarmed = {
+        alarm["MetricName"] for alarm in _alarms(template).values() if alarm["Namespace"] == metrics.NAMESPACE
+    }
+    assert alarmed == metrics.ALARMED
+    emitted = {name for name in _emitted_metric_names() if name[:1].isupper()}
+    assert emitted == alarmed
+
+
+def _dashboard(template: Template) -> dict[str, Any]:
+    (dashboard,) = _resources(template, "AWS::CloudWatch::Dashboard").values()
+    body = str(_sub_text(dashboard["Properties"]["DashboardBody"]))
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
+def test_the_dashboard_shows_every_alarm_and_every_alarmed_metric(template: Template) -> None:
+    widgets = _dashboard(template)["widgets"]
+    (alarm_widget,) = [w for w in widgets if w["type"] == "alarm"]
+    assert alarm_widget["properties"]["alarms"] == [
+        f"${{{logical_id}.Arn}}" for logical_id in _alarms(template)
+    ]
+    shown: set[tuple[str, str]] = set()
+    for widget in widgets:
+        namespace = metric = ""
+        for row in widget["properties"].get("metrics", []):
+            namespace = namespace if row[0] == "." else row[0]
+            metric = metric if row[1] == "." else row[1]
+            shown.add((namespace, metric))
+    assert {(alarm["Namespace"], alarm["MetricName"]) for alarm in _alarms(template).values()} <= shown
+
+
+def test_every_function_and_the_state_machine_publish_a_live_alias(template: Template) -> None:
+    assert template["Globals"]["Function"]["AutoPublishAlias"] == "live"
+    # A new layer (the domain code) must publish new function versions, or `live` would keep the old one.
+    for logical_id, function in _resources(template, "AWS::Serverless::Function").items():
+        assert _is_true(function["Properties"].get("AutoPublishAliasAllProperties")), logical_id
+        assert function["Properties"].get("AutoPublishAlias", "live") == "live", logical_id
+    for logical_id, layer in _resources(template, "AWS::Serverless::LayerVersion").items():
+        assert _is_true(layer["Properties"].get("PublishLambdaVersion")), logical_id
+    machine = template["Resources"]["CollectionsStateMachine"]["Properties"]
+    assert machine["AutoPublishAlias"] == "live"
+    invokes = [
+        statement
+        for statement in _statements("CollectionsStateMachine", machine)
+        if "lambda:InvokeFunction" in _as_list(statement["Action"])
+    ]
+    targets = [resource for statement in invokes for resource in _as_list(statement["Resource"])]
+    aliases = list(machine["DefinitionSubstitutions"].values())
+    # The aliases the definition calls, and the same functions unqualified (for executions started by an
+    # older definition): nothing else.
+    unqualified = [{"Fn::GetAtt": [alias["Ref"].removesuffix(".Alias"), "Arn"]} for alias in aliases]
+    assert targets == aliases + unqualified

@@ -124,3 +124,16 @@ def test_unknown_case_and_missing_stack_are_one_line_errors(
     assert main(["cases", "--stack", "other", "list"]) == 1
     err = capsys.readouterr().err
     assert "no stack named other" in err and err.count("\n") == 1
+
+
+def test_the_stack_options_may_also_come_after_the_action(
+    deployed: bytes, capsys: pytest.CaptureFixture[str], case_packet: tuple[dict[str, object], bytes]
+) -> None:
+    case_id = str(case_packet[0]["SK"])
+    assert main(["cases", "list", "--region", "eu-west-1", "--stack", "dunning"]) == 0
+    assert case_id in capsys.readouterr().out
+    assert main(["cases", "show", case_id, "--region", "eu-west-1"]) == 0
+    assert case_id in capsys.readouterr().out
+    # Given after the action, an option wins over the same option before it.
+    assert main(["cases", "--stack", "dunning", "list", "--stack", "other"]) == 1
+    assert "no stack named other" in capsys.readouterr().err

@@ -115,6 +115,36 @@ def test_bad_arguments_are_one_line_and_exit_2(argv: list[str], capsys: pytest.C
     assert err.startswith("dunning: error:") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("where", ["file", "below-a-file"])
+def test_an_out_that_is_a_file_is_one_line_and_exit_2(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    existing = tmp_path / "report.txt"
+    existing.write_text("keep me")
+    target = existing if where == "file" else existing / "run"
+
+    assert main(["simulate", "--invoices", str(EXAMPLES / "invoices.csv"), "--out", str(target)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("dunning: error:") and err.count("\n") == 1 and "is a file" in err
+    assert "Traceback" not in err and existing.read_text() == "keep me"
+
+
+def test_version_prints_the_version_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"dunning {version('dunning')}\n"
+
+
+def test_bare_dunning_prints_the_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("usage: dunning") and captured.out == ""
+    for command in ("ingest", "simulate", "cases", "preflight"):
+        assert command in captured.err
+
+
 def test_the_uploaded_invoice_pdf_is_attached_where_the_stage_says_so(out: Path) -> None:
     (pre_due,) = [
         p for p in (out / "outbox").iterdir() if "ACME-RO" in p.name and p.name.endswith("pre_due.eml")
@@ -149,3 +179,84 @@ def test_arabic_notices_are_right_to_left(out: Path) -> None:
     message = email.message_from_bytes(sorted(paths)[0].read_bytes(), policy=email.policy.default)
     html = message.get_body(("html",))
     assert html is not None and '<html lang="ar" dir="rtl">' in html.get_content()
+
+
+# --- the summary tells the truth (CONTRACT 2): failures are listed, and the exit status is 3 -------------
+
+SHORT = [
+    "simulate", "--invoices", str(EXAMPLES / "invoices.csv"), "--start", "2026-11-20", "--days", "12",
+    "--quiet",
+]  # fmt: skip
+
+
+def test_a_template_that_does_not_render_is_a_failure_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    templates = tmp_path / "templates" / "en"
+    templates.mkdir(parents=True)
+    (templates / "reminder.subject.j2").write_text("Invoice {{ invoice_numbr }} is overdue\n")  # a typo
+    (templates / "final_notice.txt.j2").write_text("{% if %}broken{% endif %}\n")  # a syntax error
+    out = tmp_path / "out"
+    status = main([*SHORT, "--templates", str(tmp_path / "templates"), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 3, printed
+    assert "FAILURES:" in printed
+    assert "templates/en/final_notice.txt.j2: TemplateSyntaxError" in printed
+    assert "UndefinedError" in printed and "invoice_numbr" in printed
+    report = (out / "report.html").read_text()
+    assert 'id="failures-table"' in report and "invoice_numbr" in report
+    assert (out / "events.jsonl").is_file()
+
+
+def test_interest_without_a_reference_rate_for_the_day_is_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "charges:\n  statutory_interest: eu\n  show_on: [reminder, second_reminder, firm_notice]\n"
+    )
+    out = tmp_path / "out"
+    status = main([*SHORT, "--policy", str(policy), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 3, printed
+    assert "missing rate" in printed and "no eu reference rate after the half-year from" in printed
+    assert "missing rate" in (out / "report.html").read_text()
+
+
+def test_every_kind_of_failure_is_collected() -> None:
+    from dunning.commands.failures import MissingRates, collect
+
+    class Denied:
+        def __init__(self) -> None:
+            self.at = datetime.fromisoformat("2027-01-02T10:00:00+00:00")
+            self.function = "dunning-escalate"
+            self.account_id = "ACME"
+            self.action = "s3:GetObject"
+            self.resource = "arn:aws:s3:::dunning-ingest/x"
+
+    class Aws:
+        def __init__(self) -> None:
+            self.denied_calls = [Denied()]
+            self.failed_uploads: list[object] = []
+
+    events = [
+        {"at": "2027-01-01T00:00:00Z", "type": "notice_sent", "account_id": "A"},
+        {"at": "2027-01-01T00:00:00Z", "type": "workflow_failed", "account_id": "A", "error": "KeyError",
+         "cause": "boom"},
+        {"at": "2027-01-01T00:00:00Z", "type": "notice_failed", "account_id": "B", "stage": "reminder",
+         "reason": "MessageRejected"},
+        {"at": "2027-01-01T00:00:00Z", "type": "notice_skipped", "account_id": "C",
+         "reason": "AccessDenied: ses:SendRawEmail"},
+    ]  # fmt: skip
+    rates = MissingRates()
+    rates.seen["no eu reference rate after the half-year from 2025-07-01"] = 3
+    kinds = [failure.kind for failure in collect(events, Aws(), rates)]
+    assert sorted(kinds) == sorted(
+        ["workflow failed", "notice failed", "access denied", "access denied", "missing rate"]
+    )
+    # The IAM engineer's events replace the enforcer's own list (no double count).
+    denied = {"at": "2027-01-02T10:00:00Z", "type": "access_denied", "account_id": "A",
+              "function": "dunning-scan", "action": "s3:GetObject", "resource": "x"}  # fmt: skip
+    again = [f for f in collect([denied], Aws()) if f.kind == "access denied"]
+    assert len(again) == 1 and "dunning-scan may not s3:GetObject on x" in again[0].detail
+    assert collect([events[0]], object()) == []

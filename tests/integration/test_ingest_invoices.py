@@ -205,17 +205,9 @@ def test_xero_export_one_invoice_per_invoice_number_with_day_first_dates(
 
 
 def test_xero_month_first_dates_when_the_policy_says_so(aws: EmbeddedAws, ledger: Ledger) -> None:
-    aws.s3.put_object(
-        Bucket=aws.bucket, Key="config/policy.yaml", Body=b"imports:\n  xero_date_format: MM/DD/YYYY\n"
-    )
-    import os
-
-    os.environ["POLICY_KEY"] = "config/policy.yaml"
-    try:
-        rows = [_xero("US Corp", "U-1", "11/04/2026", "12/04/2026", "10.00", "0.00", "Item", "10.00")]
-        aws.upload("invoices", "xero-us.csv", csv_bytes(XERO_HEADER, rows), UPLOADED_AT)
-    finally:
-        del os.environ["POLICY_KEY"]
+    aws.use_policy(b"imports:\n  xero_date_format: MM/DD/YYYY\n")
+    rows = [_xero("US Corp", "U-1", "11/04/2026", "12/04/2026", "10.00", "0.00", "Item", "10.00")]
+    aws.upload("invoices", "xero-us.csv", csv_bytes(XERO_HEADER, rows), UPLOADED_AT)
 
     invoice = _invoice(ledger, "US Corp", "U-1")
     assert (invoice["issued_on"], invoice["due_on"]) == ("2026-11-04", "2026-12-04")

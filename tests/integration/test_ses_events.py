@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 from pydantic import ValidationError
 
 from dunning.ledger import Ledger
-from dunning.local import REGION, EmbeddedAws, invoke_handler, load_template
+from dunning.local import EmbeddedAws, invoke_handler, load_template
 from dunning.suppression import suppressed
 from functions.ses_events import app
 
@@ -250,19 +249,11 @@ def test_an_event_that_is_not_an_ses_record_fails_so_it_is_retried_and_kept(aws:
         _handle(event)
 
 
-def test_the_handler_calls_exactly_what_the_template_grants_it(
-    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Least privilege: every DynamoDB call the function makes is granted to it, and every grant is used."""
-    called: set[str] = set()
-
-    def spy(model: Any, **_: Any) -> None:
-        called.add(f"dynamodb:{model.name}")
-
-    # The handler's clients come from boto3's default session (dunning.runtime): watch a fresh one.
-    session = boto3.session.Session(region_name=REGION)
-    session.events.register("before-call.dynamodb", spy)
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+def test_the_handler_calls_exactly_what_the_template_grants_it(aws: EmbeddedAws) -> None:
+    """Least privilege: every DynamoDB call the function makes is granted to it (the embedded IAM refuses
+    anything else), and every grant is used."""
+    enforcer = aws.containers.enforcer
+    enforcer.record_decisions = True
 
     for event in (
         bounce_event("jane@example.com"),
@@ -272,6 +263,12 @@ def test_the_handler_calls_exactly_what_the_template_grants_it(
     ):
         _handle(event)
 
+    called = {
+        d.check.action
+        for d in enforcer.decisions
+        if d.principal == "SesEventsFunctionRole" and d.check.action.startswith("dynamodb:")
+    }
+    assert aws.denied_calls == []
     statements = load_template()["Resources"]["SesEventsFunction"]["Properties"]["Policies"][0]["Statement"]
     granted = {
         action

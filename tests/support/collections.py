@@ -67,10 +67,17 @@ class World:
 
 
 @contextmanager
-def world(first_day: date, policy: Policy | str = DEFAULT_POLICY) -> Iterator[World]:
+def world(
+    first_day: date,
+    policy: Policy | str = DEFAULT_POLICY,
+    *,
+    ses_sandbox: bool = False,
+    ses_verified: tuple[str, ...] = (),
+    template: dict[str, Any] | None = None,
+) -> Iterator[World]:
     chosen = parse_policy(policy) if isinstance(policy, str) else policy
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
-    with embedded_aws(start) as aws:
+    with embedded_aws(start, ses_sandbox=ses_sandbox, ses_verified=ses_verified, template=template) as aws:
         if isinstance(policy, str):
             aws.use_policy(policy.encode())
         yield World(aws, Simulation(aws, chosen), Ledger(aws.dynamodb, aws.table_name), first_day, first_day)

@@ -242,3 +242,50 @@ def test_a_new_episode_starts_from_the_first_rung() -> None:
     )
     account.state(status="idle", episode=1)
     assert _next(account, "2027-06-05 07:00") == ("wait", "send", "2027-06-07 09:00", "pre_due")
+
+
+def _attempt(account: Account, stage: str, at: str, status: str, **extra: Any) -> Account:
+    account.items.append(
+        {"kind": "notice", "episode": 0, "stage": stage, "status": status, "started_at": at, **extra}
+    )
+    return account
+
+
+def test_a_refused_notice_is_not_a_rung_done_and_is_tried_the_next_business_day() -> None:
+    # Refused on Friday 12 Feb: tried again on Monday 15 Feb, not later the same Friday.
+    account = _attempt(
+        Account().invoice("I-1", "2027-02-10"), "reminder", "2027-02-12T09:00:00+00:00", "failed"
+    )
+    account.sent("pre_due", "2027-02-08T09:00:00+00:00")
+    assert _next(account, "2027-02-12 09:01") == ("wait", "send", "2027-02-15 09:00", "reminder")
+
+
+def test_a_refused_notice_does_not_count_toward_the_minimum_gap() -> None:
+    account = Account().invoice("I-1", "2027-02-10").sent("pre_due", "2027-02-05T09:00:00+00:00")
+    _attempt(account, "reminder", "2027-02-11T09:00:00+00:00", "failed")
+    assert _next(account, "2027-02-11 10:00") == ("wait", "send", "2027-02-12 09:00", "reminder")
+
+
+def test_no_hand_off_after_a_refused_final_notice() -> None:
+    account = Account().invoice("I-1", "2027-01-01").sent("demand_letter", "2027-02-01T09:00:00+00:00")
+    _attempt(account, "final_notice", "2027-03-19T09:00:00+00:00", "failed")
+    # +60 has passed; the account stays at the final notice, tried again on Monday.
+    assert _next(account, "2027-03-19 10:00") == ("wait", "send", "2027-03-22 09:00", "final_notice")
+
+
+@pytest.mark.parametrize("status", ["skipped", "unconfirmed"])
+def test_no_hand_off_without_a_delivered_final_notice(status: str) -> None:
+    account = Account().invoice("I-1", "2027-01-01")
+    _attempt(account, "final_notice", "2027-03-01T09:00:00+00:00", status)
+    decision = decide(account.snapshot(), DEFAULT_POLICY, _at("2027-04-01 07:00"))
+    assert (decision.action, decision.reason, decision.next) == ("wait", "undelivered", "decide")
+
+
+def test_no_hand_off_after_the_final_notice_bounced_for_every_address() -> None:
+    account = Account().invoice("I-1", "2027-01-01")
+    _attempt(account, "final_notice", "2027-03-01T09:00:00+00:00", "sent", message_id="m-1", recipients=2)
+    account.logged("delivery_failed", "m-1#bounce#a@x.example")
+    assert _next(account, "2027-03-17 07:00") == ("wait", "handoff", "2027-03-17 09:00", "legal_handoff")
+    account.logged("delivery_failed", "m-1#bounce#b@x.example")
+    decision = decide(account.snapshot(), DEFAULT_POLICY, _at("2027-03-17 07:00"))
+    assert (decision.reason, decision.next) == ("undelivered", "decide")

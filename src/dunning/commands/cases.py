@@ -39,12 +39,20 @@ def add_arguments(commands: Any, parser_class: type[argparse.ArgumentParser]) ->
     cases.add_argument("--stack", default="dunning", help="CloudFormation stack name (default: dunning)")
     cases.add_argument("--profile", help="AWS profile (default: the usual AWS credential chain)")
     cases.add_argument("--region", help="AWS region (default: the profile's)")
+    # The same options after the action too (`dunning cases list --region eu-west-1`); SUPPRESS keeps an
+    # option not given there from overwriting the one given before the action.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--stack", default=argparse.SUPPRESS, help="CloudFormation stack name")
+    after.add_argument("--profile", default=argparse.SUPPRESS, help="AWS profile")
+    after.add_argument("--region", default=argparse.SUPPRESS, help="AWS region")
     actions = cases.add_subparsers(dest="cases_command", required=True, parser_class=parser_class)
-    listing = actions.add_parser("list", help="every case, newest first")
+    listing = actions.add_parser("list", help="every case, newest first", parents=[after])
     listing.add_argument("--status", choices=("open", "settled"), help="only cases with this status")
-    show = actions.add_parser("show", help="one case's record")
+    show = actions.add_parser("show", help="one case's record", parents=[after])
     show.add_argument("case_id")
-    download = actions.add_parser("download", help="download a case packet and verify its manifest")
+    download = actions.add_parser(
+        "download", help="download a case packet and verify its manifest", parents=[after]
+    )
     download.add_argument("case_id")
     download.add_argument("--out", type=Path, default=Path(), metavar="DIR")
 

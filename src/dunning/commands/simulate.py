@@ -14,7 +14,7 @@ import csv
 import io
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,10 +24,12 @@ from zoneinfo import ZoneInfo
 from dunning import overrides
 from dunning.account import AccountSnapshot
 from dunning.cli import write_events
+from dunning.commands import failures
 from dunning.commands.inputs import invoice_documents
 from dunning.ingest.csvfile import UnreadableFile, normalize_header, read_records
 from dunning.ledger import Ledger
 from dunning.local import EmbeddedAws, embedded_aws
+from dunning.notices.render import template_problems
 from dunning.policy import DEFAULT_POLICY, load_policy
 from dunning.report import InvoiceLine, render_report
 from dunning.simulator import Simulation, Upload
@@ -42,6 +44,7 @@ class Outcome:
     cases: int
     rejected_files: list[Path]
     dropped_rows: int
+    failures: list[failures.Failure] = field(default_factory=list)
 
 
 def split_by_day(body: bytes, kind: str, first: date, last: date) -> tuple[dict[date, bytes], int]:
@@ -97,7 +100,9 @@ def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
     first: date = args.start or datetime.now(UTC).date()
     last = first + timedelta(days=args.days - 1)
     start_instant = datetime.combine(first, datetime.min.time(), tzinfo=ZoneInfo(policy.business_timezone))
-    with embedded_aws(start_instant.astimezone(UTC)) as aws:
+    verified = tuple(getattr(args, "ses_verified", None) or ())
+    sandbox = bool(getattr(args, "ses_sandbox", False))
+    with embedded_aws(start_instant.astimezone(UTC), ses_sandbox=sandbox, ses_verified=verified) as aws:
         if args.policy:
             aws.use_policy(args.policy.read_bytes())
         if args.templates:
@@ -105,13 +110,17 @@ def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
             for path in sorted(args.templates.rglob("*.j2")):
                 key = f"{overrides.PREFIX}{path.relative_to(args.templates).as_posix()}"
                 aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=path.read_bytes())
+        # A template that does not compile is a failure of the run, not a crash (nor a silent fallback).
+        template_failures = template_problems(args.templates) if args.templates else []
         simulation = Simulation(aws, policy)
         dropped = _schedule_uploads(simulation, args, first, last)
         progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
-        simulation.run(first, args.days, progress)
-        outcome = _write_outputs(aws, simulation, args.out, first, last, dropped)
+        with failures.missing_rates() as rates:
+            simulation.run(first, args.days, progress)
+        outcome = _write_outputs(aws, simulation, args.out, first, last, dropped, (rates, template_failures))
     _print_summary(outcome, args, first, out)
-    return 0
+    failures.print_failures(outcome.failures, out)
+    return failures.EXIT_FAILURES if outcome.failures else 0
 
 
 def _schedule_uploads(simulation: Simulation, args: argparse.Namespace, first: date, last: date) -> int:
@@ -130,7 +139,13 @@ def _schedule_uploads(simulation: Simulation, args: argparse.Namespace, first: d
 
 
 def _write_outputs(
-    aws: EmbeddedAws, simulation: Simulation, out_dir: Path, first: date, end: date, dropped: int
+    aws: EmbeddedAws,
+    simulation: Simulation,
+    out_dir: Path,
+    first: date,
+    end: date,
+    dropped: int,
+    observed: tuple[failures.MissingRates | None, list[tuple[str, str]]] = (None, []),
 ) -> Outcome:
     ledger = Ledger(aws.dynamodb, aws.table_name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,11 +162,14 @@ def _write_outputs(
     rejected = _merge_reject_reports(simulation, out_dir / "rejected")
     _copy_packets(aws, out_dir / "packets")
     invoices = _invoice_lines(ledger)
-    html = render_report(events=events, invoices=invoices, start=first, end=end)
+    found = failures.collect(events, aws, *observed)
+    html = render_report(
+        events=events, invoices=invoices, start=first, end=end, failures=failures.rows(found)
+    )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
     cases = sum(1 for event in events if event["type"] == "case_opened")
     notices = sum(1 for event in events if event["type"] == "notice_sent")
-    return Outcome(events, notices, cases, rejected, dropped)
+    return Outcome(events, notices, cases, rejected, dropped, found)
 
 
 def _copy_packets(aws: EmbeddedAws, folder: Path) -> None:
@@ -238,6 +256,11 @@ def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out:
     print(f"  payments applied    {counts['payment_applied']:>6}", file=out)
     print(f"  notices sent        {outcome.notices:>6}", file=out)
     print(f"  notices skipped     {counts['notice_skipped']:>6}", file=out)
+    if counts["notice_failed"]:
+        print(
+            f"  notices FAILED      {counts['notice_failed']:>6}   (refused by SES: see notice_failed)",
+            file=out,
+        )
     print(f"  promises broken     {counts['promise_broken']:>6}", file=out)
     print(f"  accounts settled    {counts['account_settled']:>6}", file=out)
     print(f"  cases opened        {outcome.cases:>6}", file=out)

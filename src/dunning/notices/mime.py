@@ -28,6 +28,11 @@ _FIELD_NAME = re.compile(r"^[!-9;-~]+$")
 _OWN_HEADERS = frozenset({"from", "to", "reply-to", "subject", "date", "message-id", "mime-version"})
 
 
+class UnsendableAddress(ValueError):
+    """An address SES cannot send to or from, whatever the encoding: its local part is not ASCII (SES has
+    no SMTPUTF8), or its domain has no ASCII (IDNA) form."""
+
+
 @dataclass(frozen=True)
 class Attachment:
     filename: str
@@ -109,13 +114,21 @@ def _address(text: str) -> Address:
     if not local or not at or not domain:
         raise ValueError(f"not an email address: {text!r}")
     if not local.isascii():
-        raise ValueError(f"internationalised mailbox names are not supported: {text!r}")
+        raise UnsendableAddress(f"SES cannot send to or from a non-ASCII address (local part): {addr_spec}")
     try:
         # An IDN domain has to travel as its ASCII (punycode) form; headers cannot carry it raw.
         ascii_domain = domain.encode("idna").decode("ascii")
     except UnicodeError as exc:
-        raise ValueError(f"not a valid domain name in {text!r}") from exc
+        raise UnsendableAddress(f"not a valid domain name (no IDNA form): {addr_spec}") from exc
     return Address(display_name=display_name, username=local, domain=ascii_domain)
+
+
+def ses_address(text: str) -> str:
+    """A mailbox the way SES's API takes it (FromEmailAddress, Destination): 7-bit ASCII, the domain in
+    punycode, a non-ASCII display name as an RFC 2047 encoded word. UnsendableAddress when SES cannot take
+    it at all."""
+    address = _address(text)
+    return email.utils.formataddr((address.display_name, address.addr_spec), charset="utf-8")
 
 
 def _message_id(message_id: str) -> str:

@@ -361,6 +361,23 @@ def _environment(template_dirs: tuple[Path, ...]) -> jinja2.Environment:
     return env
 
 
+def template_problems(directory: Path) -> list[tuple[str, str]]:
+    """(file, problem) for each template under `directory` (<language>/<file>.j2, over the shipped ones) that
+    does not compile: a syntax error, an unknown filter, a missing include. An unknown variable shows only
+    when a notice is rendered (StrictUndefined makes that an error, never an empty string)."""
+    # A fresh environment (not the cached ones the notices render with): nothing of this check lingers.
+    env = _environment.__wrapped__((directory, shipped_template_dir()))
+    problems = []
+    for path in sorted(directory.rglob("*.j2")):
+        name = path.relative_to(directory).as_posix()
+        try:
+            env.get_template(name)
+        except jinja2.TemplateError as exc:
+            where = f" (line {exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+            problems.append((name, f"{type(exc).__name__}{where}: {exc.message or exc}"))
+    return problems
+
+
 def language_of(locale: str) -> str:
     """The language part of a locale: "hu_HU" and "hu-HU" give "hu"."""
     return locale.replace("-", "_").split("_", 1)[0].lower()

@@ -1,0 +1,137 @@
+"""What went wrong in a simulated run, said plainly (CONTRACT 2): the summary and report.html list every
+failure, and `dunning simulate` exits with status 3 when there was any.
+
+A failure is: an execution that ended in `workflow_failed`; a notice SES refused (`notice_failed`); a call the
+deployed role could not have made (AccessDenied: `access_denied` events, the embedded IAM's record, or an
+event whose reason says so); statutory interest computed without a reference rate for the day; a custom
+template that does not compile or fails to render; an upload the ingest function failed on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+EXIT_FAILURES = 3
+# Exceptions Jinja raises for a template that cannot be compiled or rendered (an unknown variable is
+# UndefinedError under StrictUndefined).
+_TEMPLATE_ERRORS = frozenset({
+    "UndefinedError", "TemplateSyntaxError", "TemplateAssertionError", "TemplateNotFound",
+    "TemplatesNotFound", "TemplateRuntimeError", "TemplateError", "SecurityError",
+})  # fmt: skip
+_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # workflow failed | notice failed | access denied | missing rate | template | upload failed
+    at: str
+    account_id: str
+    detail: str
+
+
+class MissingRates(logging.Handler):
+    """Collects charges' warnings that a day had no reference rate of its own (the last one was used)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: dict[str, int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) >= 2:
+            key = f"no {args[0]} reference rate after the half-year from {args[1]}"
+        else:
+            key = record.getMessage()
+        self.seen[key] = self.seen.get(key, 0) + 1
+
+
+@contextmanager
+def missing_rates() -> Iterator[MissingRates]:
+    """While the run lasts, every missing-rate warning of dunning.charges is kept (and not printed: the
+    summary says it once)."""
+    charges = logging.getLogger("dunning.charges")
+    handler = MissingRates()
+    saved = (charges.level, charges.propagate)
+    charges.setLevel(logging.WARNING)
+    charges.propagate = False
+    charges.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        charges.removeHandler(handler)
+        charges.setLevel(saved[0])
+        charges.propagate = saved[1]
+
+
+def collect(
+    events: Sequence[Mapping[str, Any]],
+    aws: Any,
+    rates: MissingRates | None = None,
+    templates: Sequence[tuple[str, str]] = (),
+) -> list[Failure]:
+    found = [Failure("template", "", "", f"templates/{name}: {problem}") for name, problem in templates]
+    denied_events = False
+    for event in events:
+        kind = str(event.get("type", ""))
+        at, account = str(event.get("at", "")), str(event.get("account_id") or "")
+        if kind == "workflow_failed":
+            error = str(event.get("error", ""))
+            detail = f"{error}: {_short(event.get('cause', ''))}"
+            found.append(
+                Failure("template" if error in _TEMPLATE_ERRORS else "workflow failed", at, account, detail)
+            )
+        elif kind == "notice_failed":
+            detail = f"{event.get('stage', '')}: {_short(event.get('reason') or event.get('error') or '')}"
+            found.append(Failure("notice failed", at, account, detail))
+        elif kind == "access_denied":
+            denied_events = True
+            found.append(Failure("access denied", at, account, _denied(event)))
+        elif "AccessDenied" in str(event.get("reason", "")):
+            found.append(Failure("access denied", at, account, f"{kind}: {_short(event.get('reason'))}"))
+    if not denied_events:
+        for call in getattr(aws, "denied_calls", None) or ():
+            at = call.at.isoformat().replace("+00:00", "Z") if hasattr(call.at, "isoformat") else str(call.at)
+            found.append(Failure("access denied", at, call.account_id, _denied(call.__dict__)))
+    # A template that fails to render fails its function on every retry; say so even before (or without)
+    # the execution giving up. Other function errors may succeed on a retry: workflow_failed counts those.
+    scheduler = getattr(aws, "scheduler", None)
+    errors = dict.fromkeys(str(e).splitlines()[0] for e in getattr(scheduler, "failures", None) or ())
+    for error in errors:
+        function, _, rest = error.partition(": ")
+        if rest.partition(":")[0] in _TEMPLATE_ERRORS:
+            found.append(Failure("template", "", "", f"{function} failed to render a notice: {_short(rest)}"))
+    for upload in getattr(aws, "failed_uploads", None) or ():
+        found.append(Failure("upload failed", "", "", f"{upload.key}: {_short(upload.error)}"))
+    for what, count in rates.seen.items() if rates else ():
+        detail = f"{what}: its rate was used {count} time(s); append the new half-year to the rate table"
+        found.append(Failure("missing rate", "", "", detail))
+    return found
+
+
+def _denied(call: Mapping[str, Any]) -> str:
+    return f"{call.get('function', '')} may not {call.get('action', '')} on {call.get('resource', '')}"
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = " ".join(str(value or "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def print_failures(failures: Sequence[Failure], out: TextIO) -> None:
+    if not failures:
+        return
+    print(f"\nFAILURES: {len(failures)} (exit status {EXIT_FAILURES}; all of them in report.html)", file=out)
+    for failure in failures[:_SHOWN]:
+        where = " ".join(part for part in (failure.at, failure.account_id) if part)
+        print(f"  {failure.kind:<15} {where + ': ' if where else ''}{failure.detail}", file=out)
+    if len(failures) > _SHOWN:
+        print(f"  ... and {len(failures) - _SHOWN} more", file=out)
+
+
+def rows(failures: Sequence[Failure]) -> list[tuple[str, str, str, str]]:
+    """For report.html: (kind, time, account, detail)."""
+    return [(f.kind, f.at, f.account_id, f.detail) for f in failures]
