@@ -283,7 +283,8 @@ class EmbeddedAws:
         return list(self.containers.enforcer.denied) if self.containers else []
 
     def environment(self) -> dict[str, str]:
-        """The environment the deployed functions get from the template, pointing at this stack."""
+        """The process environment of a local run (Powertools reads its settings from it when a handler
+        module loads). Each function's own settings come from the template (`FunctionContainers`)."""
         return {
             "LEDGER_TABLE": self.table_name,
             "INGEST_BUCKET": self.bucket,
@@ -292,14 +293,7 @@ class EmbeddedAws:
             "LEGAL_BUCKET": LEGAL_BUCKET,
             "LEGAL_TEAM_EMAIL": LEGAL_TEAM_EMAIL,
             "SES_CONFIGURATION_SET": NOTICE_CONFIGURATION_SET,
-            # The simulator writes packets to OUT/packets/: the legal team's link points there.
-            "LOCAL_PACKET_LINKS": "packets/",
-            "POWERTOOLS_SERVICE_NAME": "dunning",
-            "POWERTOOLS_METRICS_NAMESPACE": "Dunning",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            # The local runs print their own summary; the functions' logs would only drown it.
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            **LOCAL_ENVIRONMENT,
         }
 
     @property
