@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError
 
+from dunning.commands.stack import StackCommandError, open_stack
 from dunning.ledger import Ledger
 from dunning.money import format_amount
 
@@ -30,7 +31,7 @@ _DENIED = {
 }
 
 
-class CasesError(Exception):
+class CasesError(StackCommandError):
     """Something the legal team can act on: one line, exit status 1."""
 
 
@@ -61,8 +62,8 @@ def run_cases(args: argparse.Namespace, out: TextIO) -> int:
     from dunning import legal  # imported here: building the CLI parser must not set up the functions' logging
 
     try:
-        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-        outputs = _stack_outputs(session, args.stack)
+        required = ("LedgerTableName", "LegalBucketName")
+        session, outputs = open_stack(args.profile, args.region, args.stack, required, CasesError)
         ledger = Ledger(session.resource("dynamodb"), outputs["LedgerTableName"])
         if args.cases_command == "list":
             return _list(ledger, args.status, out)
@@ -72,12 +73,6 @@ def run_cases(args: argparse.Namespace, out: TextIO) -> int:
         if args.cases_command == "show":
             return _show(case, out)
         return _download(session, outputs["LegalBucketName"], case, args.out, out)
-    except ProfileNotFound as exc:
-        raise CasesError(str(exc)) from exc
-    except NoCredentialsError as exc:
-        raise CasesError(
-            "no AWS credentials found: set up a profile (aws configure) or pass --profile"
-        ) from exc
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         if code in _DENIED:
@@ -88,21 +83,6 @@ def run_cases(args: argparse.Namespace, out: TextIO) -> int:
         raise CasesError(f"{code}: {exc.response['Error'].get('Message', '')}") from exc
     except BotoCoreError as exc:
         raise CasesError(str(exc)) from exc
-
-
-def _stack_outputs(session: boto3.session.Session, stack: str) -> dict[str, str]:
-    try:
-        described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    except ClientError as exc:
-        if "does not exist" in exc.response["Error"].get("Message", ""):
-            region = session.region_name or "your default region"
-            raise CasesError(f"no stack named {stack} in {region}: pass --stack and --region") from exc
-        raise
-    outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
-    missing = {"LedgerTableName", "LegalBucketName"} - outputs.keys()
-    if missing:
-        raise CasesError(f"stack {stack} has no {', '.join(sorted(missing))} output: is it a dunning stack?")
-    return outputs
 
 
 def _money(amount: Any, currency: str) -> str:

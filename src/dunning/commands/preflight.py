@@ -13,8 +13,9 @@ from email.utils import parseaddr
 from typing import Any, Literal, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError
 
+from dunning.commands.stack import StackCommandError, open_stack
 from dunning.policy import Policy, PolicyError, parse_policy
 
 Status = Literal["OK", "WARN", "FAIL"]
@@ -22,7 +23,7 @@ REQUIRED_OUTPUTS = ("IngestBucketName", "PolicyKey", "SenderIdentityName", "Aler
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError"}
 
 
-class PreflightError(Exception):
+class PreflightError(StackCommandError):
     """The checks cannot run at all (no stack, no credentials): one line, exit status 1."""
 
 
@@ -54,16 +55,9 @@ def add_arguments(commands: Any, parser_class: type[argparse.ArgumentParser]) ->
 
 def run_preflight(args: argparse.Namespace, out: TextIO) -> int:
     try:
-        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-        outputs = _stack_outputs(session, args.stack)
+        session, outputs = _open_stack(args)
         print(f"dunning preflight: stack {args.stack} in {session.region_name}", file=out)
         checks = list(run_checks(session, outputs))
-    except ProfileNotFound as exc:
-        raise PreflightError(str(exc)) from exc
-    except NoCredentialsError as exc:
-        raise PreflightError(
-            "no AWS credentials found: set up a profile (aws configure) or pass --profile"
-        ) from exc
     except BotoCoreError as exc:
         raise PreflightError(str(exc)) from exc
     for check in checks:
@@ -77,22 +71,11 @@ def run_preflight(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _stack_outputs(session: boto3.session.Session, stack: str) -> dict[str, str]:
+def _open_stack(args: argparse.Namespace) -> tuple[boto3.session.Session, dict[str, str]]:
     try:
-        described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+        return open_stack(args.profile, args.region, args.stack, REQUIRED_OUTPUTS, PreflightError)
     except ClientError as exc:
-        if "does not exist" in exc.response["Error"].get("Message", ""):
-            region = session.region_name or "your default region"
-            raise PreflightError(f"no stack named {stack} in {region}: pass --stack and --region") from exc
         raise PreflightError(_client_error(exc)) from exc
-    outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
-    missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
-    if missing:
-        raise PreflightError(
-            f"stack {stack} has no {', '.join(missing)} output: is it a dunning stack of this version? "
-            "(deploy it again with `make deploy`)"
-        )
-    return outputs
 
 
 def _client_error(exc: ClientError) -> str:
