@@ -183,22 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dunning.commands.ingest import run_ingest
 
             return run_ingest(args, out=sys.stdout)
-        if args.command == "cases":
-            from dunning.commands.cases import CasesError, run_cases
-
-            try:
-                return run_cases(args, out=sys.stdout)
-            except CasesError as exc:
-                print(f"dunning: error: {exc}", file=sys.stderr)
-                return 1
-        if args.command == "preflight":
-            from dunning.commands.preflight import PreflightError, run_preflight
-
-            try:
-                return run_preflight(args, out=sys.stdout)
-            except PreflightError as exc:
-                print(f"dunning: error: {exc}", file=sys.stderr)
-                return 1
+        if args.command in ("cases", "preflight"):
+            return _run_stack_command(args)
         if args.command == "simulate":
             from dunning.commands.simulate import run_simulate
 
@@ -222,3 +208,17 @@ def write_events(events: list[dict[str, Any]], path: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+def _run_stack_command(args: argparse.Namespace) -> int:
+    """The commands that work on a deployed stack: a mistake the user can fix is one line, exit status 1."""
+    from dunning.commands.cases import run_cases
+    from dunning.commands.preflight import run_preflight
+    from dunning.commands.stack import StackCommandError
+
+    run = run_cases if args.command == "cases" else run_preflight
+    try:
+        return run(args, out=sys.stdout)
+    except StackCommandError as exc:
+        print(f"dunning: error: {exc}", file=sys.stderr)
+        return 1
