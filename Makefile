@@ -105,6 +105,8 @@ deploy: build
 bench: $(BIN)/.dev
 	$(BIN)/python -m bench.ingest_memory $(if $(BENCH_QUICK),--quick,)
 	$(BIN)/python -m bench.scan_simulate $(if $(BENCH_QUICK),--quick,)
+	$(BIN)/python -m bench.property_timelines $(if $(BENCH_QUICK),--quick,)
+	$(BIN)/python -m bench.ingest_fuzz $(if $(BENCH_QUICK),--files 1000,)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) $(SMOKE_OUT) .aws-sam .mypy_cache .pytest_cache .ruff_cache $(OUT)

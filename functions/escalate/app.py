@@ -1,4 +1,5 @@
-"""Escalate Lambda: the state machine's decisions (decide, hand off, continue, record a failure)."""
+"""Escalate Lambda: the state machine's decisions (decide, hand off, notify the legal team, continue, record a
+failure)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ metrics = Metrics(namespace="Dunning")
 
 
 class EscalateEvent(BaseModel):
-    op: Literal["decide", "handoff", "continue", "fail"]
+    op: Literal["decide", "handoff", "notify_legal", "continue", "fail"]
     account_id: str
     execution: str
     round: int = 0
@@ -44,6 +45,8 @@ def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
         return escalation.decide_step(env.ledger, env.policy, clock, request)
     if event.op == "handoff":
         return escalation.handoff_step(env.ledger, env.policy, clock, request, env.legal_desk())
+    if event.op == "notify_legal":
+        return escalation.notify_legal_step(env.ledger, clock, request, env.legal_desk())
     if event.op == "continue":
         # Deployed, the successor starts on the state machine's `live` alias (STATE_MACHINE_ARN), so it runs
         # the newest version even when this execution runs an older one; the execution's own ARN otherwise.

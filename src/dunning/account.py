@@ -60,6 +60,8 @@ class NoticeRecord:
     at: str  # RFC 3339, when the (latest) send attempt began
     message_id: str | None = None  # SES's, once sent
     recipients: int | None = None  # how many addresses it went to, once sent
+    # The invoices it demanded; None for records kept before notices recorded them.
+    invoice_ids: frozenset[str] | None = None
 
     @property
     def done(self) -> bool:
@@ -75,6 +77,9 @@ class AccountState:
     status: str = "idle"  # idle | active | legal
     owner: str | None = None
     case_id: str | None = None
+    # The execution that last ended an episode with the account settled (a retried Decide must not end
+    # the next one too).
+    settled_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,7 @@ class AccountSnapshot:
                         item["started_at"],
                         item.get("message_id"),
                         int(item["recipients"]) if item.get("recipients") is not None else None,
+                        _invoice_ids(item),
                     )
                 )
             elif kind == "state":
@@ -125,6 +131,7 @@ class AccountSnapshot:
                     item.get("status", "idle"),
                     item.get("owner"),
                     item.get("case_id"),
+                    item.get("settled_by"),
                 )
             elif kind == "event" and item.get("identity"):
                 logged.add((item["event"]["type"], item["identity"]))
@@ -196,8 +203,12 @@ class AccountSnapshot:
 
     def delivered(self, notice: NoticeRecord) -> bool:
         """SES accepted the notice and it did not hard-bounce for every address it went to (a bounce is
-        logged as delivery_failed, identity `<message id>#bounce#<address>`)."""
-        if notice.status != "sent":
+        logged as delivery_failed, identity `<message id>#bounce#<address>`).
+
+        An `unconfirmed` notice (SES's answer was lost) counts as delivered: it most likely went out, and
+        holding the account for good would lose the case; the packet and the legal team's email say that
+        its sending is unconfirmed, so the legal team judges it with the facts."""
+        if notice.status not in ("sent", "unconfirmed"):
             return False
         if not notice.message_id:
             return True  # no SES message id recorded: nothing a bounce report could name
@@ -246,6 +257,11 @@ def _invoice(item: Mapping[str, Any], payments: list[tuple[date, Decimal]]) -> I
         document=item.get("document"),
         payments=tuple(payments),
     )
+
+
+def _invoice_ids(item: Mapping[str, Any]) -> frozenset[str] | None:
+    ids = (item.get("notice") or {}).get("invoice_ids")
+    return frozenset(str(invoice_id) for invoice_id in ids) if ids else None
 
 
 def _action(item: Mapping[str, Any]) -> ActionRecord:

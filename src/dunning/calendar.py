@@ -1,8 +1,9 @@
 """Business days and sending slots in the customer's own calendar.
 
 Pure functions: callers pass the instant (from a Clock), the customer's IANA time zone and country, and the
-policy's sending window. Holiday calendars come from the `holidays` package and are built lazily, once per
-(country, year), so importing this module costs nothing but the import.
+policy's sending window. Weekends and holidays come from the `holidays` package (weekends differ: Friday in
+Iran, Friday-Saturday in Saudi Arabia) and are built lazily, once per (country, year), so importing this
+module costs nothing but the import.
 """
 
 from __future__ import annotations
@@ -20,26 +21,36 @@ _MAX_DAYS = 366
 _MINUTE = timedelta(minutes=1)
 
 
+_SATURDAY_SUNDAY = frozenset({5, 6})
+
+
 @lru_cache(maxsize=512)
-def _holiday_dates(country: str, year: int) -> frozenset[date]:
+def _days_off(country: str, year: int) -> frozenset[date]:
+    """The weekend days and public holidays of `country` (normalised; "" for none) in `year`."""
+    first = date(year, 1, 1)
+    year_days = [first + timedelta(days=n) for n in range((date(year + 1, 1, 1) - first).days)]
     try:
-        calendar = holidays.country_holidays(country, years=year)
+        calendar = holidays.country_holidays(country, years=year) if country else None
     except NotImplementedError:
-        # The package's way of saying it has no calendar for this code: fall back to weekends only rather
-        # than refuse to send, since an unknown holiday costs a day's delay at worst.
-        return frozenset()
-    # A snapshot, because a HolidayBase grows itself by whole years whenever it is asked about another one.
-    return frozenset(calendar.keys())
+        # The package's way of saying it has no calendar for this code: fall back to a Saturday-Sunday
+        # weekend and no holidays rather than refuse to send, since an unknown holiday costs a day's delay
+        # at worst.
+        calendar = None
+    if calendar is None:
+        return frozenset(day for day in year_days if day.weekday() in _SATURDAY_SUNDAY)
+    # Asked day by day rather than read from the calendar's `weekend` set, because the package dates the
+    # countries that moved their weekend (Saudi Arabia to Friday-Saturday in 2013, the UAE to
+    # Saturday-Sunday in 2022). The holiday keys are a snapshot: a HolidayBase grows itself by whole years
+    # whenever it is asked about another one.
+    weekend = (day for day in year_days if calendar.is_weekend(day))
+    return frozenset(calendar.keys()).union(weekend)
 
 
 def is_business_day(day: date, country: str | None) -> bool:
-    """Monday-Friday and not a public holiday of `country` (ISO 3166 alpha-2). None or a country the
-    holidays package does not know: weekends only (no holidays)."""
-    if day.weekday() >= 5:
-        return False
-    if not country:
-        return True
-    return day not in _holiday_dates(country.strip().upper(), day.year)
+    """Not a weekend day nor a public holiday of `country` (ISO 3166 alpha-2), both as the holidays package
+    has them: Saudi Arabia rests Friday-Saturday, Iran on Friday. None or a country the package does not
+    know: Monday-Friday (no holidays)."""
+    return day not in _days_off((country or "").strip().upper(), day.year)
 
 
 def _next_business_day(day: date, country: str | None) -> date:

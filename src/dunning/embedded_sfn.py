@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from unittest import mock
 
@@ -32,10 +32,15 @@ from dunning.local import REGION, invoke_handler
 Handler = Callable[[dict[str, Any], Any], Any]
 ACCOUNT = "123456789012"
 SETTLE_TIMEOUT_SECONDS = 120
+# A real account's execution waits a handful of times a day (the scan, a send, the decision after it). A
+# Wait that keeps ending at the instant it starts (a decision that answers "now" again and again) never
+# blocks, so the settle timeout cannot catch it: this bound on wakes per account and day does.
+MAX_WAKES_PER_ACCOUNT_DAY = 100
 
 
 class SimulationStuck(RuntimeError):
-    """An execution neither reached a Wait state nor finished in time (a bug, or a real sleep)."""
+    """An execution neither reached a Wait state nor finished in time (a bug, or a real sleep), or kept
+    waking at once (a runaway loop that would never let the simulated clock move on)."""
 
 
 class SimulatedClock:
@@ -69,6 +74,8 @@ class Scheduler:
         self._sleepers: list[_Sleeper] = []
         self._tiebreak = itertools.count()
         self._label = threading.local()
+        self._wakes: dict[str, int] = {}
+        self._wakes_on: date | None = None
         self.retry_intervals: list[float] = []
         self.failures: list[str] = []
 
@@ -105,18 +112,38 @@ class Scheduler:
         with self._condition:
             return self._sleepers[0].wake_at if self._sleepers else None
 
-    def run_until(self, until: datetime) -> None:
-        """Advance the clock to `until`, waking each waiting execution at its own time, in order."""
+    def run_until(self, until: datetime, *, inclusive: bool = True) -> None:
+        """Advance the clock to `until`, waking each waiting execution at its own time, in order.
+
+        `inclusive=False` leaves the executions due at `until` itself asleep, with the clock at `until`: the
+        simulator puts a day's uploads in at that instant first, so a notice due then sees them."""
         while True:
             with self._condition:
-                if not self._sleepers or self._sleepers[0].wake_at > until:
+                if not self._sleepers:
                     break
+                wake_at = self._sleepers[0].wake_at
+                if wake_at > until or (wake_at == until and not inclusive):
+                    break
+                self._count_wake(self._sleepers[0])
                 sleeper = heapq.heappop(self._sleepers)
                 self._running += 1
             self.clock.advance_to(sleeper.wake_at)
             sleeper.wake.set()
             self.settle()
         self.clock.advance_to(until)
+
+    def _count_wake(self, sleeper: _Sleeper) -> None:
+        day = sleeper.wake_at.date()
+        if day != self._wakes_on:  # wakes come in time order: only the current day needs counting
+            self._wakes, self._wakes_on = {}, day
+        label = sleeper.order[0]
+        self._wakes[label] = self._wakes.get(label, 0) + 1
+        if self._wakes[label] > MAX_WAKES_PER_ACCOUNT_DAY:
+            raise SimulationStuck(
+                f"the execution for account {label or '(unknown)'} woke more than "
+                f"{MAX_WAKES_PER_ACCOUNT_DAY} times on {day} (UTC), last at {sleeper.wake_at.isoformat()}: "
+                "a Wait that keeps ending at once"
+            )
 
     @property
     def waiting(self) -> int:

@@ -9,7 +9,6 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from dunning import legal, metrics, workflow
@@ -47,12 +46,17 @@ def timestamp(at: datetime) -> str:
 def decide_step(ledger: Ledger, policy: Policy, clock: Clock, request: StepRequest) -> dict[str, Any]:
     now = clock.now()
     snapshot = workflow.load(ledger, request.account_id)
+    if snapshot.state.settled_by == request.execution and snapshot.state.owner is None:
+        # This execution already ended the episode settled; the answer was lost and Step Functions retried.
+        return _state(request, {"action": "done", "reason": "settled"})
     if snapshot.state.status != "legal" and not workflow.claim(
         ledger, request.account_id, request.execution, now
     ):
         return _state(request, {"action": "done", "reason": "owned_by_another_execution"})
     decision = decide(snapshot, policy, now)
-    workflow.log(ledger, request.account_id, now, decision.log)
+    # A retried Decide decides again at a later instant: what the first attempt logged stays logged once.
+    fresh = [entry for entry in decision.log if not snapshot.has_logged(entry.type, entry.identity)]
+    workflow.log(ledger, request.account_id, now, fresh)
     if decision.action == "done":
         if decision.reason != "legal":
             workflow.release(
@@ -89,42 +93,86 @@ def case_id_for(account_id: str, episode: int) -> str:
 def handoff_step(
     ledger: Ledger, policy: Policy, clock: Clock, request: StepRequest, desk: LegalDesk | None = None
 ) -> dict[str, Any]:
-    """The last rung: the account goes to the legal team and gets no more automated notices."""
+    """The last rung: the account goes to the legal team and gets no more automated notices.
+
+    Resumable: the account is marked `legal` first (with the case id and the hand-off instant), then each
+    part is done unless a previous attempt did it: the packet and the case record (open_case), then
+    case_opened, logged only once the case is stored and dated by the hand-off instant, so that every retry
+    writes the same event. A retry, or an execution the scan starts for a hand-off whose execution died,
+    finishes what is missing; the legal team's email is the next state (notify_legal_step)."""
     now = clock.now()
     snapshot = workflow.load(ledger, request.account_id)
-    decision = decide(snapshot, policy, now)
-    if decision.next != "handoff":
-        return {"handed_off": False, "reason": decision.reason}  # paid, paused... since the wait began
-    case_id = case_id_for(request.account_id, snapshot.state.episode)
-    if workflow.mark_legal(ledger, request.account_id, request.execution, case_id, now):
-        for invoice in snapshot.open_invoices():
-            item = ledger.get(account_pk(request.account_id), invoice_sk(invoice.invoice_id))
-            if item is not None:
-                ledger.drop_from_due_index(request.account_id, invoice.invoice_id, row_hash=item["row_hash"])
-    currency = decision.invoices[0].currency if decision.invoices else snapshot.open_invoices()[0].currency
-    owed = sum((i.outstanding for i in snapshot.open_invoices() if i.currency == currency), Decimal(0))
-    entry = LogEntry(
-        EventType.CASE_OPENED,
-        case_id,
-        {
-            "case_id": case_id,
-            "packet": f"{case_id}.zip",
-            "amount_due": format_amount(owed, currency),
-            "currency": currency,
-        },
-    )
-    workflow.log(ledger, request.account_id, now, [entry])
-    if desk is not None:
-        charges = notice_charges(
-            snapshot,
-            snapshot.open_invoices(),
-            "legal_handoff",
-            local_date(now, snapshot.timezone),
-            snapshot.state.episode,
-            policy,
-        )
-        legal.open_case(desk, snapshot, case_id, charges, now)
-    return {"handed_off": True, "case_id": case_id}
+    if snapshot.state.status != "legal":
+        decision = decide(snapshot, policy, now)
+        if decision.next != "handoff":
+            return {"handed_off": False, "reason": decision.reason}  # paid, paused... since the wait began
+        case_id = case_id_for(request.account_id, snapshot.state.episode)
+        workflow.mark_legal(ledger, request.account_id, request.execution, case_id, now)
+    progress = workflow.handoff(ledger, request.account_id)
+    if progress is None or (progress.open and progress.owner != request.execution):
+        return {"handed_off": False, "reason": "owned_by_another_execution"}
+    if progress.open:
+        _open_case(ledger, policy, request.account_id, progress, desk)
+    return {"handed_off": True, "case_id": progress.case_id}
+
+
+def _open_case(
+    ledger: Ledger, policy: Policy, account_id: str, progress: workflow.Handoff, desk: LegalDesk | None
+) -> None:
+    snapshot = workflow.load(ledger, account_id)
+    data: dict[str, Any] = {"case_id": progress.case_id, "packet": f"{progress.case_id}.zip"}
+    if desk is None:  # no legal bucket: the case is the contact log's entry alone
+        currency, owed = legal.case_amount(snapshot)
+        data |= {"amount_due": format_amount(owed, currency), "currency": currency}
+    else:
+        case = legal.get_case(ledger, progress.case_id)
+        if case is None:
+            charges = notice_charges(
+                snapshot,
+                snapshot.open_invoices(),
+                "legal_handoff",
+                local_date(progress.at, snapshot.timezone),
+                snapshot.state.episode,
+                policy,
+            )
+            case = legal.open_case(desk, snapshot, progress.case_id, charges, progress.at)
+        data |= {
+            "amount_due": format_amount(case.amount_due, case.currency),
+            "currency": case.currency,
+            "charges": format_amount(case.charges, case.currency),
+            "total_due": format_amount(case.amount_due + case.charges, case.currency),
+        }
+    workflow.log(ledger, account_id, progress.at, [LogEntry(EventType.CASE_OPENED, progress.case_id, data)])
+
+
+def notify_legal_step(
+    ledger: Ledger, clock: Clock, request: StepRequest, desk: LegalDesk | None = None
+) -> dict[str, Any]:
+    """Tell the legal team about the case the hand-off opened (at most once), then close the hand-off:
+    the account leaves the daily scan. SendThrottled propagates for the state machine to retry; a case
+    whose email SES refused, or whose retries ran out, stays open and the next day's scan comes back."""
+    progress = workflow.handoff(ledger, request.account_id)
+    if progress is None or not progress.open:
+        return {"notified": False, "reason": "no_open_case"}
+    if progress.owner != request.execution:
+        return {"notified": False, "reason": "owned_by_another_execution"}
+    if desk is None:
+        outcome: dict[str, Any] = {"notified": False, "reason": "no_legal_desk", "settled": True}
+    else:
+        snapshot = workflow.load(ledger, request.account_id)
+        outcome = legal.notify_opened(desk, snapshot, progress.case_id, clock.now())
+    if outcome["settled"]:
+        _finish_handoff(ledger, request, progress)
+    return outcome
+
+
+def _finish_handoff(ledger: Ledger, request: StepRequest, progress: workflow.Handoff) -> None:
+    # `done` last, once the account is out of the due index: until then the hand-off reads as unfinished
+    # and this step's retry comes back to it (the scan no longer sees the account once the index is empty).
+    for item in ledger.query_partition(account_pk(request.account_id), invoice_sk("")):
+        if "due_pk" in item:
+            ledger.drop_from_due_index(request.account_id, item["invoice_id"], row_hash=item["row_hash"])
+    workflow.finish_handoff(ledger, request.account_id, request.execution, progress.case_id)
 
 
 def continue_step(

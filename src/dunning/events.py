@@ -16,11 +16,16 @@ class EventType:
     INVOICE_IMPORTED = "invoice_imported"
     ROW_REJECTED = "row_rejected"
     PAYMENT_APPLIED = "payment_applied"
+    PAYMENT_CORRECTED = "payment_corrected"  # a row with a payment_id seen before replaced that payment
+    PAYMENT_REVERSED = "payment_reversed"  # a `type` reversal row undid a payment
     CREDIT_RECORDED = "credit_recorded"
     NOTICE_SENT = "notice_sent"
     NOTICE_SKIPPED = "notice_skipped"
     # SES refused the notice (or the function was denied sending it): not a rung done; tried again.
     NOTICE_FAILED = "notice_failed"
+    # SES may or may not have accepted the notice (its answer was lost, or the attempt died after reserving
+    # it): never sent again; a person checks (README "Exactly once"). The rung counts as done.
+    NOTICE_UNCONFIRMED = "notice_unconfirmed"
     # Local runs only: a call the function's deployed role could not have made (the embedded IAM refused it).
     ACCESS_DENIED = "access_denied"
     PROMISE_RECORDED = "promise_recorded"

@@ -70,6 +70,11 @@ def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision
             log.append(LogEntry("promise_kept", promise.identity, {"until": promise.until.isoformat()}))
         log.append(LogEntry("account_settled", f"episode-{snapshot.state.episode}"))
         return Decision("done", "settled", log=tuple(log))
+    if _episode_debts_paid(snapshot):
+        # Everything this episode's notices demanded was paid while the execution waited, and a new invoice
+        # arrived before it woke: that episode ended settled; the new debt starts its own ladder.
+        log.append(LogEntry("account_settled", f"episode-{snapshot.state.episode}"))
+        return Decision("done", "settled", log=tuple(log))
 
     chaseable = snapshot.chaseable_invoices(today)
     if not chaseable:
@@ -77,11 +82,11 @@ def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision
     paused, until = snapshot.pause(today)
     if paused:
         resume_day = until if until else today + timedelta(days=1)
-        return Decision("wait", "paused", "decide", _at_scan_time(policy, resume_day, now))
+        return Decision("wait", "paused", "decide", _wake_on(resume_day, snapshot, policy, now))
     if promise:
         if today <= promise.until:
             day_after = promise.until + timedelta(days=1)
-            return Decision("wait", "promise", "decide", _at_scan_time(policy, day_after, now))
+            return Decision("wait", "promise", "decide", _wake_on(day_after, snapshot, policy, now))
         if not _promise_resolved(snapshot, promise.identity):
             log.append(LogEntry("promise_broken", promise.identity, {"until": promise.until.isoformat()}))
 
@@ -100,6 +105,8 @@ def _next_rung(
     anchor = chaseable[0].due_on
     attempts = snapshot.notices_in(snapshot.state.episode)
     sent = [notice for notice in attempts if notice.done]
+    # Every notice the account ever got counts for the gap between two notices, whichever episode it was.
+    last_at = max((datetime.fromisoformat(n.at) for n in snapshot.notices if n.done), default=None)
     last_index = max((_index(ladder, notice.stage) for notice in sent), default=-1)
     due_index = max(
         (i for i, stage in enumerate(ladder.stages) if anchor + timedelta(stage.day) <= today), default=-1
@@ -115,7 +122,7 @@ def _next_rung(
         # A ladder that ends without a legal hand-off: nothing more to send, keep watching for payment.
         return Decision("wait", "ladder", "decide", _next_scan(policy, now), log=log)
 
-    last_at = max((datetime.fromisoformat(notice.at) for notice in sent), default=None)
+    last_rung_at = max((datetime.fromisoformat(notice.at) for notice in sent), default=None)
     if ladder.stages[target].is_handoff and target > 0:
         # Never hand a debt to the lawyers without the final warning first, and give that warning the
         # time the ladder gives it, however late the account arrived.
@@ -125,8 +132,8 @@ def _next_rung(
         elif not _final_notice_delivered(snapshot, ladder.stages[target - 1].name, sent):
             # Refused, bounced or never emailed: no case opens; a person fixes the address meanwhile.
             return Decision("wait", "undelivered", "decide", _next_scan(policy, now), log=log)
-        elif last_at is not None:
-            deadline = payment_deadline(local_date(last_at, snapshot.timezone), snapshot.country)
+        elif last_rung_at is not None:
+            deadline = payment_deadline(local_date(last_rung_at, snapshot.timezone), snapshot.country)
             earliest = max(earliest, _local_midnight(deadline + timedelta(days=1), snapshot.timezone))
     if last_at is not None and policy.min_gap_days:
         earliest = max(earliest, last_at + timedelta(days=policy.min_gap_days))
@@ -158,6 +165,21 @@ def _in_notice(
     return [invoice for invoice in chaseable if invoice.due_on <= horizon]
 
 
+def _episode_debts_paid(snapshot: AccountSnapshot) -> bool:
+    """The episode has notices, none of the invoices they demanded is still open, and every open invoice
+    was issued after the last of them: a new debt, not one that was waiting to join the next notice."""
+    notices = [notice for notice in snapshot.notices_in(snapshot.state.episode) if notice.done]
+    demanded = [notice.invoice_ids for notice in notices]
+    if not notices or any(ids is None for ids in demanded):
+        return False  # nothing sent yet, or notices recorded before they kept their invoices
+    open_invoices = snapshot.open_invoices()
+    open_ids = {invoice.invoice_id for invoice in open_invoices}
+    if any(ids & open_ids for ids in demanded if ids is not None):
+        return False
+    last = max(local_date(datetime.fromisoformat(notice.at), snapshot.timezone) for notice in notices)
+    return all(invoice.issued_on > last for invoice in open_invoices)
+
+
 def _final_notice_delivered(snapshot: AccountSnapshot, stage_name: str, sent: list[NoticeRecord]) -> bool:
     return any(notice.stage == stage_name and snapshot.delivered(notice) for notice in sent)
 
@@ -179,7 +201,14 @@ def _local_midnight(day: date, timezone: str) -> datetime:
 
 def _at_scan_time(policy: Policy, day: date, now: datetime) -> datetime:
     at = datetime.combine(day, policy.scan_time, tzinfo=ZoneInfo(policy.business_timezone)).astimezone(UTC)
-    return max(at, _whole_minute(now))
+    return max(at, _after(now))
+
+
+def _wake_on(day: date, snapshot: AccountSnapshot, policy: Policy, now: datetime) -> datetime:
+    """When to look again at a hold that ends on the customer's `day`: the business's scan time that day,
+    but never before `day` has begun where the customer is (west of the business it begins later; waking
+    earlier would find the hold still on and wait for "now" again and again)."""
+    return max(_at_scan_time(policy, day, now), _local_midnight(day, snapshot.timezone))
 
 
 def _next_scan(policy: Policy, now: datetime) -> datetime:
@@ -187,6 +216,6 @@ def _next_scan(policy: Policy, now: datetime) -> datetime:
     return _at_scan_time(policy, today + timedelta(days=1), now)
 
 
-def _whole_minute(at: datetime) -> datetime:
-    rounded = at.astimezone(UTC).replace(second=0, microsecond=0)
-    return rounded if rounded >= at else rounded + timedelta(minutes=1)
+def _after(at: datetime) -> datetime:
+    """The next whole minute strictly after `at`: a wait to decide again always lets time pass."""
+    return at.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)

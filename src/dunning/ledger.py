@@ -3,8 +3,8 @@
 docs/data-model.md describes the keys and the access pattern each one serves. In short:
 
     PK = ACCOUNT#<account_id>   SK = PROFILE | INVOICE#<id> | PAYMENT#<invoice>#<id> | ACTION#<on>#<id>
-                                     | EVENT#<at>#<id>
-    PK = DOCUMENT#<file name>   SK = DOCUMENT
+                                     | EVENT#<at>#<id> | PAYMENTREF#<payment_id>
+    PK = DOCUMENT#<file name>   SK = DOCUMENT | ACCOUNT#<account_id> | CLAIM#<account_id>  (dunning.storage)
     PK = FILE#<object key>      SK = RECEIPT#<version or etag>
     GSI `due`: due_pk = DUE#<shard>, due_sk = <due_on>#<account_id>#<invoice_id>; only on invoices that
     are open and unpaid as far as the ledger knows (a sparse index: the daily scan never reads paid ones).
@@ -51,6 +51,11 @@ def invoice_sk(invoice_id: str) -> str:
 
 def payment_sk(invoice_id: str, payment_id: str) -> str:
     return f"PAYMENT#{invoice_id}#{payment_id}"
+
+
+def payment_ref_sk(payment_id: str) -> str:
+    """Where a payment that carries the payer's payment_id is recorded: its invoice, content and state."""
+    return f"PAYMENTREF#{payment_id}"
 
 
 def payment_prefix(invoice_id: str) -> str:

@@ -1,14 +1,27 @@
 """The legal hand-off: the case packet, the case record, and the legal team's emails.
 
 At the last rung the escalate function gathers the account's whole file (invoices, payments, every notice
-exactly as SES received it, the contact log, the policy), writes the case packet to the legal bucket,
-records the case, and emails the legal team a summary with a short-lived download link. A payment that
-arrives later is still applied by the ingest; the case record follows the balance and the legal team is
-told. Download links are never logged, and the archived copy of a legal email has its link withheld: whoever
-holds a link can download the packet until it expires.
+exactly as SES received it, the contact log, the policy), writes the case packet to the legal bucket and
+records the case (`open_case`); a separate step of the state machine then emails the legal team a summary
+with a short-lived download link (`notify_opened`), so that SES throttling is retried on its own without
+building the packet again. A payment that arrives later is still applied by the ingest; the case record
+follows the balance and the legal team is told. Download links are never logged, and the archived copy of
+a legal email has its link withheld: whoever holds a link can download the packet until it expires.
 
     CASE item   PK = CASES, SK = <case_id>   account_id, status, created_at, amount_due, currency,
-                                              balance, packet_key, packet_sha256, packet_bytes, updated_at
+                                              balance, packet_key, packet_sha256, packet_bytes, updated_at,
+                                              charges, total_claimed;
+                                              the opening email: notify_status (sending|sent|unconfirmed|
+                                              failed), notified_at, notify_eml, notify_to, notify_balance,
+                                              message_id, notify_error
+
+The opening email is sent at most once, like a notice: reserved on the case record (`sending`) before SES
+is called, and read for what SES's answer proves (dunning.mailer). Throttled (nothing accepted): the
+reservation is dropped and SendThrottled raised for the state machine to retry. Refused: `failed`
+(notice_failed; the next day's scan tries again). Accepted: legal_notified is logged, then the reservation
+becomes `sent`. No proof either way (an answer lost after the request went out), or a retry that finds the
+reservation still `sending` without legal_notified: `unconfirmed`, never sent again, notice_unconfirmed
+logged and the NoticeUnconfirmed alarm raised for a person to check.
 """
 
 from __future__ import annotations
@@ -25,17 +38,27 @@ from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
-from dunning import workflow
+from dunning import metrics, workflow
 from dunning.account import AccountSnapshot, InvoiceState
 from dunning.clock import rfc3339
-from dunning.events import EventType
+from dunning.events import Event, EventType
 from dunning.ladder import LogEntry
-from dunning.ledger import Ledger
+from dunning.ledger import Ledger, account_pk, event_sk
+from dunning.models import strip_bidi_controls
 from dunning.money import format_amount
 from dunning.notices.mime import build_message
 from dunning.notices.render import ChargeLine, RenderedNotice
 from dunning.policy import Policy, policy_json
-from dunning.sending import Archive, Documents, Mailer, business_of, eml_name
+from dunning.sending import (
+    Archive,
+    Documents,
+    Mailer,
+    SendRejected,
+    SendThrottled,
+    SendUnconfirmed,
+    business_of,
+    eml_name,
+)
 from dunning.storage import ObjectStore
 
 logger = Logger(service="dunning", child=True)
@@ -89,6 +112,7 @@ class Case:
     packet_sha256: str
     packet_bytes: int
     updated_at: str
+    charges: Decimal = Decimal(0)  # fees and interest claimed (cases recorded before this field: none)
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Case:
@@ -104,6 +128,7 @@ class Case:
             packet_sha256=item["packet_sha256"],
             packet_bytes=int(item["packet_bytes"]),
             updated_at=item["updated_at"],
+            charges=Decimal(item.get("charges", 0)),
         )
 
 
@@ -120,20 +145,33 @@ def list_cases(ledger: Ledger) -> list[Case]:
     return [Case.from_item(item) for item in ledger.query_partition(CASES_PK)]
 
 
+def case_amount(snapshot: AccountSnapshot) -> tuple[str, Decimal]:
+    """The case's currency and the principal owed in it."""
+    invoices = snapshot.open_invoices()
+    currency = invoices[0].currency if invoices else "EUR"
+    return currency, sum((i.outstanding for i in invoices if i.currency == currency), Decimal(0))
+
+
 def open_case(
     desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, charges: Sequence[ChargeLine], now: datetime
 ) -> Case:
-    """Build and store the packet, record the case, and tell the legal team (idempotent per case id)."""
+    """Build and store the packet, then record the case (idempotent per case id). `now` is the hand-off
+    instant, the same on every retry, so a retry with unchanged inputs builds the very same bytes.
+
+    The record is written only after the packet is stored: a crash before it leaves no record, and the
+    retry builds and stores the packet again (overwriting the key), so the record always describes the
+    packet under its key."""
     from dunning.packets import CaseFile, write_packet  # fpdf2 is imported only where a packet is built
 
     existing = get_case(desk.ledger, case_id)
     if existing is not None:
         return existing
     invoices = tuple(snapshot.open_invoices())
-    currency = invoices[0].currency if invoices else "EUR"
-    owed = sum((i.outstanding for i in invoices if i.currency == currency), Decimal(0))
+    currency, owed = case_amount(snapshot)
     events = tuple(desk.ledger.events(snapshot.account_id))
-    sent = [event["eml"] for event in events if event["type"] == "notice_sent" and event.get("eml")]
+    # Every notice SES may have received: an unconfirmed one too (its timeline row says so).
+    handed = ("notice_sent", "notice_unconfirmed")
+    sent = [event["eml"] for event in events if event["type"] in handed and event.get("eml")]
     case_file = CaseFile(
         case_id=case_id,
         account_id=snapshot.account_id,
@@ -146,11 +184,11 @@ def open_case(
         invoices=invoices,
         events=events,
         notices=_ArchivedNotices(desk.store, desk.ingest_bucket, tuple(sent)),
-        documents=_documents(desk.documents, invoices),
+        documents=_documents(desk.documents, snapshot.account_id, invoices),
         policy_json=policy_json(desk.policy),
     )
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as buffer:
-        write_packet(case_file, cast(BinaryIO, buffer))
+        manifest = write_packet(case_file, cast(BinaryIO, buffer))
         size = buffer.tell()
         buffer.seek(0)
         digest = hashlib.sha256()
@@ -174,11 +212,13 @@ def open_case(
         "packet_sha256": digest.hexdigest(),
         "packet_bytes": size,
         "updated_at": stamp,
+        "charges": Decimal(manifest["charges"]),
+        "total_claimed": Decimal(manifest["total_claimed"]),
     }
-    desk.ledger.put_new(item)
-    case = Case.from_item(item)
-    _notify(desk, case, snapshot, now, "opened")
-    return case
+    if not desk.ledger.put_new(item):
+        # Another attempt recorded it meanwhile: its record describes the packet as it stands.
+        return get_case(desk.ledger, case_id) or Case.from_item(item)
+    return Case.from_item(item)
 
 
 def balance_changed(desk: LegalDesk, snapshot: AccountSnapshot, case: Case, now: datetime) -> None:
@@ -224,10 +264,12 @@ class _ArchivedNotices(Sequence[tuple[str, bytes]]):
         return name, self._store.read(self._bucket, f"notices/{name}")
 
 
-def _documents(documents: Documents, invoices: Sequence[InvoiceState]) -> dict[str, tuple[str, bytes]]:
+def _documents(
+    documents: Documents, account_id: str, invoices: Sequence[InvoiceState]
+) -> dict[str, tuple[str, bytes]]:
     found = {}
     for invoice in invoices:
-        pdf = documents.invoice_pdf(invoice.document, invoice.invoice_id)
+        pdf = documents.invoice_pdf(account_id, invoice.document, invoice.invoice_id)
         if pdf is not None:
             found[invoice.invoice_id] = pdf
     return found
@@ -240,6 +282,29 @@ def _notify(desk: LegalDesk, case: Case, snapshot: AccountSnapshot, now: datetim
             extra={"case_id": case.case_id},
         )
         return
+    name, raw = _legal_message(desk, case, snapshot, now, what)
+    message_id = desk.mailer.send(desk.policy.sender, [desk.legal_email], raw, None)
+    entry = LogEntry(
+        EventType.LEGAL_NOTIFIED,
+        f"{case.case_id}#{what}#{case.balance}",
+        {
+            "case_id": case.case_id,
+            "to": desk.legal_email,
+            "eml": name,
+            "message_id": message_id,
+            "reason": what,
+            "balance": format_amount(case.balance, case.currency),
+        },
+    )
+    # After case_opened (or payment_applied) logged at the same instant.
+    workflow.log(desk.ledger, snapshot.account_id, now, [entry], seq=100)
+    logger.info("Legal team notified", extra={"case_id": case.case_id, "reason": what})  # never the link
+
+
+def _legal_message(
+    desk: LegalDesk, case: Case, snapshot: AccountSnapshot, now: datetime, what: str
+) -> tuple[str, bytes]:
+    """The legal team's email (file name, raw bytes), its copy already archived."""
     hours = max(1, min(desk.link_hours, MAX_LINK_HOURS))
     link = desk.presign(desk.legal_bucket, case.packet_key, hours * 3600) if desk.presign else None
     name = eml_name(now, snapshot.account_id, f"legal-{what}")
@@ -259,22 +324,180 @@ def _notify(desk: LegalDesk, case: Case, snapshot: AccountSnapshot, now: datetim
     # The archive keeps what was sent, less the link itself (a presigned URL is a bearer credential).
     withheld = PacketLink(WITHHELD, link.expires_at, secret=False) if link and link.secret else link
     desk.archive.put(f"notices/{name}", raw if withheld is link else message(withheld))
-    message_id = desk.mailer.send(desk.policy.sender, [desk.legal_email], raw, None)
-    entry = LogEntry(
+    return name, raw
+
+
+# --- the opening email: at most once -------------------------------------------------------------------
+
+NOTIFY_SENDING = "sending"
+NOTIFY_SENT = "sent"
+NOTIFY_UNCONFIRMED = "unconfirmed"
+NOTIFY_FAILED = "failed"
+LEGAL_STAGE = "legal_handoff"  # the stage named by notice_unconfirmed / notice_failed about the opening email
+# legal_notified comes after case_opened when both are logged at the same instant.
+_NOTIFIED_SEQ = 100
+
+
+class CaseNotRecorded(RuntimeError):
+    """The legal team cannot be told about a case whose packet and record are not stored yet."""
+
+
+def notify_opened(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, now: datetime) -> dict[str, Any]:
+    """Email the legal team about a new case, at most once (see the module docstring).
+
+    Returns {"notified": bool, "reason": ..., "settled": bool}; settled is False only when SES refused the
+    email (the next day's scan tries again). Raises SendThrottled when SES accepted nothing and a retry may
+    send, CaseNotRecorded when the hand-off has not stored the case yet."""
+    item = desk.ledger.get(CASES_PK, case_id)
+    if item is None:
+        raise CaseNotRecorded(case_id)
+    status = item.get("notify_status")
+    if status == NOTIFY_SENT:
+        return {"notified": True, "reason": "already_sent", "settled": True}
+    if status == NOTIFY_UNCONFIRMED:
+        return {"notified": False, "reason": "unconfirmed", "settled": True}
+    if status == NOTIFY_SENDING:
+        # An earlier attempt reserved the email and did not finish. legal_notified logged means SES accepted
+        # it and only the acknowledgement was lost; otherwise nobody knows.
+        if _notified_event(desk, snapshot.account_id, item) is not None:
+            _update_case(desk.ledger, case_id, {"notify_status": NOTIFY_SENT})
+            return {"notified": True, "reason": "already_sent", "settled": True}
+        return _unconfirmed(desk, snapshot.account_id, item, "an earlier attempt stopped after reserving it")
+    if not desk.legal_email:
+        logger.warning(
+            "No legal team email configured; case recorded without notification", extra={"case_id": case_id}
+        )
+        return {"notified": False, "reason": "no_legal_email", "settled": True}
+    case = Case.from_item(item)
+    name, raw = _legal_message(desk, case, snapshot, now, "opened")
+    reserved = {
+        "notify_status": NOTIFY_SENDING,
+        "notified_at": rfc3339(now),
+        "notify_eml": name,
+        "notify_to": desk.legal_email,
+        "notify_balance": format_amount(case.balance, case.currency),
+    }
+    if not _update_case(
+        desk.ledger,
+        case_id,
+        reserved,
+        condition="attribute_not_exists(#notify_status) OR #notify_status = :failed",
+        values={":failed": NOTIFY_FAILED},
+    ):
+        return {"notified": False, "reason": "already_attempted", "settled": True}
+    item = {**item, **reserved}
+    try:
+        message_id = desk.mailer.send(desk.policy.sender, [desk.legal_email], raw, None)
+    except SendThrottled:
+        # SES accepted nothing: free the reservation so that the state machine's retry may send.
+        desk.ledger.update(
+            (CASES_PK, case_id),
+            condition="#notify_status = :sending",
+            UpdateExpression="REMOVE #notify_status",
+            ExpressionAttributeNames={"#notify_status": "notify_status"},
+            ExpressionAttributeValues={":sending": NOTIFY_SENDING},
+        )
+        raise
+    except SendUnconfirmed as exc:
+        return _unconfirmed(desk, snapshot.account_id, item, str(exc))
+    except SendRejected as exc:
+        return _refused(desk, snapshot.account_id, item, now, str(exc))
+    # SES has the message. Logged first, acknowledged after: a retry that finds the reservation still
+    # `sending` and the event logged knows that it went out.
+    workflow.log(desk.ledger, snapshot.account_id, now, [_notified_entry(item, message_id)], _NOTIFIED_SEQ)
+    _update_case(desk.ledger, case_id, {"notify_status": NOTIFY_SENT, "message_id": message_id})
+    logger.info("Legal team notified", extra={"case_id": case_id, "reason": "opened"})  # never the link
+    return {"notified": True, "reason": "sent", "settled": True}
+
+
+def _update_case(
+    ledger: Ledger,
+    case_id: str,
+    fields: Mapping[str, Any],
+    *,
+    condition: str | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    return ledger.update(
+        (CASES_PK, case_id),
+        condition=condition,
+        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+        ExpressionAttributeNames={f"#{name}": name for name in fields},
+        ExpressionAttributeValues={**{f":{name}": value for name, value in fields.items()}, **(values or {})},
+    )
+
+
+def _notified_entry(item: Mapping[str, Any], message_id: str) -> LogEntry:
+    return LogEntry(
         EventType.LEGAL_NOTIFIED,
-        f"{case.case_id}#{what}#{case.balance}",
+        f"{item['SK']}#opened",
         {
-            "case_id": case.case_id,
-            "to": desk.legal_email,
-            "eml": name,
+            "case_id": item["SK"],
+            "to": item["notify_to"],
+            "eml": item["notify_eml"],
             "message_id": message_id,
-            "reason": what,
-            "balance": format_amount(case.balance, case.currency),
+            "reason": "opened",
+            "balance": item["notify_balance"],
         },
     )
-    # After case_opened (or payment_applied) logged at the same instant.
-    workflow.log(desk.ledger, snapshot.account_id, now, [entry], seq=100)
-    logger.info("Legal team notified", extra={"case_id": case.case_id, "reason": what})  # never the link
+
+
+def _notified_event(desk: LegalDesk, account_id: str, item: Mapping[str, Any]) -> dict[str, Any] | None:
+    at = datetime.fromisoformat(item["notified_at"])
+    entry = _notified_entry(item, "")
+    event = Event(at, entry.type, account_id, identity=entry.identity, seq=_NOTIFIED_SEQ)
+    return desk.ledger.get(account_pk(account_id), event_sk(event))
+
+
+def _unconfirmed(desk: LegalDesk, account_id: str, item: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    """SES may have the email: never send it again; say so loudly, for a person to check (the archived
+    copy is `eml`)."""
+    case_id = item["SK"]
+    entry = LogEntry(
+        EventType.NOTICE_UNCONFIRMED,
+        f"{case_id}#opened",
+        {
+            "stage": LEGAL_STAGE,
+            "case_id": case_id,
+            "to": [item["notify_to"]],
+            "eml": item["notify_eml"],
+            "reason": reason[:1000],
+        },
+    )
+    workflow.log(desk.ledger, account_id, datetime.fromisoformat(item["notified_at"]), [entry], _NOTIFIED_SEQ)
+    _update_case(
+        desk.ledger,
+        case_id,
+        {"notify_status": NOTIFY_UNCONFIRMED, "notify_error": reason[:1000]},
+        condition="#notify_status = :sending",
+        values={":sending": NOTIFY_SENDING},
+    )
+    metrics.count(metrics.NOTICE_UNCONFIRMED)
+    logger.warning(
+        "SES may or may not have accepted the legal team's email; it is not sent again",
+        extra={"case_id": case_id, "eml": item["notify_eml"], "reason": reason[:1000]},
+    )
+    return {"notified": False, "reason": "unconfirmed", "settled": True}
+
+
+def _refused(
+    desk: LegalDesk, account_id: str, item: Mapping[str, Any], now: datetime, reason: str
+) -> dict[str, Any]:
+    """SES refused the email: nothing went out, and the reservation may be taken again (next day's scan)."""
+    case_id = item["SK"]
+    _update_case(desk.ledger, case_id, {"notify_status": NOTIFY_FAILED, "notify_error": reason[:1000]})
+    entry = LogEntry(
+        EventType.NOTICE_FAILED,
+        f"{case_id}#opened#{rfc3339(now)}",
+        {"stage": LEGAL_STAGE, "case_id": case_id, "reason": reason[:1000]},
+    )
+    workflow.log(desk.ledger, account_id, now, [entry], _NOTIFIED_SEQ)
+    metrics.count(metrics.NOTICE_FAILED)
+    logger.warning(
+        "SES refused the legal team's email; the next daily scan tries again",
+        extra={"case_id": case_id, "reason": reason[:1000]},
+    )
+    return {"notified": False, "failed": True, "reason": reason[:1000], "settled": False}
 
 
 def link_expiry_text(expires_at: datetime, business_timezone: str) -> str:
@@ -291,7 +514,8 @@ def link_expiry_text(expires_at: datetime, business_timezone: str) -> str:
 def _legal_email(
     policy: Policy, case: Case, snapshot: AccountSnapshot, link: PacketLink | None, what: str
 ) -> RenderedNotice:
-    customer = str(snapshot.profile.get("customer_name", snapshot.account_id))
+    # Stripped again here: profiles imported before ingest stripped bidi controls still hold them.
+    customer = strip_bidi_controls(str(snapshot.profile.get("customer_name", snapshot.account_id)))
     amount = f"{format_amount(case.amount_due, case.currency)} {case.currency}"
     balance = f"{format_amount(case.balance, case.currency)} {case.currency}"
     if what == "opened":

@@ -20,6 +20,9 @@ SERVICE = "dunning"
 
 # A notice that could not be sent: SES refused it (an unverified sender, sending paused, a rejected message).
 NOTICE_FAILED = "NoticeFailed"
+# SES may have accepted a notice whose answer was lost (or whose attempt died after reserving it): it is not
+# sent again, and a person must check it (`notice_unconfirmed` in the contact log).
+NOTICE_UNCONFIRMED = "NoticeUnconfirmed"
 # An execution ended in RecordFailure: a step kept failing after its retries (the contact log has
 # `workflow_failed`; the account is picked up again by the next day's scan).
 WORKFLOW_FAILED = "WorkflowFailed"
@@ -27,7 +30,7 @@ WORKFLOW_FAILED = "WorkflowFailed"
 # half-year (the notice cannot be sent), or after its last (the last known rate was used): append the rate.
 MISSING_REFERENCE_RATE = "MissingReferenceRate"
 
-ALARMED = frozenset({NOTICE_FAILED, WORKFLOW_FAILED, MISSING_REFERENCE_RATE})
+ALARMED = frozenset({NOTICE_FAILED, NOTICE_UNCONFIRMED, WORKFLOW_FAILED, MISSING_REFERENCE_RATE})
 
 
 def count(name: str, value: int = 1) -> None:

@@ -30,6 +30,10 @@ from dunning.money import is_currency, parse_decimal, to_minor_units
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+# The invisible bidi controls: embeddings and overrides (U+202A-U+202E), isolates (U+2066-U+2069) and the
+# LRM, RLM and Arabic letter marks. Letters keep their own direction without them.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_WITHOUT_BIDI_CONTROLS = dict.fromkeys(map(ord, BIDI_CONTROLS))
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _COUNTRIES = frozenset(
     str(code) for code in Locale("en").territories if len(str(code)) == 2 and str(code).isalpha()
@@ -52,6 +56,17 @@ class Problem:
 
 
 # --- field types -------------------------------------------------------------------------------------
+
+
+def strip_bidi_controls(text: str) -> str:
+    """`text` without bidi controls. A customer's name or reference with a right-to-left override
+    ("Evil\u202eLtd") would make whatever follows it on the line read backwards in a notice, a subject or
+    the legal team's email, so it could pass for other words; Arabic and Persian letters are untouched."""
+    return text.translate(_WITHOUT_BIDI_CONTROLS)
+
+
+def _without_bidi_controls(value: Any) -> Any:
+    return strip_bidi_controls(value) if isinstance(value, str) else value
 
 
 def _single_line(value: str) -> str:
@@ -135,8 +150,17 @@ def _segment(value: str) -> str:
     return name
 
 
-Text = Annotated[str, AfterValidator(_single_line), Field(max_length=500)]
-Identifier = Annotated[str, AfterValidator(_single_line), Field(min_length=1, max_length=200)]
+# Customer-supplied text is stored without bidi controls; stripped before the length checks, so a name made
+# of nothing else is an empty one.
+Text = Annotated[
+    str, BeforeValidator(_without_bidi_controls), AfterValidator(_single_line), Field(max_length=500)
+]
+Identifier = Annotated[
+    str,
+    BeforeValidator(_without_bidi_controls),
+    AfterValidator(_single_line),
+    Field(min_length=1, max_length=200),
+]
 IsoDate = Annotated[date, BeforeValidator(_parse_iso_date)]
 Amount = Annotated[Decimal, BeforeValidator(_parse_decimal)]
 Currency = Annotated[str, AfterValidator(_currency)]
@@ -200,7 +224,12 @@ class Invoice(_Model):
     due_on: IsoDate
     status: InvoiceStatus = InvoiceStatus.OPEN
     reference: Text | None = None
-    document: Annotated[str, AfterValidator(_single_line), Field(max_length=300)] | None = None
+    document: (
+        Annotated[
+            str, BeforeValidator(_without_bidi_controls), AfterValidator(_single_line), Field(max_length=300)
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _amounts_and_dates(self) -> Self:

@@ -40,6 +40,7 @@ from typing import Any, BinaryIO
 
 from dunning.account import InvoiceState
 from dunning.ingest.csvfile import safe_cell
+from dunning.models import strip_bidi_controls
 from dunning.money import format_amount
 from dunning.notices.pdf import (
     _BODY_PT,
@@ -47,11 +48,13 @@ from dunning.notices.pdf import (
     _SMALL_PT,
     _Cell,
     _charge_text,
-    _clean,
     _Document,
     _Format,
     _table,
     invoice_copy_pdf,
+)
+from dunning.notices.pdf import (
+    _clean as _clean_line,
 )
 from dunning.notices.render import Business, ChargeLine
 from dunning.sending import notice_invoice
@@ -77,6 +80,13 @@ _NAME_MAX = 120
 # widest letters a row stays shorter than a page.
 _CELL_CHARACTERS = 1000
 _NAME_IN_COPY = 300
+
+
+def _clean(text: str) -> str:
+    """A field of the customer's or the log's on one clean line. Unlike a notice, the summary's own words
+    never need a direction mark, so the LRM, RLM and Arabic letter mark go too: rows imported before ingest
+    stripped bidi controls may still hold them."""
+    return _clean_line(strip_bidi_controls(text))
 
 
 @dataclass(frozen=True)
@@ -688,6 +698,9 @@ def _timeline(events: Iterable[Mapping[str, Any]]) -> list[list[_Cell]]:
             sent_ids.add(message_id)
             result = "; ".join(failures.get(message_id, [])) or "accepted by SES, no failure reported"
             rows.append(_row(event, _text(event.get("to")), _text(event.get("stage")), message_id, result))
+        elif kind == "notice_unconfirmed":
+            result = "handed to SES, its answer was lost: sending unconfirmed (copy enclosed)"
+            rows.append(_row(event, _text(event.get("to")), _text(event.get("stage")), "", result))
         elif kind == "notice_skipped":
             rows.append(
                 _row(event, "", _text(event.get("stage")), "", f"not sent: {_text(event.get('reason'))}")

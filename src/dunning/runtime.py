@@ -19,7 +19,7 @@ import boto3
 from dunning.clock import current_clock
 from dunning.ledger import Ledger
 from dunning.legal import LegalDesk, PacketLink, PacketLinkSigner
-from dunning.mailer import SesMailer
+from dunning.mailer import NO_RETRIES, SesMailer
 from dunning.overrides import TemplateOverrides
 from dunning.policy import ActivePolicy, Policy
 from dunning.settings import Settings
@@ -88,7 +88,8 @@ class Runtime:
 
     @cached_property
     def sesv2(self) -> Any:
-        return self.session.client("sesv2")
+        # One attempt per call: botocore would otherwise resend a message whose answer was lost.
+        return self.session.client("sesv2", config=NO_RETRIES)
 
 
 def _local_link(base: str) -> PacketLinkSigner:

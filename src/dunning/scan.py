@@ -93,15 +93,26 @@ def _restart_if_orphaned(
     summary: ScanSummary,
 ) -> None:
     """The execution of this name has ended but the account still has invoices due: it is either with the
-    legal team, owned by another live execution, or its execution failed; only the last is restarted."""
+    legal team, owned by another live execution, or its execution failed; only the last is restarted. A
+    hand-off to the legal team keeps the account in the due index until it is finished, so one whose
+    execution failed half-way is found here and restarted straight at the hand-off."""
     state = ledger.get(account_pk(account_id), workflow.STATE_SK) or {}
     owner = state.get("owner")
-    if state.get("status") == "legal" or (owner and workflows.is_running(owner)):
+    legal = state.get("status") == "legal"
+    if (legal and state.get("handoff") != workflow.HANDOFF_OPEN) or (owner and workflows.is_running(owner)):
         summary.left_alone += 1
+        return
+    restart = f"{name[:68]}-r{today.strftime('%Y%m%d')}"
+    if legal:
+        if workflow.take_over_handoff(ledger, account_id, owner, restart) and workflows.start(
+            restart, {**payload, "resume": "handoff"}
+        ):
+            summary.started.append(restart)
+        else:
+            summary.left_alone += 1
         return
     if owner:
         workflow.release_dead_owner(ledger, account_id, owner)
-    restart = f"{name[:68]}-r{today.strftime('%Y%m%d')}"
     if workflows.start(restart, payload):
         summary.started.append(restart)
     else:

@@ -1,19 +1,22 @@
 """Sending one notice: re-check, render, hand to SES exactly once, log.
 
-Exactly once, even across crashes: before the message goes to SES the send is reserved in the ledger
-(NOTICE item, status `sending`) and the exact bytes are archived. Then:
-- SES is throttling or briefly failing (nothing accepted): the reservation is dropped and the error
-  raised, so the state machine's retry sends it later;
-- SES refuses the message (any other error response from SES, AccessDenied included: proof that nothing
-  was accepted), or an address is one SES could never take: the reservation is marked `failed`,
-  `notice_failed` is logged with SES's reason and the NoticeFailed metric counted. The rung is not done:
-  the ladder tries the stage again on the next business day, and only a `failed` reservation can be taken
-  again, by one attempt at a time;
-- SES accepts: the reservation becomes `sent` with SES's message id and `notice_sent` is logged;
-- the process dies in between (or the ledger write fails after SES accepted): a retry finds the
-  reservation still `sending` and cannot know whether SES accepted, so it does *not* send again. The
-  notice is recorded as `unconfirmed` (notice_skipped, reason `unconfirmed`, archive kept) for a person
-  to check. Never sending a notice twice wins over never missing one.
+Exactly once, even across crashes and lost answers. Before the message goes to SES the send is reserved in
+the ledger (NOTICE item, status `sending`, with what the notice says) and its exact bytes are archived;
+then the account is re-checked once more, immediately before SES, so a payment, promise, dispute or pause
+recorded while the notice was being rendered still stops it. Then what SES answered decides:
+- proof that SES accepted nothing (throttled, sending paused, no connection): the reservation is dropped
+  and the error raised, so the state machine's retry sends it later;
+- proof that SES refused it (any other 4xx, AccessDenied included), or an address SES could never take:
+  the reservation is marked `failed`, `notice_failed` is logged with SES's reason and the NoticeFailed
+  metric counted. The rung is not done: the ladder tries the stage again on the next business day, and
+  only a `failed` reservation can be taken again, by one attempt at a time;
+- SES accepted: `notice_sent` is logged first, then the reservation becomes `sent` (log, then
+  acknowledge: a crash between the two is repaired by the retry, which finds the logged event);
+- no proof either way (a read timeout, a reset connection, an HTTP 5xx: the request went out and the answer
+  was lost), or the process died between reserving and logging: nobody can know whether SES accepted it,
+  so it is *never* sent again. The reservation becomes `unconfirmed`, `notice_unconfirmed` is logged with
+  everything the notice said (its archived copy included) and the NoticeUnconfirmed alarm fires, for a
+  person to check (README: "Exactly once"). Never sending a notice twice wins over never missing one.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from dunning.charges import DebtInvoice, Payment, charges_for
 from dunning.clock import Clock, rfc3339
 from dunning.events import EventType
 from dunning.ladder import Decision, LogEntry, decide, payment_deadline
-from dunning.ledger import Ledger
+from dunning.ledger import Ledger, plain
 from dunning.money import format_amount
 from dunning.notices.mime import Attachment, UnsendableAddress, build_message
 from dunning.notices.render import Business, ChargeLine, NoticeContext, NoticeInvoice, render_notice
@@ -58,9 +61,13 @@ class SendRejected(Exception):
     """SES refused this message for good (e.g. a malformed address); retrying would not help."""
 
 
+class SendUnconfirmed(Exception):
+    """The request reached SES but its answer was lost: SES may or may not have accepted the message."""
+
+
 class Mailer(Protocol):
     def send(self, sender: str, to: Sequence[str], raw: bytes, account_id: str | None = None) -> str:
-        """Hand the raw message to SES; SES's message id, or SendThrottled / SendRejected."""
+        """Hand the raw message to SES: SES's message id, or SendThrottled, SendRejected, SendUnconfirmed."""
         ...
 
 
@@ -69,8 +76,9 @@ class Archive(Protocol):
 
 
 class Documents(Protocol):
-    def invoice_pdf(self, document: str | None, invoice_id: str) -> tuple[str, bytes] | None:
-        """(file name, bytes) of the invoice's uploaded PDF, if there is one."""
+    def invoice_pdf(self, account_id: str, document: str | None, invoice_id: str) -> tuple[str, bytes] | None:
+        """(file name, bytes) of the invoice's uploaded PDF, if there is one bound to `account_id`'s invoice
+        (invoice ids are unique only per account: never another account's document)."""
         ...
 
 
@@ -109,7 +117,15 @@ def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
         return _already_attempted(request, deps, existing, now)
 
     decision = decide(snapshot, deps.policy, now)
-    still_due = (
+    if not _still_due(request, snapshot, decision, now):
+        reason = _SKIP_REASON.get(decision.reason, decision.reason)
+        _skip(ledger, request, now, reason)
+        return {"sent": False, "reason": reason}
+    return _send(request, deps, snapshot, decision, now)
+
+
+def _still_due(request: SendRequest, snapshot: AccountSnapshot, decision: Decision, now: datetime) -> bool:
+    return (
         decision.next == "send"
         and decision.stage is not None
         and decision.stage.name == request.stage
@@ -117,11 +133,19 @@ def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
         and decision.at <= now + SEND_TOLERANCE
         and snapshot.state.episode == request.episode
     )
-    if not still_due:
-        reason = _SKIP_REASON.get(decision.reason, decision.reason)
-        _skip(ledger, request, now, reason)
-        return {"sent": False, "reason": reason}
-    return _send(request, deps, snapshot, decision, now)
+
+
+def _recheck(request: SendRequest, deps: Collaborators) -> str | None:
+    """The last look before SES: None if the notice is still due, else why not (e.g. `paid`)."""
+    now = deps.clock.now()
+    snapshot = workflow.load(deps.ledger, request.account_id)
+    # Decided as if this attempt's own reservation were not there yet (it would count as the rung done).
+    others = tuple(n for n in snapshot.notices if (n.episode, n.stage) != (request.episode, request.stage))
+    snapshot = dataclasses.replace(snapshot, notices=others)
+    decision = decide(snapshot, deps.policy, now)
+    if _still_due(request, snapshot, decision, now):
+        return None
+    return _SKIP_REASON.get(decision.reason, decision.reason)
 
 
 def _send(
@@ -189,11 +213,25 @@ def _send(
         return _refused(request, deps, now, f"unsendable address: {exc}")
     archive_key = f"notices/{name}"
     deps.archive.put(archive_key, raw)
+    notice = {
+        "stage": stage.name,
+        "invoice_ids": [i.invoice_id for i in invoices],
+        "amount_due": format_amount(total, currency),
+        "currency": currency,
+        "to": recipients,
+        "eml": name,
+    }
     if not workflow.begin_send(
-        deps.ledger, request.account_id, request.episode, stage.name, now, archive_key
+        deps.ledger, request.account_id, request.episode, stage.name, now, archive_key, notice
     ):
         existing = workflow.notice_status(deps.ledger, request.account_id, request.episode, stage.name) or {}
         return _already_attempted(request, deps, existing, now)
+    reason = _recheck(request, deps)
+    if reason is not None:
+        # Paid, promised, disputed or paused while the notice was being made: it never goes out.
+        workflow.cancel_send(deps.ledger, request.account_id, request.episode, stage.name)
+        _skip(deps.ledger, request, now, reason)
+        return {"sent": False, "reason": reason}
     try:
         message_id = deps.mailer.send(deps.policy.sender, recipients, raw, request.account_id)
     except SendThrottled:
@@ -201,7 +239,10 @@ def _send(
         raise
     except SendRejected as exc:
         return _refused(request, deps, now, str(exc))
+    except SendUnconfirmed as exc:
+        return _unconfirmed(request, deps, now, notice, f"SES's answer was lost: {exc}")
     # From here on SES has the message: a failure below must never lead to sending it again.
+    workflow.log(deps.ledger, request.account_id, now, [_sent_entry(request, notice, message_id)])
     workflow.finish_send(
         deps.ledger,
         request.account_id,
@@ -211,24 +252,16 @@ def _send(
         message_id=message_id,
         recipients=len(recipients),
     )
-    entry = LogEntry(
-        EventType.NOTICE_SENT,
-        f"{request.episode}#{stage.name}",
-        {
-            "stage": stage.name,
-            "invoice_ids": [i.invoice_id for i in invoices],
-            "amount_due": format_amount(total, currency),
-            "currency": currency,
-            "to": recipients,
-            "message_id": message_id,
-            "eml": name,
-        },
-    )
-    workflow.log(deps.ledger, request.account_id, now, [entry])
     logger.info(
         "Notice sent", extra={"account_id": request.account_id, "stage": stage.name, "message_id": message_id}
     )
     return {"sent": True, "message_id": message_id, "eml": name}
+
+
+def _sent_entry(request: SendRequest, notice: dict[str, Any], message_id: str) -> LogEntry:
+    return LogEntry(
+        EventType.NOTICE_SENT, f"{request.episode}#{request.stage}", {**notice, "message_id": message_id}
+    )
 
 
 def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
@@ -248,18 +281,61 @@ def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: s
     return {"sent": False, "failed": True, "reason": reason[:1000]}
 
 
+def _unconfirmed(
+    request: SendRequest, deps: Collaborators, at: datetime, notice: dict[str, Any], reason: str
+) -> dict[str, Any]:
+    """SES may have the message: never send it again; say so loudly, with everything a person needs to
+    check it (the archived copy is `eml`)."""
+    workflow.log(
+        deps.ledger,
+        request.account_id,
+        at,
+        [
+            LogEntry(
+                EventType.NOTICE_UNCONFIRMED,
+                f"{request.episode}#{request.stage}",
+                {**notice, "stage": request.stage, "reason": reason},
+            )
+        ],
+    )
+    workflow.finish_send(
+        deps.ledger, request.account_id, request.episode, request.stage, workflow.UNCONFIRMED, reason=reason
+    )
+    metrics.count(metrics.NOTICE_UNCONFIRMED)
+    logger.warning(
+        "SES may or may not have accepted this notice; it is not sent again",
+        extra={"account_id": request.account_id, "stage": request.stage, "reason": reason},
+    )
+    return {"sent": False, "reason": "unconfirmed"}
+
+
 def _already_attempted(
     request: SendRequest, deps: Collaborators, existing: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
     status = existing.get("status")
     if status == "sending":
-        workflow.finish_send(deps.ledger, request.account_id, request.episode, request.stage, "unconfirmed")
-        _skip(deps.ledger, request, now, "unconfirmed")
-        logger.warning(
-            "A previous attempt may have sent this notice; not sending again",
-            extra={"account_id": request.account_id, "stage": request.stage},
+        # An earlier attempt reserved the notice and did not finish: it died, or timed out, somewhere
+        # between the reservation and the acknowledgement.
+        started = datetime.fromisoformat(str(existing["started_at"]))
+        notice = plain(existing.get("notice") or {"stage": request.stage})
+        logged = workflow.logged_event(
+            deps.ledger, request.account_id, started, _sent_entry(request, notice, "")
         )
-        return {"sent": False, "reason": "unconfirmed"}
+        if logged is not None:
+            # SES accepted it and notice_sent was logged: only the acknowledgement was lost.
+            workflow.finish_send(
+                deps.ledger,
+                request.account_id,
+                request.episode,
+                request.stage,
+                "sent",
+                message_id=logged.get("message_id", ""),
+                recipients=len(logged.get("to", [])),
+            )
+            return {"sent": False, "reason": "already_sent"}
+        return _unconfirmed(
+            request, deps, started, notice, "an earlier attempt stopped after reserving the notice"
+        )
     return {"sent": False, "reason": f"already_{status}"}
 
 
@@ -349,7 +425,7 @@ def _invoice_attachments(
     """Each invoice's uploaded PDF, or a generated copy where none was uploaded, by invoice id."""
     found = {}
     for invoice, line in zip(invoices, context.invoices, strict=True):
-        pdf = documents.invoice_pdf(invoice.document, invoice.invoice_id)
+        pdf = documents.invoice_pdf(context.account_id, invoice.document, invoice.invoice_id)
         if pdf is None:
             from dunning.notices.pdf import invoice_copy_pdf
 

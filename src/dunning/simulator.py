@@ -40,9 +40,14 @@ class Simulation:
     def schedule(self, day: date, upload: Upload) -> None:
         self.uploads[day].append(upload)
 
+    def run_until_day(self, day: date) -> None:
+        """Everything before the first instant of `day`, and nothing at it: a Wait ending exactly at D 00:00
+        (a customer far east of the business, whose window opens then) belongs to day D, after D's uploads."""
+        self.aws.scheduler.run_until(self.at(day), inclusive=False)
+
     def run_day(self, day: date) -> None:
         start = self.at(day)
-        self.aws.run_until(start)
+        self.run_until_day(day)
         for upload in self.uploads.pop(day, []):
             result = self.aws.upload(upload.kind, upload.name, upload.body, start)
             for summary in result["imports"]:
@@ -59,4 +64,4 @@ class Simulation:
             self.run_day(first + timedelta(days=offset))
             if progress:
                 progress(offset + 1, days)
-        self.aws.run_until(self.at(first + timedelta(days=days)))
+        self.run_until_day(first + timedelta(days=days))

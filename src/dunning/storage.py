@@ -1,4 +1,14 @@
-"""S3 access for uploads and reports (a thin adapter so the domain can be tested against moto or fakes)."""
+"""S3 access for uploads and reports (a thin adapter so the domain can be tested against moto or fakes).
+
+Invoice documents. Invoice ids are unique only within an account, so a PDF's file name alone can never say
+whose invoice it is. The rule, for an invoice of account A that names `document` (else `<invoice id>.pdf`):
+- a PDF uploaded as incoming/documents/A/<name> is A's, and wins;
+- a PDF uploaded as incoming/documents/<name> is attached only when A is the one account whose invoices
+  look for <name>: every invoice import records which account looks for which name (a claim). A name two
+  accounts look for is attached to nobody (each gets the generated copy of its invoice), and an upload of
+  such a name is reported in the reject report.
+So a customer never receives a document of another account's: at worst they get the generated copy.
+"""
 
 from __future__ import annotations
 
@@ -118,6 +128,40 @@ class S3Archive:
         self._store.put(self._bucket, key, raw, "message/rfc822")
 
 
+DOCUMENTS_PREFIX = "incoming/documents/"
+UNBOUND_DOCUMENT_SK = "DOCUMENT"
+_CLAIM_PREFIX = "CLAIM#"
+
+
+def document_pk(file_name: str) -> str:
+    return f"DOCUMENT#{file_name}"
+
+
+def bound_document_sk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+def claim_sk(account_id: str) -> str:
+    return f"{_CLAIM_PREFIX}{account_id}"
+
+
+def document_name(document: str | None, invoice_id: str) -> str:
+    """The file name an invoice's PDF is looked for under."""
+    return document or f"{invoice_id}.pdf"
+
+
+def document_account(key: str) -> str | None:
+    """The account of an upload under incoming/documents/<account_id>/<file>; None directly under
+    incoming/documents/."""
+    folder = key.removeprefix(DOCUMENTS_PREFIX).rpartition("/")[0]
+    return folder or None
+
+
+def claimants(items: Any) -> set[str]:
+    """The accounts whose invoices look for a document, from the items of its DOCUMENT# partition."""
+    return {item["SK"].removeprefix(_CLAIM_PREFIX) for item in items if item["SK"].startswith(_CLAIM_PREFIX)}
+
+
 class S3Documents:
     """Invoice PDFs uploaded under incoming/documents/, found through their ledger records."""
 
@@ -125,19 +169,16 @@ class S3Documents:
         self._store = store
         self._ledger = ledger
 
-    def invoice_pdf(self, document: str | None, invoice_id: str) -> tuple[str, bytes] | None:
-        # An invoice names its PDF in the `document` column; otherwise <invoice_id>.pdf is looked for.
-        for name in (document, f"{invoice_id}.pdf"):
-            if not name:
-                continue
-            item = self._ledger.get(f"DOCUMENT#{name}", "DOCUMENT")
-            if item is not None:
-                stored = StoredObject(
-                    item["bucket"],
-                    item["key"],
-                    "",
-                    datetime.min.replace(tzinfo=UTC),
-                    item.get("version_id") or None,
-                )
-                return name, self._store.open(stored).read()
-        return None
+    def invoice_pdf(self, account_id: str, document: str | None, invoice_id: str) -> tuple[str, bytes] | None:
+        # The module docstring has the rule; one query reads the uploads and the claims of the name.
+        name = document_name(document, invoice_id)
+        items = {item["SK"]: item for item in self._ledger.query_partition(document_pk(name))}
+        item = items.get(bound_document_sk(account_id))
+        if item is None and claimants(items.values()) == {account_id}:
+            item = items.get(UNBOUND_DOCUMENT_SK)
+        if item is None:
+            return None
+        stored = StoredObject(
+            item["bucket"], item["key"], "", datetime.min.replace(tzinfo=UTC), item.get("version_id") or None
+        )
+        return name, self._store.open(stored).read()

@@ -1,7 +1,8 @@
 """The workflow's records in the ledger: who is walking an account up the ladder, which episode it is in,
 and which notices of that episode have been (or are being) sent.
 
-    STATE item   PK = ACCOUNT#<id>, SK = STATE                    episode, status (idle|active|legal), owner
+    STATE item   PK = ACCOUNT#<id>, SK = STATE                    episode, status (idle|active|legal), owner;
+                                                                   legal: case_id, handed_over_at, handoff
     NOTICE item  PK = ACCOUNT#<id>, SK = NOTICE#<episode>#<stage>  status (sending|sent|unconfirmed|skipped|
                                                                    failed), attempts, message_id, recipients
 
@@ -17,6 +18,7 @@ the account with a conditional write, so two executions can never walk one accou
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +26,7 @@ from dunning.account import AccountSnapshot
 from dunning.clock import rfc3339
 from dunning.events import Event
 from dunning.ladder import LogEntry
-from dunning.ledger import Ledger, account_pk
+from dunning.ledger import Ledger, account_pk, event_sk, plain
 
 STATE_SK = "STATE"
 
@@ -61,7 +63,8 @@ def claim(ledger: Ledger, account_id: str, owner: str, now: datetime) -> bool:
 
 def release(ledger: Ledger, account_id: str, owner: str, *, settled: bool) -> None:
     """The execution is done with the account; a settled account starts its next episode afresh."""
-    expression = "REMOVE #owner SET #status = :idle" + (" ADD episode :one" if settled else "")
+    settle = ", settled_by = :me ADD episode :one" if settled else ""
+    expression = "REMOVE #owner SET #status = :idle" + settle
     values: dict[str, Any] = {":me": owner, ":idle": "idle", ":legal": "legal"}
     if settled:
         values[":one"] = 1
@@ -85,13 +88,76 @@ def release_dead_owner(ledger: Ledger, account_id: str, dead_owner: str) -> bool
     )
 
 
+# The hand-off's own progress on the STATE item: `open` from mark_legal until every part of it is done
+# (packet, case record, case_opened, the legal team's email), then `done`. Accounts handed over before this
+# field existed have none and count as done.
+HANDOFF_OPEN = "open"
+HANDOFF_DONE = "done"
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """An account with the legal team: its case, when it was handed over, and who is finishing it."""
+
+    case_id: str
+    at: datetime  # the hand-off instant: every retry dates the case (and its case_opened) by it
+    open: bool
+    owner: str | None
+
+
 def mark_legal(ledger: Ledger, account_id: str, owner: str, case_id: str, now: datetime) -> bool:
+    """The account goes to the legal team. The owner stays on the record until finish_handoff, so that the
+    scan can tell a hand-off still being worked on from one whose execution died half-way."""
     return ledger.update(
         (account_pk(account_id), STATE_SK),
-        condition="#owner = :me",
-        UpdateExpression="SET #status = :legal, case_id = :case, handed_over_at = :now REMOVE #owner",
-        ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
-        ExpressionAttributeValues={":me": owner, ":legal": "legal", ":case": case_id, ":now": rfc3339(now)},
+        condition="#owner = :me AND #status <> :legal",
+        UpdateExpression="SET #status = :legal, case_id = :case, handed_over_at = :now, #handoff = :open",
+        ExpressionAttributeNames={"#owner": "owner", "#status": "status", "#handoff": "handoff"},
+        ExpressionAttributeValues={
+            ":me": owner,
+            ":legal": "legal",
+            ":case": case_id,
+            ":now": rfc3339(now),
+            ":open": HANDOFF_OPEN,
+        },
+    )
+
+
+def handoff(ledger: Ledger, account_id: str) -> Handoff | None:
+    """The account's hand-off, or None when it is not with the legal team."""
+    state = ledger.get(account_pk(account_id), STATE_SK) or {}
+    if state.get("status") != "legal" or not state.get("case_id"):
+        return None
+    return Handoff(
+        case_id=state["case_id"],
+        at=datetime.fromisoformat(state["handed_over_at"]),
+        open=state.get("handoff") == HANDOFF_OPEN,
+        owner=state.get("owner"),
+    )
+
+
+def take_over_handoff(ledger: Ledger, account_id: str, dead_owner: str | None, successor: str) -> bool:
+    """Give an unfinished hand-off whose execution ended (the scan found it closed) to `successor`."""
+    held = "#owner = :dead" if dead_owner else "attribute_not_exists(#owner)"
+    values: dict[str, Any] = {":legal": "legal", ":open": HANDOFF_OPEN, ":next": successor}
+    if dead_owner:
+        values[":dead"] = dead_owner
+    return ledger.update(
+        (account_pk(account_id), STATE_SK),
+        condition=f"#status = :legal AND #handoff = :open AND {held}",
+        UpdateExpression="SET #owner = :next",
+        ExpressionAttributeNames={"#owner": "owner", "#status": "status", "#handoff": "handoff"},
+        ExpressionAttributeValues=values,
+    )
+
+
+def finish_handoff(ledger: Ledger, account_id: str, owner: str, case_id: str) -> bool:
+    return ledger.update(
+        (account_pk(account_id), STATE_SK),
+        condition="#owner = :me AND case_id = :case",
+        UpdateExpression="SET #handoff = :done REMOVE #owner",
+        ExpressionAttributeNames={"#owner": "owner", "#handoff": "handoff"},
+        ExpressionAttributeValues={":me": owner, ":case": case_id, ":done": HANDOFF_DONE},
     )
 
 
@@ -113,15 +179,24 @@ def log(
 
 
 FAILED = "failed"
+UNCONFIRMED = "unconfirmed"
 
 
 def begin_send(
-    ledger: Ledger, account_id: str, episode: int, stage: str, at: datetime, archive_key: str
+    ledger: Ledger,
+    account_id: str,
+    episode: int,
+    stage: str,
+    at: datetime,
+    archive_key: str,
+    notice: dict[str, Any] | None = None,
 ) -> bool:
     """Reserve (account, episode, stage) before handing the message to SES; False if already reserved.
 
-    Only a reservation whose attempt SES refused (`failed`) can be taken again, and only by one attempt:
-    the conditional write flips it to `sending` atomically."""
+    `notice` is what the message says (invoices, amount, recipients, eml): kept with the reservation so
+    that an attempt that never finished can still be reported in full. Only a reservation whose attempt SES
+    refused (`failed`) can be taken again, and only by one attempt: the conditional write flips it to
+    `sending` atomically."""
     fields: dict[str, Any] = {
         "kind": "notice",
         "account_id": account_id,
@@ -130,6 +205,7 @@ def begin_send(
         "status": "sending",
         "started_at": rfc3339(at),
         "archive_key": archive_key,
+        "notice": notice or {},
     }
     return ledger.update(
         notice_key(account_id, episode, stage),
@@ -148,6 +224,14 @@ def begin_send(
             ":one": 1,
         },
     )
+
+
+def logged_event(ledger: Ledger, account_id: str, at: datetime, entry: LogEntry) -> dict[str, Any] | None:
+    """The event `entry` as `log` would have stored it at `at`, if it was stored."""
+    item = ledger.get(
+        account_pk(account_id), event_sk(Event(at, entry.type, account_id, identity=entry.identity))
+    )
+    return plain(item["event"]) if item else None
 
 
 def notice_status(ledger: Ledger, account_id: str, episode: int, stage: str) -> dict[str, Any] | None:

@@ -1,10 +1,12 @@
 """The collections engine end to end: the deployed ASL executed by moto, the real handlers in-process, the
 daily scan at 07:00, Wait states released by the simulated clock. Times below are UTC unless the account
-lives elsewhere; the default policy sends Monday-Friday 09:00-17:00 in the customer's time zone."""
+lives elsewhere; the default policy sends on business days (Monday-Friday in most countries) 09:00-17:00
+in the customer's time zone."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -196,6 +198,50 @@ def test_weekends_holidays_and_the_customer_time_zone_are_honoured() -> None:
         ]
 
 
+def test_notices_never_go_out_on_the_customer_country_weekend() -> None:
+    # Saudi Arabia rests Friday-Saturday, Iran on Friday. Due Monday 5 October 2026, so -3 is a Friday; no
+    # public holiday in either country from late September to mid-November.
+    rows = [
+        invoice_row(
+            f"{country}-1",
+            account_id=account,
+            due_on="2026-10-05",
+            issued_on="2026-09-01",
+            country=country,
+            timezone=zone,
+        )
+        for account, country, zone in (("SAUDI", "SA", "Asia/Riyadh"), ("IRAN", "IR", "Asia/Tehran"))
+    ]
+    with world(date(2026, 9, 28)) as w:
+        w.invoices(*rows)
+        w.run_through(date(2026, 12, 10))
+
+        assert w.notices("SAUDI") == [
+            ("pre_due", "2026-10-04 06:00"),  # Friday 2 October -> Sunday 09:00 in Riyadh (UTC+3)
+            ("reminder", "2026-10-07 06:00"),  # +1 (Tuesday) is within 3 days of Sunday's notice
+            ("second_reminder", "2026-10-12 06:00"),
+            ("firm_notice", "2026-10-19 06:00"),
+            ("demand_letter", "2026-11-04 06:00"),
+            ("final_notice", "2026-11-19 06:00"),  # a Thursday: a working day in Riyadh
+        ]
+        assert w.notices("IRAN") == [
+            ("pre_due", "2026-10-03 05:30"),  # Friday 2 October -> Saturday 09:00 in Tehran (UTC+3:30)
+            ("reminder", "2026-10-06 05:30"),
+            ("second_reminder", "2026-10-12 05:30"),
+            ("firm_notice", "2026-10-19 05:30"),
+            ("demand_letter", "2026-11-04 05:30"),
+            ("final_notice", "2026-11-19 05:30"),
+        ]
+        weekends = {"SAUDI": ("Asia/Riyadh", {4, 5}), "IRAN": ("Asia/Tehran", {4})}
+        sent = [e for account in weekends for e in w.events(account, "notice_sent")]
+        assert len(sent) == 12
+        for event in sent:
+            zone, weekend = weekends[event["account_id"]]
+            local = datetime.fromisoformat(event["at"]).astimezone(ZoneInfo(zone))
+            assert local.weekday() not in weekend, event
+        assert len(w.events("SAUDI", "case_opened")) == len(w.events("IRAN", "case_opened")) == 1
+
+
 def test_consumers_are_never_contacted_outside_08_00_to_21_00_local() -> None:
     policy = 'sending_window: {start: "06:00", end: "23:00"}\n'
     row = invoice_row(
@@ -247,6 +293,38 @@ def test_ses_throttling_is_retried_and_every_notice_goes_out_exactly_once(
 
 
 def test_a_crash_after_ses_accepted_never_sends_the_notice_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The function dies after SES accepted the reminder and before anything was logged: the retry cannot
+    # know whether it went out, so it is not sent again and is reported as unconfirmed, in full.
+    from dunning import workflow
+
+    original = workflow.log
+    crashed: list[str] = []
+
+    def crash_once(ledger, account_id, at, entries, seq=0):  # type: ignore[no-untyped-def]
+        entries = list(entries)
+        if any(getattr(e, "identity", "") == "0#reminder" for e in entries) and not crashed:
+            crashed.append("reminder")
+            raise RuntimeError("Lambda died after SES accepted the message")
+        return original(ledger, account_id, at, entries, seq)
+
+    monkeypatch.setattr(workflow, "log", crash_once)
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", due_on="2027-02-10"))
+        w.run_through(date(2027, 2, 18))
+
+        subjects = [m["X-Dunning-Notice"] for m in w.sent_emails()]
+        assert subjects == ["0/pre_due", "0/reminder", "0/second_reminder"], "the reminder went out once"
+        [unconfirmed] = w.events("ACME", "notice_unconfirmed")
+        assert unconfirmed["stage"] == "reminder" and unconfirmed["invoice_ids"] == ["A-1"]
+        assert unconfirmed["eml"].endswith("-reminder.eml") and unconfirmed["to"] == ["ap@acme.example.com"]
+        assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "second_reminder"]
+
+
+def test_a_crash_between_logging_and_acknowledging_a_send_is_repaired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # notice_sent was logged, then the function died before marking the reservation sent: the retry finds
+    # the logged event and completes the acknowledgement. Nothing is sent twice, nothing is left out.
     from dunning import workflow
 
     original = workflow.finish_send
@@ -255,7 +333,7 @@ def test_a_crash_after_ses_accepted_never_sends_the_notice_twice(monkeypatch: py
     def crash_once(ledger, account_id, episode, stage, status, **fields):  # type: ignore[no-untyped-def]
         if status == "sent" and stage == "reminder" and not crashed:
             crashed.append(stage)
-            raise RuntimeError("Lambda died after SES accepted the message")
+            raise RuntimeError("Lambda died after logging the send")
         return original(ledger, account_id, episode, stage, status, **fields)
 
     monkeypatch.setattr(workflow, "finish_send", crash_once)
@@ -264,10 +342,10 @@ def test_a_crash_after_ses_accepted_never_sends_the_notice_twice(monkeypatch: py
         w.run_through(date(2027, 2, 18))
 
         subjects = [m["X-Dunning-Notice"] for m in w.sent_emails()]
-        assert subjects == ["0/pre_due", "0/reminder", "0/second_reminder"], "the reminder went out once"
-        skipped = w.events("ACME", "notice_skipped")
-        assert [(e["stage"], e["reason"]) for e in skipped] == [("reminder", "unconfirmed")]
-        assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "second_reminder"]
+        assert subjects == ["0/pre_due", "0/reminder", "0/second_reminder"]
+        assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "reminder", "second_reminder"]
+        assert w.events("ACME", "notice_unconfirmed") == []
+        assert workflow.notice_status(w.ledger, "ACME", 0, "reminder")["status"] == "sent"  # type: ignore[index]
 
 
 def test_after_the_hand_off_payments_are_still_applied_and_nothing_is_sent() -> None:

@@ -45,7 +45,7 @@ class World:
         while self.day <= last:
             self.sim.run_day(self.day)
             self.day += timedelta(days=1)
-        self.aws.run_until(self.sim.at(self.day))
+        self.sim.run_until_day(self.day)
 
     def events(self, account: str, *types: str) -> list[dict[str, Any]]:
         return [e for e in self.ledger.events(account) if not types or e["type"] in types]

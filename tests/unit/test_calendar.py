@@ -19,6 +19,8 @@ BUCHAREST = ZoneInfo("Europe/Bucharest")
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
 CAIRO = ZoneInfo("Africa/Cairo")
+RIYADH = ZoneInfo("Asia/Riyadh")  # +03 all year
+TEHRAN = ZoneInfo("Asia/Tehran")  # +03:30 all year since 2022
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -47,6 +49,17 @@ def test_holiday_facts_from_the_package() -> None:
     assert us[date(2026, 7, 3)] == "Independence Day (observed)"  # Friday; the 4th is a Saturday
 
 
+def test_weekend_facts_from_the_package() -> None:
+    assert holidays.country_holidays("SA").weekend == {4, 5}  # Friday-Saturday
+    assert holidays.country_holidays("IR").weekend == {4}  # Friday only
+    assert holidays.country_holidays("RO").weekend == {5, 6}
+    # 8-11 January 2026 (Thursday-Sunday) hold no holiday in either country, so only the weekend speaks.
+    for country in ("SA", "IR"):
+        assert not set(holidays.country_holidays(country, years=2026)) & {
+            date(2026, 1, d) for d in range(8, 12)
+        }
+
+
 # --- is_business_day --------------------------------------------------------------------------------------
 
 
@@ -63,6 +76,23 @@ def test_holiday_facts_from_the_package() -> None:
         (date(2026, 12, 29), "GB", True),
         (date(2026, 7, 3), "US", False),
         (date(2026, 12, 1), " ro ", False),  # normalised like the customer model does
+        # Saudi Arabia rests Friday-Saturday, Iran on Friday: Sunday is a working day in both.
+        (date(2026, 1, 8), "SA", True),  # Thursday
+        (date(2026, 1, 9), "SA", False),  # Friday
+        (date(2026, 1, 10), "SA", False),  # Saturday
+        (date(2026, 1, 11), "SA", True),  # Sunday
+        (date(2026, 1, 8), "IR", True),  # Thursday
+        (date(2026, 1, 9), "IR", False),  # Friday
+        (date(2026, 1, 10), "IR", True),  # Saturday
+        (date(2026, 1, 11), "ir", True),  # Sunday
+        # The package dates weekend changes: Saudi Arabia rested Thursday-Friday until 28 June 2013, the
+        # UAE Friday-Saturday until the end of 2021.
+        (date(2013, 6, 27), "SA", False),  # Thursday
+        (date(2013, 6, 22), "SA", True),  # Saturday
+        (date(2021, 1, 8), "AE", False),  # Friday
+        (date(2021, 1, 10), "AE", True),  # Sunday
+        (date(2026, 1, 9), "AE", True),  # Friday
+        (date(2026, 1, 11), "AE", False),  # Sunday
     ],
 )
 def test_is_business_day(day: date, country: str, expected: bool) -> None:
@@ -78,11 +108,11 @@ def test_no_known_country_means_weekends_only(country: str | None) -> None:
 
 
 def test_holiday_calendars_are_cached_per_country_and_year() -> None:
-    business_calendar._holiday_dates.cache_clear()
+    business_calendar._days_off.cache_clear()
     for day in (date(2026, 12, 1), date(2026, 12, 2), date(2026, 12, 3)):
         is_business_day(day, "RO")
     is_business_day(date(2027, 12, 1), "RO")
-    info = business_calendar._holiday_dates.cache_info()
+    info = business_calendar._days_off.cache_info()
     assert (info.misses, info.hits) == (2, 2)
 
 
@@ -102,6 +132,14 @@ def test_holiday_calendars_are_cached_per_country_and_year() -> None:
         (date(2026, 11, 26), 2, None, date(2026, 11, 30)),
         (date(2026, 12, 24), 1, "GB", date(2026, 12, 29)),  # Christmas, weekend, Boxing Day substitute
         (date(2026, 12, 31), 2, "GB", date(2027, 1, 5)),  # New Year's Day, across the year end
+        (date(2026, 1, 8), 1, "SA", date(2026, 1, 11)),  # Thursday + 1 crosses Friday-Saturday
+        (date(2026, 1, 9), 0, "SA", date(2026, 1, 11)),
+        (date(2026, 1, 8), 1, "IR", date(2026, 1, 10)),  # only Friday is off
+        (date(2026, 1, 9), 0, "IR", date(2026, 1, 10)),
+        # Sun 11 - Thu 15, then Sunday 18 in Riyadh (Monday 19 with a Saturday-Sunday weekend).
+        (date(2026, 1, 8), 6, "SA", date(2026, 1, 18)),
+        # Six days a week in Tehran: Sat 10 - Thu 15, Sat 17 is a holiday (Isra' and Mi'raj), Sun 18 - Wed 21.
+        (date(2026, 1, 8), 10, "IR", date(2026, 1, 21)),
     ],
 )
 def test_add_business_days(day: date, days: int, country: str | None, expected: date) -> None:
@@ -216,6 +254,24 @@ def test_us_consumer_hours(earliest: datetime, expected: datetime) -> None:
     assert next_send_slot(earliest, "America/New_York", "US", CONSUMER_LIMITS) == expected
 
 
+@pytest.mark.parametrize(
+    ("country", "zone", "earliest", "expected"),
+    [
+        # Thursday after hours in Riyadh: Sunday 09:00 +03.
+        ("SA", "Asia/Riyadh", datetime(2026, 1, 8, 17, 30, tzinfo=RIYADH), utc(2026, 1, 11, 6)),
+        ("SA", "Asia/Riyadh", datetime(2026, 1, 9, 10, 0, tzinfo=RIYADH), utc(2026, 1, 11, 6)),  # Friday
+        ("SA", "Asia/Riyadh", datetime(2026, 1, 11, 10, 0, tzinfo=RIYADH), utc(2026, 1, 11, 7)),  # Sunday
+        # Thursday after hours in Tehran: Saturday 09:00 +03:30.
+        ("IR", "Asia/Tehran", datetime(2026, 1, 8, 17, 30, tzinfo=TEHRAN), utc(2026, 1, 10, 5, 30)),
+        ("IR", "Asia/Tehran", datetime(2026, 1, 9, 10, 0, tzinfo=TEHRAN), utc(2026, 1, 10, 5, 30)),  # Friday
+    ],
+)
+def test_weekend_of_the_customer_country(
+    country: str, zone: str, earliest: datetime, expected: datetime
+) -> None:
+    assert next_send_slot(earliest, zone, country, OFFICE) == expected
+
+
 @pytest.mark.parametrize("country", [None, "XX"])
 def test_no_known_country_sends_on_holidays(country: str | None) -> None:
     national_day = datetime(2026, 12, 1, 8, 0, tzinfo=BUCHAREST)
@@ -306,6 +362,8 @@ def _slow_next_slot(earliest: datetime, zone: ZoneInfo, country: str | None, win
         ("Europe/London", "GB", OFFICE, utc(2026, 3, 27)),
         ("Europe/London", "GB", OFFICE, utc(2026, 12, 23)),
         ("Europe/Bucharest", "RO", OFFICE, utc(2026, 11, 27)),
+        ("Asia/Riyadh", "SA", OFFICE, utc(2026, 1, 7)),
+        ("Asia/Tehran", "IR", OFFICE, utc(2026, 1, 7)),
         ("America/New_York", "US", CONSUMER_LIMITS, utc(2026, 11, 5)),
         ("Africa/Cairo", None, Window(start=time(0, 30), end=time(2)), utc(2026, 4, 22)),
         ("Africa/Cairo", None, Window(start=time(23, 15), end=time(23, 45)), utc(2026, 10, 28)),

@@ -64,4 +64,4 @@ def test_a_recorded_workflow_failure_counts_workflow_failed(
 
 
 def test_the_alarmed_metrics_are_named_once() -> None:
-    assert {"NoticeFailed", "WorkflowFailed", "MissingReferenceRate"} == metrics.ALARMED
+    assert {"NoticeFailed", "NoticeUnconfirmed", "WorkflowFailed", "MissingReferenceRate"} == metrics.ALARMED

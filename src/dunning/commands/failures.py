@@ -1,7 +1,8 @@
 """What went wrong in a simulated run, said plainly (CONTRACT 2): the summary and report.html list every
 failure, and `dunning simulate` exits with status 3 when there was any.
 
-A failure is: an execution that ended in `workflow_failed`; a notice SES refused (`notice_failed`); a call the
+A failure is: an execution that ended in `workflow_failed`; a notice SES refused (`notice_failed`); a notice
+whose sending nobody can confirm (`notice_unconfirmed`: a person checks it); a call the
 deployed role could not have made (AccessDenied: `access_denied` events, the embedded IAM's record, or an
 event whose reason says so); statutory interest computed without a reference rate for the day; a custom
 template that does not compile or fails to render; an upload the ingest function failed on.
@@ -27,7 +28,8 @@ _SHOWN = 20
 
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # workflow failed | notice failed | access denied | missing rate | template | upload failed
+    # workflow failed | notice failed | unconfirmed | access denied | missing rate | template | upload failed
+    kind: str
     at: str
     account_id: str
     detail: str
@@ -76,22 +78,10 @@ def collect(
     found = [Failure("template", "", "", f"templates/{name}: {problem}") for name, problem in templates]
     denied_events = False
     for event in events:
-        kind = str(event.get("type", ""))
-        at, account = str(event.get("at", "")), str(event.get("account_id") or "")
-        if kind == "workflow_failed":
-            error = str(event.get("error", ""))
-            detail = f"{error}: {_short(event.get('cause', ''))}"
-            found.append(
-                Failure("template" if error in _TEMPLATE_ERRORS else "workflow failed", at, account, detail)
-            )
-        elif kind == "notice_failed":
-            detail = f"{event.get('stage', '')}: {_short(event.get('reason') or event.get('error') or '')}"
-            found.append(Failure("notice failed", at, account, detail))
-        elif kind == "access_denied":
-            denied_events = True
-            found.append(Failure("access denied", at, account, _denied(event)))
-        elif "AccessDenied" in str(event.get("reason", "")):
-            found.append(Failure("access denied", at, account, f"{kind}: {_short(event.get('reason'))}"))
+        denied_events = denied_events or event.get("type") == "access_denied"
+        failure = _from_event(event)
+        if failure is not None:
+            found.append(failure)
     if not denied_events:
         for call in getattr(aws, "denied_calls", None) or ():
             at = call.at.isoformat().replace("+00:00", "Z") if hasattr(call.at, "isoformat") else str(call.at)
@@ -110,6 +100,29 @@ def collect(
         detail = f"{what}: its rate was used {count} time(s); append the new half-year to the rate table"
         found.append(Failure("missing rate", "", "", detail))
     return found
+
+
+def _from_event(event: Mapping[str, Any]) -> Failure | None:
+    kind = str(event.get("type", ""))
+    at, account = str(event.get("at", "")), str(event.get("account_id") or "")
+    if kind == "workflow_failed":
+        error = str(event.get("error", ""))
+        detail = f"{error}: {_short(event.get('cause', ''))}"
+        return Failure("template" if error in _TEMPLATE_ERRORS else "workflow failed", at, account, detail)
+    if kind == "notice_failed":
+        detail = f"{event.get('stage', '')}: {_short(event.get('reason') or event.get('error') or '')}"
+        return Failure("notice failed", at, account, detail)
+    if kind == "notice_unconfirmed":
+        detail = (
+            f"{event.get('stage', '')} ({event.get('eml', '')}) may or may not have gone out: "
+            f"{_short(event.get('reason', ''))}; see README, Exactly once"
+        )
+        return Failure("unconfirmed", at, account, detail)
+    if kind == "access_denied":
+        return Failure("access denied", at, account, _denied(event))
+    if "AccessDenied" in str(event.get("reason", "")):
+        return Failure("access denied", at, account, f"{kind}: {_short(event.get('reason'))}")
+    return None
 
 
 def _denied(call: Mapping[str, Any]) -> str:

@@ -155,7 +155,9 @@ def _write_outputs(
     outbox.mkdir(exist_ok=True)
     for old in outbox.glob("*.eml"):
         old.unlink()
-    sent = [event for event in events if event["type"] in ("notice_sent", "legal_notified")]
+    # Every message handed to SES, an unconfirmed one too (SES may have sent it: README, Exactly once).
+    handed = ("notice_sent", "legal_notified", "notice_unconfirmed")
+    sent = [event for event in events if event["type"] in handed and event.get("eml")]
     for event in sent:
         raw = aws.s3.get_object(Bucket=aws.bucket, Key=f"notices/{event['eml']}")["Body"].read()
         (outbox / event["eml"]).write_bytes(raw)

@@ -2,26 +2,48 @@
 
 Each parser turns CSV records into domain objects or Rejections; it never touches AWS. A Rejection names
 the column as the source file spells it, so the reject report points the accountant at their own data.
+
+Whatever a row holds, it becomes a row or Rejections, never an exception: a row the CSV reader could not
+read, a cell that breaks a conversion (an amount of 40 digits overflows Decimal's context), or any other
+failure converting one row is that row's rejection, and the next row is read as usual.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 from babel import Locale
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from dunning.ingest.csvfile import REPLACEMENT_CHARACTER, Record, UnreadableFile, normalize_header
-from dunning.models import AccountProfile, Action, Invoice, InvoiceStatus, Payment, Problem, problems_from
+from dunning.models import (
+    AccountProfile,
+    Action,
+    Identifier,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    Problem,
+    problems_from,
+)
 from dunning.policy import Policy
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+logger = logging.getLogger(__name__)
+
+# SES takes at most 50 destinations per message: a notice to more could never be sent.
+MAX_RECIPIENTS = 50
+# Far beyond any invoice, and within what Decimal (28 digits) and DynamoDB (38) hold exactly.
+MAX_AMOUNT_DIGITS = 15
+_AMOUNT_SHAPE = re.compile(r"^-?(\d+)(\.\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -53,6 +75,18 @@ class InvoiceRow:
 class PaymentRow:
     line: int
     payment: Payment
+    # The payer's or bank's id for this payment: a later row with the same id corrects it.
+    payment_id: str = ""
+
+
+@dataclass(frozen=True)
+class ReversalRow:
+    """Undoes an earlier payment, named by its payment_id or else by what it was recorded with."""
+
+    line: int
+    account_id: str
+    payment_id: str = ""
+    payment: Payment | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +103,7 @@ class Skipped:
     reason: str
 
 
-ParsedRow = InvoiceRow | PaymentRow | ActionRow | Rejection | Skipped
+ParsedRow = InvoiceRow | PaymentRow | ReversalRow | ActionRow | Rejection | Skipped
 
 
 class Header:
@@ -80,6 +114,13 @@ class Header:
         self.index: dict[str, int] = {}
         for position, name in enumerate(record.values):
             self.index.setdefault(normalize_header(name), position)
+        if record.error:
+            raise UnreadableFile(f"the header row cannot be read: {record.error}")
+        if any("\x00" in name for name in self.names):
+            raise UnreadableFile(
+                "the header row holds NUL bytes: the file is UTF-16 (or not text at all), not UTF-8; "
+                "save it as 'CSV UTF-8'"
+            )
         if any(REPLACEMENT_CHARACTER in name for name in self.names):
             raise UnreadableFile("the header row is not UTF-8 text; save the file as 'CSV UTF-8'")
 
@@ -101,7 +142,13 @@ class Header:
         return row
 
 
+def _unreadable(record: Record) -> Rejection:
+    return Rejection(record.line, "", record.text, record.error)
+
+
 def _shape_problems(header: Header, record: Record, row: Mapping[str, str]) -> list[Rejection]:
+    if record.error:
+        return [_unreadable(record)]
     if len(record.values) > len(header.names):
         return [
             Rejection(
@@ -112,13 +159,64 @@ def _shape_problems(header: Header, record: Record, row: Mapping[str, str]) -> l
                 "(a comma inside a value must be quoted)",
             )
         ]
-    return [
-        Rejection(
-            record.line, column, value, "contains characters that are not UTF-8 text; save as 'CSV UTF-8'"
-        )
-        for column, value in row.items()
-        if REPLACEMENT_CHARACTER in value
-    ]
+    problems = []
+    for column, value in row.items():
+        if REPLACEMENT_CHARACTER in value:
+            problems.append(
+                Rejection(
+                    record.line,
+                    column,
+                    value,
+                    "contains characters that are not UTF-8 text; save as 'CSV UTF-8'",
+                )
+            )
+        elif "\x00" in value:
+            problems.append(
+                Rejection(
+                    record.line,
+                    column,
+                    value.replace("\x00", "\\0"),
+                    "contains a NUL byte: the file is damaged or not a text file here",
+                )
+            )
+    return problems
+
+
+def _amount_problems(line: int, raw: Mapping[str, str], columns: tuple[str, ...]) -> list[Rejection]:
+    """Amounts too large to hold exactly; caught before the model, whose Decimal arithmetic would raise."""
+    problems = []
+    for column in columns:
+        match = _AMOUNT_SHAPE.match(raw.get(column, "").strip())
+        if match and len(match.group(1).lstrip("0")) > MAX_AMOUNT_DIGITS:
+            problems.append(
+                Rejection(
+                    line,
+                    column,
+                    raw[column],
+                    f"is too large (at most {MAX_AMOUNT_DIGITS} digits before the decimal point)",
+                    raw.get("account_id", ""),
+                )
+            )
+    return problems
+
+
+def _guarded(record: Record, parse: Callable[[], list[ParsedRow]]) -> list[ParsedRow]:
+    """`parse()` of one record, or that record's rejection if it raises anything at all."""
+    try:
+        return parse()
+    except UnreadableFile:
+        raise
+    except Exception as exc:
+        # An unforeseen cell is one row's problem; the traceback is for us, not for the accountant.
+        logger.warning("A row could not be converted", exc_info=True, extra={"line": record.line})
+        return [
+            Rejection(
+                record.line,
+                "",
+                ",".join(record.values)[:200],
+                f"this row could not be read ({type(exc).__name__}); check its values",
+            )
+        ]
 
 
 def _validate(
@@ -128,11 +226,52 @@ def _validate(
     raw: Mapping[str, str],
     column_for: Callable[[str], str] = lambda field: field,
 ) -> ModelT | list[Rejection]:
+    present = {key: value for key, value in data.items() if value not in ("", None)}
+    account = str(data.get("account_id") or "")
     try:
-        return model.model_validate({key: value for key, value in data.items() if value not in ("", None)})
+        return model.model_validate(present)
     except ValidationError as exc:
-        account = str(data.get("account_id") or "")
         return [_rejection(problem, line, raw, column_for, account) for problem in problems_from(exc, model)]
+    except Exception as exc:
+        # Not a validation message but a conversion that broke: find the cell that breaks it, to name it.
+        field = _breaking_field(model, present)
+        column = column_for(field) if field else ""
+        logger.warning("A cell broke a conversion", exc_info=True, extra={"line": line, "field": field})
+        return [
+            Rejection(
+                line,
+                column,
+                raw.get(column, "") if column else "",
+                f"cannot be read ({type(exc).__name__}); check this value",
+                account,
+            )
+        ]
+
+
+_FIELD_ADAPTERS: dict[tuple[type[BaseModel], str], TypeAdapter[Any]] = {}
+
+
+def _breaking_field(model: type[BaseModel], data: Mapping[str, Any]) -> str:
+    """The first field whose value alone makes its own conversion raise something else than a
+    validation error; "" when no single field does (the failure is in a cross-field check)."""
+    by_alias = {(info.alias or name): (name, info) for name, info in model.model_fields.items()}
+    for key, value in data.items():
+        if key not in by_alias:
+            continue
+        name, info = by_alias[key]
+        adapter = _FIELD_ADAPTERS.get((model, name))
+        if adapter is None:
+            annotation: Any = info.annotation
+            for extra in info.metadata:
+                annotation = Annotated[annotation, extra]
+            adapter = _FIELD_ADAPTERS.setdefault((model, name), TypeAdapter(annotation))
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            continue
+        except Exception:
+            return key
+    return ""
 
 
 def _rejection(
@@ -173,9 +312,24 @@ def _invoice_row(
 ) -> InvoiceRow | list[Rejection]:
     row["locale"] = row.get("locale") or policy.default_locale
     row["timezone"] = row.get("timezone") or policy.customer_timezone_default
+    too_large = _amount_problems(line, raw, tuple(column_for(field) for field in ("amount", "amount_paid")))
+    if too_large:
+        return too_large
     profile = _validate(AccountProfile, row, line, raw, column_for)
     invoice = _validate(Invoice, row, line, raw, column_for)
     problems = (profile if isinstance(profile, list) else []) + (invoice if isinstance(invoice, list) else [])
+    if isinstance(profile, AccountProfile) and len(profile.emails) > MAX_RECIPIENTS:
+        column = column_for("customer_email")
+        problems.append(
+            Rejection(
+                line,
+                column,
+                raw.get(column, ""),
+                f"has {len(profile.emails)} addresses; SES sends a message to at most {MAX_RECIPIENTS} "
+                "recipients, so no notice could ever be sent to this account",
+                profile.account_id,
+            )
+        )
     if problems:
         return problems
     assert isinstance(profile, AccountProfile) and isinstance(invoice, Invoice)
@@ -185,23 +339,27 @@ def _invoice_row(
 def parse_invoices(header: Header, records: Iterator[Record], policy: Policy) -> Iterator[ParsedRow]:
     header.require(INVOICE_REQUIRED, "an invoice file")
     for record in records:
-        raw = header.values(record, INVOICE_REQUIRED + INVOICE_OPTIONAL)
-        shape = _shape_problems(header, record, raw)
-        if shape:
-            yield from shape
-            continue
-        status = raw.get("status", "").lower()
-        if status and status not in _PUBLIC_STATUSES:
-            yield Rejection(
+        yield from _guarded(record, partial(_invoice_record, header, record, policy))
+
+
+def _invoice_record(header: Header, record: Record, policy: Policy) -> list[ParsedRow]:
+    raw = header.values(record, INVOICE_REQUIRED + INVOICE_OPTIONAL)
+    shape = _shape_problems(header, record, raw)
+    if shape:
+        return list(shape)
+    status = raw.get("status", "").lower()
+    if status and status not in _PUBLIC_STATUSES:
+        return [
+            Rejection(
                 record.line,
                 "status",
                 raw["status"],
                 "must be one of: open, paid, void",
                 raw.get("account_id", ""),
             )
-            continue
-        parsed = _invoice_row(record.line, dict(raw, status=status), raw, lambda field: field, policy)
-        yield from parsed if isinstance(parsed, list) else [parsed]
+        ]
+    parsed = _invoice_row(record.line, dict(raw, status=status), raw, lambda field: field, policy)
+    return list(parsed) if isinstance(parsed, list) else [parsed]
 
 
 # --- Xero invoice export (4.2) -----------------------------------------------------------------------
@@ -325,6 +483,10 @@ def parse_xero(header: Header, records: Iterator[Record], policy: Policy) -> Ite
     columns = XERO_REQUIRED + XERO_OPTIONAL
     group: list[tuple[Record, dict[str, str]]] = []
     for record in records:
+        if record.error:
+            # Not a line of any invoice we can tell: reported alone, and the group it interrupts goes on.
+            yield _unreadable(record)
+            continue
         raw = header.values(record, columns)
         if group and raw.get("InvoiceNumber") != group[0][1].get("InvoiceNumber"):
             yield from _xero_group(header, group, policy)
@@ -335,6 +497,24 @@ def parse_xero(header: Header, records: Iterator[Record], policy: Policy) -> Ite
 
 
 def _xero_group(
+    header: Header, group: list[tuple[Record, dict[str, str]]], policy: Policy
+) -> list[ParsedRow]:
+    try:
+        return list(_xero_group_rows(header, group, policy))
+    except Exception as exc:
+        logger.warning("A Xero invoice could not be converted", exc_info=True)
+        return [
+            Rejection(
+                record.line,
+                "",
+                ",".join(record.values)[:200],
+                f"this row could not be read ({type(exc).__name__}); check its values",
+            )
+            for record, _ in group
+        ]
+
+
+def _xero_group_rows(
     header: Header, group: list[tuple[Record, dict[str, str]]], policy: Policy
 ) -> Iterator[ParsedRow]:
     first_record, first = group[0]
@@ -382,24 +562,90 @@ def _xero_group(
 # --- payments (4.3) and actions (4.4) ----------------------------------------------------------------
 
 PAYMENT_REQUIRED = ("account_id", "invoice_id", "amount", "paid_on")
-PAYMENT_OPTIONAL = ("currency", "reference")
+PAYMENT_OPTIONAL = ("currency", "reference", "payment_id", "type")
+PAYMENT_TYPES = ("payment", "reversal")
 ACTION_REQUIRED = ("account_id", "action", "on")
 ACTION_OPTIONAL = ("until", "invoice_id", "note")
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 def parse_payments(header: Header, records: Iterator[Record]) -> Iterator[ParsedRow]:
+    """Payments, corrections (a payment_id seen before) and reversals (`type` reversal).
+
+    A reversal names the payment it undoes by its payment_id (the other cells may then be empty), or else
+    by the account_id, invoice_id, amount, paid_on and reference the payment was recorded with; its amount
+    may be written with or without a minus sign."""
     header.require(PAYMENT_REQUIRED, "a payments file")
     for record in records:
-        raw = header.values(record, PAYMENT_REQUIRED + PAYMENT_OPTIONAL)
-        shape = _shape_problems(header, record, raw)
-        parsed = shape or _validate(Payment, raw, record.line, raw)
-        yield from parsed if isinstance(parsed, list) else [PaymentRow(record.line, parsed)]
+        yield from _guarded(record, partial(_payment_record, header, record))
+
+
+def _payment_record(header: Header, record: Record) -> list[ParsedRow]:
+    raw = header.values(record, PAYMENT_REQUIRED + PAYMENT_OPTIONAL)
+    shape = _shape_problems(header, record, raw)
+    if shape:
+        return list(shape)
+    account = raw.get("account_id", "")
+    kind = raw.get("type", "").lower() or "payment"
+    if kind not in PAYMENT_TYPES:
+        return [
+            Rejection(record.line, "type", raw["type"], "must be payment (or empty) or reversal", account)
+        ]
+    payment_id = raw.get("payment_id", "")
+    problems = _amount_problems(record.line, raw, ("amount",))
+    problems += _identifier_problems(record.line, raw, ("payment_id",))
+    if kind == "reversal" and payment_id:
+        # By its id, a reversal needs nothing else to find the payment.
+        problems += _identifier_problems(record.line, raw, ("account_id",), required=True)
+        return list(problems) or [ReversalRow(record.line, account, payment_id)]
+    if kind == "reversal":
+        raw = dict(raw, amount=raw.get("amount", "").removeprefix("-"))
+    elif raw.get("amount", "").startswith("-"):
+        problems.append(
+            Rejection(
+                record.line,
+                "amount",
+                raw["amount"],
+                "must be more than zero; to undo a payment, add a row with type reversal",
+                account,
+            )
+        )
+    if problems:
+        return list(problems)
+    parsed = _validate(Payment, raw, record.line, raw)
+    if isinstance(parsed, list):
+        return list(parsed)
+    if kind == "reversal":
+        return [ReversalRow(record.line, parsed.account_id, payment=parsed)]
+    return [PaymentRow(record.line, parsed, payment_id)]
+
+
+def _identifier_problems(
+    line: int, raw: Mapping[str, str], columns: tuple[str, ...], *, required: bool = False
+) -> list[Rejection]:
+    problems = []
+    for column in columns:
+        value = raw.get(column, "")
+        if not value and not required:
+            continue
+        try:
+            _IDENTIFIER.validate_python(value)
+        except ValidationError as exc:
+            message = problems_from(exc, Payment)[0].message
+            problems.append(Rejection(line, column, value, message, raw.get("account_id", "")))
+    return problems
 
 
 def parse_actions(header: Header, records: Iterator[Record]) -> Iterator[ParsedRow]:
     header.require(ACTION_REQUIRED, "an actions file")
     for record in records:
-        raw = header.values(record, ACTION_REQUIRED + ACTION_OPTIONAL)
-        shape = _shape_problems(header, record, raw)
-        parsed = shape or _validate(Action, dict(raw, action=raw.get("action", "").lower()), record.line, raw)
-        yield from parsed if isinstance(parsed, list) else [ActionRow(record.line, parsed)]
+        yield from _guarded(record, partial(_action_record, header, record))
+
+
+def _action_record(header: Header, record: Record) -> list[ParsedRow]:
+    raw = header.values(record, ACTION_REQUIRED + ACTION_OPTIONAL)
+    shape = _shape_problems(header, record, raw)
+    if shape:
+        return list(shape)
+    parsed = _validate(Action, dict(raw, action=raw.get("action", "").lower()), record.line, raw)
+    return list(parsed) if isinstance(parsed, list) else [ActionRow(record.line, parsed)]

@@ -9,10 +9,11 @@ least once) changes nothing the second time, and a corrected row updates its inv
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -32,12 +33,25 @@ from dunning.ledger import (
     action_sk,
     due_keys,
     invoice_sk,
+    payment_ref_sk,
     payment_sk,
 )
-from dunning.models import ActionKind, InvoiceStatus
+from dunning.models import ActionKind, InvoiceStatus, Payment
 from dunning.money import format_amount, to_minor_units
 from dunning.policy import Policy
-from dunning.storage import ObjectStore, StoredObject
+from dunning.storage import (
+    DOCUMENTS_PREFIX,
+    UNBOUND_DOCUMENT_SK,
+    ObjectStore,
+    StoredObject,
+    bound_document_sk,
+    claim_sk,
+    claimants,
+    document_account,
+    document_name,
+    document_pk,
+)
+from dunning.workflow import STATE_SK
 
 logger = Logger(service="dunning", child=True)
 
@@ -247,7 +261,12 @@ class Ingestor:
         existing = self._ledger.get_many(keys)
         new_items: list[Item] = []
         profiles: dict[str, Item] = {}
+        claims: dict[tuple[str, str], Item] = {}
         for row, key in zip(chunk, keys, strict=True):
+            # Unchanged rows claim too, so uploading again invoices imported before claims existed binds
+            # their documents.
+            claim = _document_claim(row.invoice.account_id, row.invoice.document, row.invoice.invoice_id)
+            claims[(claim["PK"], claim["SK"])] = claim
             current = existing.get(key)
             if current is not None and current.get("row_hash") == row.row_hash:
                 run.summary.unchanged += 1
@@ -267,7 +286,7 @@ class Ingestor:
                 invoice_id=row.invoice.invoice_id,
                 **updated,
             )
-        self._ledger.write_batch(new_items + list(profiles.values()))
+        self._ledger.write_batch(new_items + list(profiles.values()) + list(claims.values()))
         self._flush_events(run)
 
     def _replace_invoice(self, run: _Run, row: formats.InvoiceRow, current: Item) -> None:
@@ -315,90 +334,306 @@ class Ingestor:
         }
 
     # --- payments ------------------------------------------------------------------------------------
+    #
+    # A payment item (kind `payment`) is a fact that counts towards its invoice. A payment that is undone
+    # (reversed, or moved to another invoice by a correction) is never deleted: its item stays, as kind
+    # `reversed_payment` with `amount` 0 and the old amount in `reversed_amount`, so that every reader that
+    # sums payment items stays right and an overlapping bank export that lists it again is still
+    # recognised as a payment already seen. A payment that has a payment_id also has a reference item
+    # (PAYMENTREF#<payment_id>, kind `payment_ref`): which invoice it is on, its content and whether it is
+    # reversed; a later row with that id is compared with it. The payment items are written first and the
+    # reference last (conditionally on the version read), so a redelivery after a crash finishes the job.
 
-    def _import_payments(self, run: _Run, rows: Iterator[formats.PaymentRow]) -> None:
+    def _import_payments(self, run: _Run, rows: Iterator[formats.PaymentRow | formats.ReversalRow]) -> None:
         occurrences: Counter[bytes] = Counter()
-        paid_accounts: set[str] = set()
-        for chunk in _chunks(rows):
-            keys = {(account_pk(r.payment.account_id), invoice_sk(r.payment.invoice_id)) for r in chunk}
-            invoices = self._ledger.get_many(keys)
-            paid_so_far: dict[tuple[str, str], Decimal] = {}
-            for row in chunk:
-                if self._apply_payment(run, row, invoices, paid_so_far, occurrences):
-                    paid_accounts.add(row.payment.account_id)
+        reversals: Counter[bytes] = Counter()
+        changed_accounts: set[str] = set()
+        for rows_in_chunk in _chunks(rows):
+            chunk = self._payment_chunk(rows_in_chunk, occurrences, reversals)
+            for row in rows_in_chunk:
+                if isinstance(row, formats.ReversalRow):
+                    changed = self._reverse_payment(run, row, chunk)
+                elif row.payment_id:
+                    changed = self._apply_identified_payment(run, row, chunk)
+                else:
+                    changed = self._apply_payment(run, row, chunk)
+                if changed:
+                    changed_accounts.add(
+                        row.account_id if isinstance(row, formats.ReversalRow) else row.payment.account_id
+                    )
+            self._sync_due_index(chunk)
             self._flush_events(run)
-        if paid_accounts and self._after_payments is not None:
+        if changed_accounts and self._after_payments is not None:
             self._flush_events(run, force=True)
-            self._after_payments(paid_accounts, run.source.uploaded_at)
+            self._after_payments(changed_accounts, run.source.uploaded_at)
 
-    def _apply_payment(
+    def _payment_chunk(
         self,
-        run: _Run,
-        row: formats.PaymentRow,
-        invoices: dict[tuple[str, str], Item],
-        paid_so_far: dict[tuple[str, str], Decimal],
+        rows: list[formats.PaymentRow | formats.ReversalRow],
         occurrences: Counter[bytes],
-    ) -> bool:
-        """Record one payment row; True when it was new (applied now)."""
+        reversals: Counter[bytes],
+    ) -> _PaymentChunk:
+        ref_keys = {
+            (account_pk(_row_account(row)), payment_ref_sk(row.payment_id)) for row in rows if row.payment_id
+        }
+        refs = self._ledger.get_many(ref_keys)
+        keys = {
+            (account_pk(row.payment.account_id), invoice_sk(row.payment.invoice_id))
+            for row in rows
+            if row.payment is not None
+        }
+        keys |= {(ref["PK"], invoice_sk(ref["invoice_id"])) for ref in refs.values()}
+        keys |= {(account_pk(_row_account(row)), STATE_SK) for row in rows}
+        found = self._ledger.get_many(keys)
+        legal = {
+            item["PK"] for key, item in found.items() if key[1] == STATE_SK and item.get("status") == "legal"
+        }
+        invoices = {key: item for key, item in found.items() if key[1] != STATE_SK}
+        return _PaymentChunk(self._ledger, invoices, refs, legal, occurrences, reversals)
+
+    def _apply_payment(self, run: _Run, row: formats.PaymentRow, chunk: _PaymentChunk) -> bool:
+        """A payment without payment_id: identified by its content (and occurrence in the file)."""
         payment = row.payment
         key = (account_pk(payment.account_id), invoice_sk(payment.invoice_id))
-        invoice = invoices.get(key)
-        rejection = _payment_problem(row, invoice)
+        invoice = chunk.invoices.get(key)
+        rejection = _payment_problem(row.line, payment, invoice)
         if rejection is not None:
             self._reject(run, rejection)
             return False
         assert invoice is not None
         currency = invoice["currency"]
         amount = to_minor_units(payment.amount, currency)
-        identity = "\x1f".join(
-            (
-                payment.account_id,
-                payment.invoice_id,
-                payment.paid_on.isoformat(),
-                str(amount),
-                currency,
-                payment.reference or "",
-            )
-        )
-        digest = hashlib.sha256(identity.encode()).digest()[:16]
-        occurrences[digest] += 1
-        payment_id = hashlib.sha256(digest + str(occurrences[digest]).encode()).hexdigest()[:24]
-        if key not in paid_so_far:
-            paid_so_far[key] = self._ledger.payments_total(payment.account_id, payment.invoice_id)
-        before = balances.outstanding(
-            invoice["amount"], invoice["amount_paid"], paid_so_far[key], invoice["status"]
-        )
+        digest = _payment_digest(payment, amount, currency)
+        chunk.occurrences[digest] += 1
+        before = chunk.owed(key)
         credit = max(amount - before, Decimal(0))
-        recorded = self._ledger.put_new(
-            {
-                "PK": key[0],
-                "SK": payment_sk(payment.invoice_id, payment_id),
-                "kind": "payment",
-                "account_id": payment.account_id,
-                "invoice_id": payment.invoice_id,
-                "amount": amount,
-                "currency": currency,
-                "paid_on": payment.paid_on.isoformat(),
-                "reference": payment.reference or "",
-                "credit": credit,
-                "recorded_at": rfc3339(run.source.uploaded_at),
-                **run.source_fields(row.line),
-            }
-        )
-        if not recorded:
+        sk = payment_sk(payment.invoice_id, _occurrence_id(digest, chunk.occurrences[digest]))
+        if not self._ledger.put_new(self._payment_item(run, row, key[0], sk, amount, currency, credit)):
             run.summary.unchanged += 1
             return False
         run.summary.imported += 1
-        paid_so_far[key] += amount
-        run.event(
-            EventType.PAYMENT_APPLIED,
-            payment.account_id,
-            row.line,
-            invoice_id=payment.invoice_id,
-            amount=format_amount(amount, currency),
-            currency=currency,
-            paid_on=payment.paid_on.isoformat(),
+        chunk.add(key, amount)
+        self._payment_events(run, EventType.PAYMENT_APPLIED, row, amount, currency, credit)
+        return True
+
+    def _apply_identified_payment(self, run: _Run, row: formats.PaymentRow, chunk: _PaymentChunk) -> bool:
+        """A payment with a payment_id: new, the same again (unchanged), or a correction of that id."""
+        payment = row.payment
+        pk = account_pk(payment.account_id)
+        key = (pk, invoice_sk(payment.invoice_id))
+        invoice = chunk.invoices.get(key)
+        rejection = _payment_problem(row.line, payment, invoice)
+        if rejection is not None:
+            self._reject(run, rejection)
+            return False
+        assert invoice is not None
+        currency = invoice["currency"]
+        amount = to_minor_units(payment.amount, currency)
+        content = _payment_content(payment, amount, currency)
+        ref_key = (pk, payment_ref_sk(row.payment_id))
+        for _ in range(5):
+            ref = chunk.refs.get(ref_key)
+            if ref is not None and ref["content"] == content and ref["state"] == _ACTIVE:
+                run.summary.unchanged += 1
+                return False
+            # Where the id's payment counts now, if anywhere: it stops counting there.
+            old_key = (
+                (pk, invoice_sk(ref["invoice_id"])) if ref is not None and ref["state"] == _ACTIVE else None
+            )
+            old_amount = Decimal(ref["amount"]) if old_key is not None and ref is not None else Decimal(0)
+            before = chunk.owed(key, leaving_out=old_amount if old_key == key else Decimal(0))
+            if old_key is not None:
+                chunk.owed(old_key)
+            credit = max(amount - before, Decimal(0))
+            suffix = _identified_suffix(row.payment_id)
+            sk = payment_sk(payment.invoice_id, suffix)
+            self._ledger.write_batch(
+                [self._payment_item(run, row, pk, sk, amount, currency, credit, row.payment_id)]
+            )
+            if old_key is not None and old_key != key:
+                assert ref is not None
+                self._deactivate(run, (pk, payment_sk(ref["invoice_id"], suffix)), old_amount, row.line)
+            new_ref = _payment_ref(ref_key, row, content, _ACTIVE, amount, currency)
+            if not self._put_ref(new_ref, ref):
+                chunk.reread_ref(ref_key)
+                continue
+            chunk.refs[ref_key] = new_ref
+            if old_key is not None:
+                chunk.add(old_key, -old_amount)
+            chunk.add(key, amount)
+            if ref is None:
+                run.summary.imported += 1
+                self._payment_events(run, EventType.PAYMENT_APPLIED, row, amount, currency, credit)
+            else:
+                run.summary.updated += 1
+                previous = {
+                    "previous_invoice_id": ref["invoice_id"],
+                    "previous_amount": format_amount(Decimal(ref["amount"]), currency),
+                    "previous_paid_on": ref["paid_on"],
+                    "previous_state": ref["state"],
+                }
+                self._payment_events(
+                    run, EventType.PAYMENT_CORRECTED, row, amount, currency, credit, previous
+                )
+            return True
+        raise RuntimeError(f"payment {row.payment_id} kept changing while it was being corrected")
+
+    def _reverse_payment(self, run: _Run, row: formats.ReversalRow, chunk: _PaymentChunk) -> bool:
+        if row.payment_id:
+            return self._reverse_identified(run, row, chunk)
+        payment = row.payment
+        assert payment is not None
+        key = (account_pk(payment.account_id), invoice_sk(payment.invoice_id))
+        invoice = chunk.invoices.get(key)
+        rejection = _payment_problem(row.line, payment, invoice, reversal=True)
+        if rejection is not None:
+            self._reject(run, rejection)
+            return False
+        assert invoice is not None
+        currency = invoice["currency"]
+        amount = to_minor_units(payment.amount, currency)
+        digest = _payment_digest(payment, amount, currency)
+        # The n-th reversal of a payment in a file undoes its n-th occurrence, as payments are counted.
+        chunk.reversals[digest] += 1
+        item_key = (key[0], payment_sk(payment.invoice_id, _occurrence_id(digest, chunk.reversals[digest])))
+        item = self._ledger.get(*item_key)
+        if item is None:
+            self._reject(
+                run,
+                formats.Rejection(
+                    row.line,
+                    "amount",
+                    str(payment.amount),
+                    f"no payment of {format_amount(amount, currency)} {currency} on {payment.paid_on} to "
+                    f"invoice {payment.invoice_id} (reference '{payment.reference or ''}') to reverse; a "
+                    "reversal names the payment by its payment_id, or by the invoice, amount, paid_on and "
+                    "reference it was recorded with",
+                    payment.account_id,
+                ),
+            )
+            return False
+        chunk.owed(key)
+        if item["kind"] != "payment" or not self._deactivate(run, item_key, amount, row.line):
+            run.summary.unchanged += 1
+            return False
+        chunk.add(key, -amount)
+        run.summary.updated += 1
+        self._reversal_event(run, row.line, payment.account_id, item, amount, currency)
+        return True
+
+    def _reverse_identified(self, run: _Run, row: formats.ReversalRow, chunk: _PaymentChunk) -> bool:
+        pk = account_pk(row.account_id)
+        ref_key = (pk, payment_ref_sk(row.payment_id))
+        for _ in range(5):
+            ref = chunk.refs.get(ref_key)
+            if ref is None:
+                self._reject(
+                    run,
+                    formats.Rejection(
+                        row.line,
+                        "payment_id",
+                        row.payment_id,
+                        f"account {row.account_id} has no payment with this payment_id to reverse",
+                        row.account_id,
+                    ),
+                )
+                return False
+            if ref["state"] != _ACTIVE:
+                run.summary.unchanged += 1
+                return False
+            key = (pk, invoice_sk(ref["invoice_id"]))
+            amount = Decimal(ref["amount"])
+            chunk.owed(key)
+            self._deactivate(
+                run, (pk, payment_sk(ref["invoice_id"], _identified_suffix(row.payment_id))), amount, row.line
+            )
+            new_ref = dict(ref, state=_REVERSED, row_hash=_ref_hash(ref["content"], _REVERSED))
+            if not self._put_ref(new_ref, ref):
+                chunk.reread_ref(ref_key)
+                continue
+            chunk.refs[ref_key] = new_ref
+            chunk.add(key, -amount)
+            run.summary.updated += 1
+            self._reversal_event(run, row.line, row.account_id, ref, amount, ref["currency"])
+            return True
+        raise RuntimeError(f"payment {row.payment_id} kept changing while it was being reversed")
+
+    def _put_ref(self, new_ref: Item, current: Item | None) -> bool:
+        if current is None:
+            return self._ledger.put_new(new_ref)
+        return self._ledger.replace(new_ref, expected_row_hash=current["row_hash"])
+
+    def _deactivate(self, run: _Run, key: tuple[str, str], amount: Decimal, line: int) -> bool:
+        """The payment stops counting; its item stays (see the section's comment). False if it did not
+        count (any more)."""
+        return self._ledger.update(
+            key,
+            condition="#kind = :payment",
+            UpdateExpression=(
+                "SET #kind = :reversed, #amount = :zero, reversed_amount = :amount, reversed_at = :at, "
+                "reversed_by = :source"
+            ),
+            ExpressionAttributeNames={"#kind": "kind", "#amount": "amount"},
+            ExpressionAttributeValues={
+                ":payment": "payment",
+                ":reversed": "reversed_payment",
+                ":zero": Decimal(0),
+                ":amount": amount,
+                ":at": rfc3339(run.source.uploaded_at),
+                ":source": f"{run.source.key}#{run.source.revision}#{line}",
+            },
         )
+
+    def _payment_item(
+        self,
+        run: _Run,
+        row: formats.PaymentRow,
+        pk: str,
+        sk: str,
+        amount: Decimal,
+        currency: str,
+        credit: Decimal,
+        payment_id: str = "",
+    ) -> Item:
+        payment = row.payment
+        item: Item = {
+            "PK": pk,
+            "SK": sk,
+            "kind": "payment",
+            "account_id": payment.account_id,
+            "invoice_id": payment.invoice_id,
+            "amount": amount,
+            "currency": currency,
+            "paid_on": payment.paid_on.isoformat(),
+            "reference": payment.reference or "",
+            "credit": credit,
+            "recorded_at": rfc3339(run.source.uploaded_at),
+            **run.source_fields(row.line),
+        }
+        if payment_id:
+            item["payment_id"] = payment_id
+        return item
+
+    def _payment_events(
+        self,
+        run: _Run,
+        type_: str,
+        row: formats.PaymentRow,
+        amount: Decimal,
+        currency: str,
+        credit: Decimal,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        payment = row.payment
+        data: dict[str, Any] = {
+            "invoice_id": payment.invoice_id,
+            "amount": format_amount(amount, currency),
+            "currency": currency,
+            "paid_on": payment.paid_on.isoformat(),
+            **({"payment_id": row.payment_id} if row.payment_id else {}),
+            **(extra or {}),
+        }
+        run.event(type_, payment.account_id, row.line, **data)
         if credit > 0:
             run.event(
                 EventType.CREDIT_RECORDED,
@@ -409,11 +644,50 @@ class Ingestor:
                 amount=format_amount(credit, currency),
                 currency=currency,
             )
-        if before > 0 and before <= amount:
-            self._ledger.drop_from_due_index(
-                payment.account_id, payment.invoice_id, row_hash=invoice["row_hash"]
-            )
-        return True
+
+    def _reversal_event(
+        self, run: _Run, line: int, account_id: str, payment: Item, amount: Decimal, currency: str
+    ) -> None:
+        data: dict[str, Any] = {
+            "invoice_id": payment["invoice_id"],
+            "amount": format_amount(amount, currency),
+            "currency": currency,
+            "paid_on": payment["paid_on"],
+            **({"payment_id": payment["payment_id"]} if payment.get("payment_id") else {}),
+        }
+        run.event(EventType.PAYMENT_REVERSED, account_id, line, **data)
+
+    def _sync_due_index(self, chunk: _PaymentChunk) -> None:
+        """The invoices whose payments changed enter or leave the sparse due index as they now owe or not:
+        a reversal that re-opens a settled invoice makes the ladder chase it again (unless the account is
+        with the legal team, whose hand-off took its invoices out of the index)."""
+        for key in sorted(chunk.touched):
+            invoice = chunk.invoices.get(key)
+            if invoice is None:
+                continue
+            owed = chunk.owed(key)
+            account_id, invoice_id = invoice["account_id"], invoice["invoice_id"]
+            if owed > 0 and "due_pk" not in invoice and key[0] not in chunk.legal:
+                due = due_keys(account_id, invoice_id, date.fromisoformat(invoice["due_on"]))
+                if self._ledger.update(
+                    key,
+                    condition="row_hash = :expected",
+                    UpdateExpression="SET due_pk = :pk, due_sk = :sk",
+                    ExpressionAttributeValues={
+                        ":expected": invoice["row_hash"],
+                        ":pk": due["due_pk"],
+                        ":sk": due["due_sk"],
+                    },
+                ):
+                    invoice.update(due)
+            elif (
+                owed <= 0
+                and "due_pk" in invoice
+                and self._ledger.drop_from_due_index(account_id, invoice_id, row_hash=invoice["row_hash"])
+            ):
+                invoice.pop("due_pk", None)
+                invoice.pop("due_sk", None)
+        chunk.touched.clear()
 
     # --- actions -------------------------------------------------------------------------------------
 
@@ -502,11 +776,24 @@ class Ingestor:
                 ),
             )
             return
+        name = run.source.file_name
+        account = document_account(run.source.key)
+        if account is None:
+            others = sorted(claimants(self._ledger.query_partition(document_pk(name), "CLAIM#")))
+            if len(others) > 1:
+                # Attaching it to any of them could send one customer another's invoice (module docstring
+                # of dunning.storage); invoices that claim it later make it ambiguous the same way.
+                error = (
+                    f"invoices of several accounts ({', '.join(others)}) look for this file, so it is "
+                    f"attached to none of them; upload it as {DOCUMENTS_PREFIX}<account_id>/{name}"
+                )
+                self._reject(run, formats.Rejection(0, "", name, error))
+                return
         self._ledger.write_batch(
             [
                 {
-                    "PK": f"DOCUMENT#{run.source.file_name}",
-                    "SK": "DOCUMENT",
+                    "PK": document_pk(name),
+                    "SK": UNBOUND_DOCUMENT_SK if account is None else bound_document_sk(account),
                     "kind": "document",
                     "file_name": run.source.file_name,
                     "bucket": run.source.bucket,
@@ -521,20 +808,125 @@ class Ingestor:
         run.summary.imported = 1
 
 
-def _payment_problem(row: formats.PaymentRow, invoice: Item | None) -> formats.Rejection | None:
+def _document_claim(account_id: str, document: str | None, invoice_id: str) -> Item:
+    name = document_name(document, invoice_id)
+    return {"PK": document_pk(name), "SK": claim_sk(account_id), "kind": "document_claim", "file_name": name}
+
+
+_ACTIVE = "active"
+_REVERSED = "reversed"
+
+
+@dataclass
+class _PaymentChunk:
+    """What one chunk of payment rows needs from the ledger, read up front, and kept current as they
+    are applied."""
+
+    ledger: Ledger
+    invoices: dict[tuple[str, str], Item]
+    refs: dict[tuple[str, str], Item]
+    legal: set[str]  # PKs of the accounts with the legal team
+    occurrences: Counter[bytes]  # of each payment content in the file
+    reversals: Counter[bytes]  # of each reversal content in the file
+    totals: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    touched: set[tuple[str, str]] = field(default_factory=set)
+
+    def owed(self, key: tuple[str, str], leaving_out: Decimal = Decimal(0)) -> Decimal:
+        """What the invoice still owes; call before writing its payments (the total is read once)."""
+        if key not in self.totals:
+            invoice_id = key[1].removeprefix("INVOICE#")
+            self.totals[key] = self.ledger.payments_total(key[0].removeprefix("ACCOUNT#"), invoice_id)
+        invoice = self.invoices[key]
+        return balances.outstanding(
+            invoice["amount"], invoice["amount_paid"], self.totals[key] - leaving_out, invoice["status"]
+        )
+
+    def reread_ref(self, key: tuple[str, str]) -> None:
+        """Another delivery changed the reference since it was read: read it again."""
+        current = self.ledger.get(*key)
+        if current is None:
+            self.refs.pop(key, None)
+        else:
+            self.refs[key] = current
+
+    def add(self, key: tuple[str, str], amount: Decimal) -> None:
+        self.totals[key] += amount
+        self.touched.add(key)
+
+
+def _row_account(row: formats.PaymentRow | formats.ReversalRow) -> str:
+    return row.account_id if isinstance(row, formats.ReversalRow) else row.payment.account_id
+
+
+def _payment_digest(payment: Payment, amount: Decimal, currency: str) -> bytes:
+    identity = "\x1f".join(
+        (
+            payment.account_id,
+            payment.invoice_id,
+            payment.paid_on.isoformat(),
+            str(amount),
+            currency,
+            payment.reference or "",
+        )
+    )
+    return hashlib.sha256(identity.encode()).digest()[:16]
+
+
+def _occurrence_id(digest: bytes, occurrence: int) -> str:
+    return hashlib.sha256(digest + str(occurrence).encode()).hexdigest()[:24]
+
+
+def _identified_suffix(payment_id: str) -> str:
+    # Hashed: a payment_id may hold '#' or be long, and must not be mistaken for a content hash.
+    return "id-" + hashlib.sha256(payment_id.encode()).hexdigest()[:24]
+
+
+def _payment_content(payment: Payment, amount: Decimal, currency: str) -> str:
+    return json.dumps(
+        [payment.invoice_id, payment.paid_on.isoformat(), str(amount), currency, payment.reference or ""]
+    )
+
+
+def _ref_hash(content: str, state: str) -> str:
+    return hashlib.sha256(f"{content}#{state}".encode()).hexdigest()
+
+
+def _payment_ref(
+    key: tuple[str, str], row: formats.PaymentRow, content: str, state: str, amount: Decimal, currency: str
+) -> Item:
     payment = row.payment
+    return {
+        "PK": key[0],
+        "SK": key[1],
+        "kind": "payment_ref",
+        "payment_id": row.payment_id,
+        "account_id": payment.account_id,
+        "invoice_id": payment.invoice_id,
+        "amount": amount,
+        "currency": currency,
+        "paid_on": payment.paid_on.isoformat(),
+        "content": content,
+        "state": state,
+        "row_hash": _ref_hash(content, state),
+    }
+
+
+def _payment_problem(
+    line: int, payment: Payment, invoice: Item | None, *, reversal: bool = False
+) -> formats.Rejection | None:
     account = payment.account_id
     if invoice is None:
         return formats.Rejection(
-            row.line,
+            line,
             "invoice_id",
             payment.invoice_id,
             f"account {account} has no invoice {payment.invoice_id}; import the invoice first",
             account,
         )
-    if invoice["status"] in (InvoiceStatus.VOID.value, InvoiceStatus.DRAFT.value):
+    # A payment already applied to an invoice voided since can still be reversed.
+    if not reversal and invoice["status"] in (InvoiceStatus.VOID.value, InvoiceStatus.DRAFT.value):
         return formats.Rejection(
-            row.line,
+            line,
             "invoice_id",
             payment.invoice_id,
             f"invoice {payment.invoice_id} is {invoice['status']}; a payment cannot be applied to it",
@@ -542,7 +934,7 @@ def _payment_problem(row: formats.PaymentRow, invoice: Item | None) -> formats.R
         )
     if payment.currency and payment.currency != invoice["currency"]:
         return formats.Rejection(
-            row.line,
+            line,
             "currency",
             payment.currency,
             f"the payment is in {payment.currency} but invoice {payment.invoice_id} is in "
@@ -551,8 +943,10 @@ def _payment_problem(row: formats.PaymentRow, invoice: Item | None) -> formats.R
         )
     try:
         to_minor_units(payment.amount, invoice["currency"])
-    except ValueError as exc:
-        return formats.Rejection(row.line, "amount", str(payment.amount), str(exc), account)
+    except (ValueError, ArithmeticError) as exc:
+        return formats.Rejection(
+            line, "amount", str(payment.amount), str(exc) or "is not a usable amount", account
+        )
     return None
 
 

@@ -28,6 +28,7 @@ import babel.numbers
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from dunning.models import strip_bidi_controls
 from dunning.money import quantum
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,13 @@ class NoticeInvoice:
     # Whether this invoice's document is attached to the email: the templates only say "attached" when
     # it is true, and otherwise offer to send a copy.
     attached: bool = False
+
+    def __post_init__(self) -> None:
+        # Ingest strips bidi controls, but rows imported before it did still hold them; every notice part
+        # and PDF is made from this object, so this is the one place that covers them all.
+        object.__setattr__(self, "invoice_id", strip_bidi_controls(self.invoice_id))
+        if self.reference is not None:
+            object.__setattr__(self, "reference", strip_bidi_controls(self.reference))
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,11 @@ class NoticeContext:
     charges: tuple[ChargeLine, ...] = ()
     # Consumers get an opt-out line (US Regulation F).
     consumer: bool = False
+
+    def __post_init__(self) -> None:
+        # As NoticeInvoice: the customer's own words, never our templates (which may mark direction).
+        object.__setattr__(self, "customer_name", strip_bidi_controls(self.customer_name))
+        object.__setattr__(self, "account_id", strip_bidi_controls(self.account_id))
 
     @property
     def business_name(self) -> str:

@@ -1,0 +1,289 @@
+"""The fault matrix: each class of fault a network or the platform makes, injected into the real state machine
+on the embedded AWS while a small portfolio walks its ladders, and the promises that must hold anyway:
+0 duplicate emails, 0 notices after payment, 0 lost payments, 0 lost cases or legal emails.
+
+The portfolio (30 days from Monday 1 March 2027, business in London):
+- NEVER: 40 days overdue at the start, never pays: demand letter, final notice, hand-off to the legal team;
+- PAYS: due 3 March, pays in full on 12 March;
+- PARTIAL: due 2 March, pays half on 5 March and the rest on 20 March;
+- TOKYO: a customer in Tokyo, due 1 March, pays on 8 March: that day's notice would go at 09:00 Tokyo,
+  which is 00:00 in London, the moment the payment takes effect;
+- PROMISE: due 25 February, promises on 2 March to pay by 9 March, and does.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dunning import workflow
+from dunning.local import LEGAL_BUCKET, LEGAL_TEAM_EMAIL
+from tests.support.collections import World, world
+from tests.support.faults import LambdaFaults, SesFaults, crash_once_at, message_key
+from tests.support.files import invoice_row
+
+START, END = date(2027, 3, 1), date(2027, 3, 30)
+LONDON = ZoneInfo("Europe/London")
+# account -> the day from which it owes nothing (nothing may be sent to it from that day's start on)
+SETTLED_ON = {"PAYS": date(2027, 3, 12), "PARTIAL": date(2027, 3, 20), "TOKYO": date(2027, 3, 8)}
+PAYMENTS = [
+    ("PAYS", "P-1", "250.00", date(2027, 3, 12)),
+    ("PARTIAL", "Q-1", "200.00", date(2027, 3, 5)),
+    ("PARTIAL", "Q-1", "200.00", date(2027, 3, 20)),
+    ("TOKYO", "T-1", "90.00", date(2027, 3, 8)),
+    ("PROMISE", "R-1", "120.00", date(2027, 3, 9)),
+]
+
+
+def _portfolio(w: World) -> None:
+    w.invoices(
+        invoice_row("N-1", account_id="NEVER", amount="500.00", due_on="2027-01-20", issued_on="2026-12-20"),
+        invoice_row("P-1", account_id="PAYS", amount="250.00", due_on="2027-03-03"),
+        invoice_row("Q-1", account_id="PARTIAL", amount="400.00", due_on="2027-03-02"),
+        invoice_row("T-1", account_id="TOKYO", amount="90.00", due_on="2027-03-01", timezone="Asia/Tokyo"),
+        invoice_row("R-1", account_id="PROMISE", amount="120.00", due_on="2027-02-25"),
+    )
+    for account, invoice, amount, on in PAYMENTS:
+        w.payment(account, invoice, amount, on)
+    w.action("PROMISE", "promise", date(2027, 3, 2), until="2027-03-09")
+
+
+def _sent(w: World) -> list[email.message.EmailMessage]:
+    return w.sent_emails()
+
+
+def _check_promises(w: World) -> dict[str, int]:
+    """The promises of exactly-once, checked on what SES received and what the ledger says."""
+    from moto.ses.models import ses_backends
+
+    raws = [m.raw_data.encode() for m in ses_backends["123456789012"]["eu-west-1"].sent_messages]
+    keys = Counter(message_key(raw) for raw in raws)
+    duplicates = {key: n for key, n in keys.items() if n > 1}
+    assert duplicates == {}, f"sent more than once: {duplicates}"
+
+    messages = _sent(w)
+    for account, settled in SETTLED_ON.items():
+        start = datetime.combine(settled, datetime.min.time(), tzinfo=LONDON)
+        late = [
+            m["X-Dunning-Notice"]
+            for m in messages
+            if f"@{account.lower()}.example.com" in str(m["To"]) and m["Date"].datetime >= start
+        ]
+        assert late == [], f"{account} was sent {late} after paying on {settled}"
+
+    for account, invoice, amount, on in PAYMENTS:
+        applied = [
+            e
+            for e in w.events(account, "payment_applied")
+            if e["invoice_id"] == invoice and e["amount"] == amount and e["at"].startswith(on.isoformat())
+        ]
+        assert len(applied) == 1, f"payment {account}/{invoice} {amount} on {on} applied {len(applied)} times"
+
+    # Every account on the ladder long enough reaches the legal team, once (an unconfirmed final notice
+    # included: the packet says so).
+    expected_cases = 1
+    cases = w.events("NEVER", "case_opened")
+    assert len(cases) == expected_cases, f"{len(cases)} cases opened"
+    legal = [m for m in messages if LEGAL_TEAM_EMAIL in str(m["To"])]
+    assert len(legal) == expected_cases, f"{len(legal)} emails to the legal team"
+    # The legal team's email is logged as sent, or (its SES answer lost) as unconfirmed: never neither.
+    unconfirmed_legal = [e for e in w.events("NEVER", "notice_unconfirmed") if e["stage"] == "legal_handoff"]
+    assert len(w.events("NEVER", "legal_notified")) + len(unconfirmed_legal) == expected_cases
+    packets = w.aws.s3.list_objects_v2(Bucket=LEGAL_BUCKET).get("KeyCount", 0)
+    assert packets >= expected_cases, "no packet in the legal bucket"
+    for account in ("NEVER", "PAYS", "PARTIAL", "TOKYO", "PROMISE"):
+        assert len(w.events(account, "account_settled")) <= 1
+    # Every message a customer got is in the contact log (sent, or unconfirmed for a person to check).
+    logged = sum(len(w.events(a, "notice_sent", "notice_unconfirmed")) for a in SETTLED_ON | {"NEVER": 0})
+    logged += len(w.events("PROMISE", "notice_sent", "notice_unconfirmed"))
+    customers = [m for m in messages if LEGAL_TEAM_EMAIL not in str(m["To"])]
+    assert len(customers) <= logged, "a message SES received is missing from the contact log"
+    return {"messages": len(messages), "unconfirmed": sum(
+        len(w.events(a, "notice_unconfirmed")) for a in ("NEVER", "PAYS", "PARTIAL", "TOKYO", "PROMISE")
+    )}  # fmt: skip
+
+
+def _run(install: Callable[[], Any] | None = None, during: Callable[[World], None] | None = None) -> World:
+    with world(START) as w:
+        if install:
+            install()
+        _portfolio(w)
+        if during is None:
+            w.run_through(END)
+        else:
+            during(w)
+        _check_promises(w)
+        return w
+
+
+def test_without_faults_the_portfolio_behaves() -> None:
+    with world(START) as w:
+        _portfolio(w)
+        w.run_through(END)
+        counts = _check_promises(w)
+        assert counts["unconfirmed"] == 0
+        assert [stage for stage, _ in w.notices("NEVER")] == ["demand_letter", "final_notice"]
+        # The second reminder was due at 09:00 Tokyo on the 8th, the instant the payment took effect.
+        assert [stage for stage, _ in w.notices("TOKYO")] == ["pre_due", "reminder"]
+        assert w.events("PROMISE", "promise_kept")
+
+
+@pytest.mark.parametrize("kind", ["timeout_after_accept", "reset_after_accept", "http500_after_accept"])
+def test_an_answer_lost_after_ses_accepted_never_duplicates(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = SesFaults(kind)
+    with world(START) as w:
+        faults.install(monkeypatch)
+        _portfolio(w)
+        w.run_through(END)
+        counts = _check_promises(w)
+        assert faults.injected >= 8
+        # Each notice whose answer was lost is reported for a person to check, and the ladder went on.
+        assert counts["unconfirmed"] >= 6
+        assert [stage for stage, _ in w.notices("NEVER")] == []
+        unconfirmed = {e["stage"] for e in w.events("NEVER", "notice_unconfirmed")}
+        assert unconfirmed == {"demand_letter", "final_notice", "legal_handoff"}
+        # Nobody knows for sure whether the final warning went out: the case opens, saying so.
+        final = workflow.notice_status(w.ledger, "NEVER", 0, "final_notice") or {}
+        assert final.get("status") == "unconfirmed"
+        [case] = w.events("NEVER", "case_opened")
+        body = w.aws.s3.get_object(Bucket=LEGAL_BUCKET, Key=f"cases/{case['packet']}")["Body"].read()
+        names = zipfile.ZipFile(io.BytesIO(body)).namelist()
+        assert any(name.startswith("notices/") and "final_notice" in name for name in names)
+
+
+@pytest.mark.parametrize("kind", ["throttled", "no_connection"])
+def test_refusals_that_prove_nothing_was_accepted_are_retried_until_sent(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults = SesFaults(kind, rate=0.3, first_attempt_only=False)
+    with world(START) as w:
+        faults.install(monkeypatch)
+        _portfolio(w)
+        w.run_through(END)
+        counts = _check_promises(w)
+        assert faults.injected >= 2 and counts["unconfirmed"] == 0
+        assert [stage for stage, _ in w.notices("NEVER")] == ["demand_letter", "final_notice"]
+
+
+@pytest.mark.parametrize("kind", ["lost", "throttled"])
+def test_lambda_answers_lost_or_throttled_on_every_task(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    faults = LambdaFaults(kind, rate=0.3)
+    with world(START) as w:
+        faults.install(monkeypatch)
+        _portfolio(w)
+        w.run_through(END)
+        _check_promises(w)
+        assert faults.injected >= 10
+        ops = {key.split("#")[1] or key.split("#")[0].rsplit(":", 1)[-1] for key in faults.calls}
+        assert {"decide", "handoff", "notify_legal"} <= ops
+        assert [stage for stage, _ in w.notices("NEVER")] in (
+            ["demand_letter", "final_notice"],
+            ["demand_letter"],  # a lost answer on the final notice's send: unconfirmed, not resent
+            ["final_notice"],
+        )
+
+
+CRASHES = {
+    # Between reserving the notice and handing it to SES.
+    "before_ses": ("dunning.mailer", "SesMailer", "send", False),
+    # SES accepted, the process died before anything was logged.
+    "after_ses": ("dunning.mailer", "SesMailer", "send", True),
+    # notice_sent logged, the process died before acknowledging it.
+    "after_log": ("dunning.workflow", None, "finish_send", False),
+    # The hand-off: after the account was marked legal, before the packet.
+    "handoff": ("dunning.workflow", None, "mark_legal", True),
+}
+
+
+@pytest.mark.parametrize("point", sorted(CRASHES))
+def test_a_crash_at_each_point_loses_nothing_and_duplicates_nothing(
+    point: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    module_name, class_name, function, after = CRASHES[point]
+    module = importlib.import_module(module_name)
+    target = getattr(module, class_name) if class_name else module
+
+    def when(*args: Any, **kwargs: Any) -> bool:
+        if function == "finish_send":
+            return len(args) > 4 and args[4] == "sent"
+        return True
+
+    with world(START) as w:
+        crashed = crash_once_at(monkeypatch, target, function, when, after=after)
+        _portfolio(w)
+        w.run_through(END)
+        _check_promises(w)
+        assert crashed, "the crash point was never reached"
+
+
+def test_extra_scans_and_redelivered_uploads_change_nothing() -> None:
+    def during(w: World) -> None:
+        while w.day <= END:
+            w.sim.run_day(w.day)
+            # Two more scans at odd moments of the day: midnight and a minute later.
+            w.aws.scan()
+            w.aws.scan()
+            w.day = date.fromordinal(w.day.toordinal() + 1)
+        w.aws.run_until(w.sim.at(w.day))
+
+    with world(START) as w:
+        _portfolio(w)
+        original = w.aws.upload
+
+        def thrice(kind: str, name: str, body: bytes, at: datetime | None = None) -> dict[str, Any]:
+            result = original(kind, name, body, at)
+            event = w.aws.upload_event(f"incoming/{kind}/{name}", at or w.aws.now())
+            from dunning.local import invoke_handler
+            from functions.ingest import app
+
+            for _ in range(2):  # S3 -> EventBridge delivers at least once
+                invoke_handler(app.handler, event, "dunning-ingest")
+            return result
+
+        w.aws.upload = thrice  # type: ignore[method-assign]
+        during(w)
+        _check_promises(w)
+
+
+def test_two_executions_for_one_account_send_each_notice_once() -> None:
+    with world(START) as w:
+        _portfolio(w)
+        w.run_through(date(2027, 3, 3))
+        # A second execution for the same account, as a duplicate start would make.
+        w.aws.sfn.start_execution(
+            stateMachineArn=w.aws.state_machine_arn,
+            name="NEVER-duplicate",
+            input='{"account_id": "NEVER", "round": 0}',
+        )
+        w.aws.scheduler.settle()
+        w.run_through(END)
+        _check_promises(w)
+
+
+def test_a_payment_a_minute_before_the_send_stops_it() -> None:
+    with world(START) as w:
+        _portfolio(w)
+        w.run_through(date(2027, 3, 9))
+        # PAYS's second reminder is due 10 March 09:00; the payment lands at 08:59 (the feed, mid-day).
+        w.aws.run_until(datetime(2027, 3, 10, 8, 59, tzinfo=UTC))
+        from tests.support.collections import PAYMENT_HEADER
+        from tests.support.files import csv_bytes
+
+        body = csv_bytes(PAYMENT_HEADER, [["PAYS", "P-1", "250.00", "2027-03-10"]])
+        w.aws.upload("payments", "early-pays.csv", body)
+        w.run_through(END)
+        stages = [stage for stage, _ in w.notices("PAYS")]
+        assert "second_reminder" not in stages
