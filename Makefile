@@ -57,7 +57,7 @@ typecheck: $(BIN)/.dev
 	$(BIN)/mypy
 
 unit: $(BIN)/.dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
 
 infra: $(BIN)/.dev $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/cfn-lint infra/template.yaml
@@ -107,6 +107,7 @@ bench: $(BIN)/.dev
 	$(BIN)/python -m bench.scan_simulate $(if $(BENCH_QUICK),--quick,)
 	$(BIN)/python -m bench.property_timelines $(if $(BENCH_QUICK),--quick,)
 	$(BIN)/python -m bench.ingest_fuzz $(if $(BENCH_QUICK),--files 1000,)
+	$(BIN)/python -m bench.fault_matrix $(if $(BENCH_QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) $(SMOKE_OUT) .aws-sam .mypy_cache .pytest_cache .ruff_cache $(OUT)

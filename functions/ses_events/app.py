@@ -1,5 +1,6 @@
 """SES events Lambda: bounces, complaints and delivery delays of the notices (through EventBridge) ->
-the suppression list and the account's contact log."""
+the suppression list and the account's contact log; SES's Send events confirm notices whose API answer was
+lost (`notice_unconfirmed` -> `notice_sent`, `notice_confirmed`)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ def handler(event: SesNotification, context: LambdaContext) -> dict[str, Any]:
     record = event.detail
     logger.append_keys(ses_event_type=record.event_type, message_id=record.mail.message_id)
     outcome = record_ses_event(runtime().ledger, record)
+    if outcome.confirmed:
+        logger.info("A notice whose SES answer was lost is confirmed sent", extra=outcome.as_dict())
+        metrics.add_metric(name="notices_confirmed", unit=MetricUnit.Count, value=1)
+        return outcome.as_dict()
     if not outcome.reports:
         logger.info("Not a delivery problem; ignored", extra={"detail_type": event.detail_type})
         metrics.add_metric(name="ses_events_ignored", unit=MetricUnit.Count, value=1)

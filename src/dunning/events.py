@@ -26,6 +26,8 @@ class EventType:
     # SES may or may not have accepted the notice (its answer was lost, or the attempt died after reserving
     # it): never sent again; a person checks (README "Exactly once"). The rung counts as done.
     NOTICE_UNCONFIRMED = "notice_unconfirmed"
+    # SES's own Send event later showed an unconfirmed notice was accepted: it is `notice_sent` after all.
+    NOTICE_CONFIRMED = "notice_confirmed"
     # Local runs only: a call the function's deployed role could not have made (the embedded IAM refused it).
     ACCESS_DENIED = "access_denied"
     PROMISE_RECORDED = "promise_recorded"

@@ -171,7 +171,8 @@ def open_case(
     events = tuple(desk.ledger.events(snapshot.account_id))
     # Every notice SES may have received: an unconfirmed one too (its timeline row says so).
     handed = ("notice_sent", "notice_unconfirmed")
-    sent = [event["eml"] for event in events if event["type"] in handed and event.get("eml")]
+    emls = (event["eml"] for event in events if event["type"] in handed and event.get("eml"))
+    sent = list(dict.fromkeys(emls))
     case_file = CaseFile(
         case_id=case_id,
         account_id=snapshot.account_id,

@@ -246,7 +246,8 @@ class Invoice(_Model):
 
 class Payment(_Model):
     account_id: Identifier
-    invoice_id: Identifier
+    # Empty for a payment on account: allocated at ingest to the account's oldest open invoices (4.3).
+    invoice_id: Identifier | None = None
     amount: Amount
     paid_on: IsoDate
     currency: Currency | None = None

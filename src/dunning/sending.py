@@ -259,9 +259,7 @@ def _send(
 
 
 def _sent_entry(request: SendRequest, notice: dict[str, Any], message_id: str) -> LogEntry:
-    return LogEntry(
-        EventType.NOTICE_SENT, f"{request.episode}#{request.stage}", {**notice, "message_id": message_id}
-    )
+    return workflow.sent_entry(request.episode, request.stage, notice, message_id)
 
 
 def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
@@ -298,9 +296,16 @@ def _unconfirmed(
             )
         ],
     )
-    workflow.finish_send(
-        deps.ledger, request.account_id, request.episode, request.stage, workflow.UNCONFIRMED, reason=reason
-    )
+    if not workflow.finish_send(
+        deps.ledger,
+        request.account_id,
+        request.episode,
+        request.stage,
+        workflow.UNCONFIRMED,
+        only_if=(workflow.SENDING,),
+        reason=reason,
+    ):
+        return {"sent": False, "reason": "already_sent"}  # SES's Send event confirmed it meanwhile
     metrics.count(metrics.NOTICE_UNCONFIRMED)
     logger.warning(
         "SES may or may not have accepted this notice; it is not sent again",

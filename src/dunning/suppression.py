@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from dunning import workflow
 from dunning.clock import current_clock
 from dunning.events import Event, EventType
 from dunning.ledger import Item, Ledger
@@ -63,12 +64,21 @@ SUPPRESSING = frozenset({BOUNCE, COMPLAINT})
 # The SES events this module acts on, by the record's eventType: the EventBridge detail-type SES publishes
 # each under, and the name an AWS::SES::ConfigurationSetEventDestination subscribes to it by.
 # infra/template.yaml subscribes to exactly these; tests/infra holds the two together.
+# `Send` is SES saying it accepted a message: it confirms a notice whose API answer was lost.
 DETAIL_TYPES = {
     "Bounce": "Email Bounced",
     "Complaint": "Email Complaint Received",
     "DeliveryDelay": "Email Delivery Delayed",
+    "Send": "Email Sent",
 }
-DESTINATION_EVENT_TYPES = {"Bounce": "bounce", "Complaint": "complaint", "DeliveryDelay": "deliveryDelay"}
+DESTINATION_EVENT_TYPES = {
+    "Bounce": "bounce",
+    "Complaint": "complaint",
+    "DeliveryDelay": "deliveryDelay",
+    "Send": "send",
+}
+# The header every notice carries (`<episode>/<stage>`): how a Send event finds the notice it confirms.
+NOTICE_HEADER = "X-Dunning-Notice"
 
 
 def normalize(address: str) -> str:
@@ -187,11 +197,27 @@ class DeliveryDelay(_SesModel):
     timestamp: AwareDatetime
 
 
+class Header(_SesModel):
+    name: str
+    value: str
+
+
 class Mail(_SesModel):
     message_id: str = Field(alias="messageId", min_length=1)
     timestamp: AwareDatetime
     destination: list[str] = Field(default_factory=list)
     tags: dict[str, list[str]] = Field(default_factory=dict)
+    headers: list[Header] = Field(default_factory=list)
+
+    @property
+    def notice(self) -> tuple[int, str] | None:
+        """(episode, stage) of the notice this message is, from its X-Dunning-Notice header."""
+        for header in self.headers:
+            if header.name.lower() == NOTICE_HEADER.lower():
+                episode, _, stage = header.value.strip().partition("/")
+                if episode.isdigit() and stage:
+                    return int(episode), stage
+        return None
 
     @property
     def account_id(self) -> str | None:
@@ -329,9 +355,12 @@ class Outcome:
     new_reports: int = 0
     suppressed: int = 0
     logged: int = 0
+    # A Send event that settled a notice whose SES answer had been lost.
+    confirmed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "confirmed": self.confirmed,
             "event_type": self.event_type,
             "message_id": self.message_id,
             "account_id": self.account_id,
@@ -348,6 +377,12 @@ def record_ses_event(ledger: Ledger, record: SesEventRecord) -> Outcome:
     Order matters for a retry after a crash: the DELIVERY item (which fixes the event's time) goes first,
     the suppression next, and the events last, so a re-run finds whatever was done and completes the rest."""
     outcome = Outcome(record.event_type, record.mail.message_id, record.mail.account_id)
+    if record.event_type == "Send":
+        notice, account_id = record.mail.notice, record.mail.account_id
+        if notice is not None and account_id is not None:
+            at = current_clock().now()
+            outcome.confirmed = workflow.confirm_sent(ledger, account_id, *notice, record.mail.message_id, at)
+        return outcome
     events: list[Event] = []
     for report in reports(record):
         first, is_new = _first_report(ledger, report)

@@ -24,7 +24,7 @@ from typing import Any
 
 from dunning.account import AccountSnapshot
 from dunning.clock import rfc3339
-from dunning.events import Event
+from dunning.events import Event, EventType
 from dunning.ladder import LogEntry
 from dunning.ledger import Ledger, account_pk, event_sk, plain
 
@@ -180,6 +180,8 @@ def log(
 
 FAILED = "failed"
 UNCONFIRMED = "unconfirmed"
+SENDING = "sending"
+SENT = "sent"
 
 
 def begin_send(
@@ -239,19 +241,67 @@ def notice_status(ledger: Ledger, account_id: str, episode: int, stage: str) -> 
 
 
 def finish_send(
-    ledger: Ledger, account_id: str, episode: int, stage: str, status: str, **fields: Any
-) -> None:
+    ledger: Ledger,
+    account_id: str,
+    episode: int,
+    stage: str,
+    status: str,
+    *,
+    only_if: tuple[str, ...] = (),
+    **fields: Any,
+) -> bool:
+    """Record how the attempt ended; with `only_if`, only while its status is one of those (False if not)."""
     names = {f"#{name}": name for name in fields}
     sets = ", ".join(["#status = :status", *(f"#{name} = :{name}" for name in fields)])
-    ledger.update(
+    expected = {f":was{index}": value for index, value in enumerate(only_if)}
+    return ledger.update(
         notice_key(account_id, episode, stage),
+        condition=f"#status IN ({', '.join(expected)})" if expected else None,
         UpdateExpression=f"SET {sets}",
         ExpressionAttributeNames={"#status": "status", **names},
         ExpressionAttributeValues={
             ":status": status,
+            **expected,
             **{f":{name}": value for name, value in fields.items()},
         },
     )
+
+
+def sent_entry(episode: int, stage: str, notice: dict[str, Any], message_id: str) -> LogEntry:
+    """The notice_sent event of (episode, stage): one identity, whoever logs it (the send or its Send
+    event), so that it is stored once."""
+    return LogEntry(EventType.NOTICE_SENT, f"{episode}#{stage}", {**notice, "message_id": message_id})
+
+
+def confirm_sent(
+    ledger: Ledger, account_id: str, episode: int, stage: str, message_id: str, at: datetime
+) -> bool:
+    """SES reports it accepted this notice (its Send event). An attempt whose answer was lost (`sending` or
+    `unconfirmed`) becomes what a successful one makes: notice_sent logged at the attempt's own time, then
+    the reservation `sent`; `notice_confirmed` says that it was settled this way. False if nothing was
+    waiting for this confirmation."""
+    item = notice_status(ledger, account_id, episode, stage)
+    if item is None or item.get("status") not in (SENDING, UNCONFIRMED) or not item.get("notice"):
+        return False
+    was = item["status"]
+    notice = plain(item["notice"])
+    started = datetime.fromisoformat(str(item["started_at"]))
+    log(ledger, account_id, started, [sent_entry(episode, stage, notice, message_id)])
+    if not finish_send(
+        ledger,
+        account_id,
+        episode,
+        stage,
+        SENT,
+        only_if=(SENDING, UNCONFIRMED),
+        message_id=message_id,
+        recipients=len(notice.get("to", [])),
+    ):
+        return False
+    if was == UNCONFIRMED:
+        data = {"stage": stage, "message_id": message_id, "eml": notice.get("eml", "")}
+        log(ledger, account_id, at, [LogEntry(EventType.NOTICE_CONFIRMED, f"{episode}#{stage}", data)])
+    return True
 
 
 def cancel_send(ledger: Ledger, account_id: str, episode: int, stage: str) -> None:

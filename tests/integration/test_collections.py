@@ -296,18 +296,12 @@ def test_a_crash_after_ses_accepted_never_sends_the_notice_twice(monkeypatch: py
     # The function dies after SES accepted the reminder and before anything was logged: the retry cannot
     # know whether it went out, so it is not sent again and is reported as unconfirmed, in full.
     from dunning import workflow
+    from tests.support.faults import crash_once_at
 
-    original = workflow.log
-    crashed: list[str] = []
+    def logging_the_reminder(ledger: object, account_id: str, at: object, entries: list[object]) -> bool:
+        return any(getattr(entry, "identity", "") == "0#reminder" for entry in entries)
 
-    def crash_once(ledger, account_id, at, entries, seq=0):  # type: ignore[no-untyped-def]
-        entries = list(entries)
-        if any(getattr(e, "identity", "") == "0#reminder" for e in entries) and not crashed:
-            crashed.append("reminder")
-            raise RuntimeError("Lambda died after SES accepted the message")
-        return original(ledger, account_id, at, entries, seq)
-
-    monkeypatch.setattr(workflow, "log", crash_once)
+    crash_once_at(monkeypatch, workflow, "log", logging_the_reminder)
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", due_on="2027-02-10"))
         w.run_through(date(2027, 2, 18))
@@ -326,17 +320,12 @@ def test_a_crash_between_logging_and_acknowledging_a_send_is_repaired(
     # notice_sent was logged, then the function died before marking the reservation sent: the retry finds
     # the logged event and completes the acknowledgement. Nothing is sent twice, nothing is left out.
     from dunning import workflow
+    from tests.support.faults import crash_once_at
 
-    original = workflow.finish_send
-    crashed: list[str] = []
+    def acknowledging_the_reminder(*args: object, **_: object) -> bool:
+        return args[3:5] == ("reminder", "sent")
 
-    def crash_once(ledger, account_id, episode, stage, status, **fields):  # type: ignore[no-untyped-def]
-        if status == "sent" and stage == "reminder" and not crashed:
-            crashed.append(stage)
-            raise RuntimeError("Lambda died after logging the send")
-        return original(ledger, account_id, episode, stage, status, **fields)
-
-    monkeypatch.setattr(workflow, "finish_send", crash_once)
+    crash_once_at(monkeypatch, workflow, "finish_send", acknowledging_the_reminder)
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", due_on="2027-02-10"))
         w.run_through(date(2027, 2, 18))

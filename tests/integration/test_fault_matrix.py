@@ -13,123 +13,32 @@ The portfolio (30 days from Monday 1 March 2027, business in London):
 
 from __future__ import annotations
 
-import email
-import email.policy
 import io
 import zipfile
-from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from dunning import workflow
-from dunning.local import LEGAL_BUCKET, LEGAL_TEAM_EMAIL
+from dunning.local import LEGAL_BUCKET
 from tests.support.collections import World, world
-from tests.support.faults import LambdaFaults, SesFaults, crash_once_at, message_key
-from tests.support.files import invoice_row
-
-START, END = date(2027, 3, 1), date(2027, 3, 30)
-LONDON = ZoneInfo("Europe/London")
-# account -> the day from which it owes nothing (nothing may be sent to it from that day's start on)
-SETTLED_ON = {"PAYS": date(2027, 3, 12), "PARTIAL": date(2027, 3, 20), "TOKYO": date(2027, 3, 8)}
-PAYMENTS = [
-    ("PAYS", "P-1", "250.00", date(2027, 3, 12)),
-    ("PARTIAL", "Q-1", "200.00", date(2027, 3, 5)),
-    ("PARTIAL", "Q-1", "200.00", date(2027, 3, 20)),
-    ("TOKYO", "T-1", "90.00", date(2027, 3, 8)),
-    ("PROMISE", "R-1", "120.00", date(2027, 3, 9)),
-]
-
-
-def _portfolio(w: World) -> None:
-    w.invoices(
-        invoice_row("N-1", account_id="NEVER", amount="500.00", due_on="2027-01-20", issued_on="2026-12-20"),
-        invoice_row("P-1", account_id="PAYS", amount="250.00", due_on="2027-03-03"),
-        invoice_row("Q-1", account_id="PARTIAL", amount="400.00", due_on="2027-03-02"),
-        invoice_row("T-1", account_id="TOKYO", amount="90.00", due_on="2027-03-01", timezone="Asia/Tokyo"),
-        invoice_row("R-1", account_id="PROMISE", amount="120.00", due_on="2027-02-25"),
-    )
-    for account, invoice, amount, on in PAYMENTS:
-        w.payment(account, invoice, amount, on)
-    w.action("PROMISE", "promise", date(2027, 3, 2), until="2027-03-09")
-
-
-def _sent(w: World) -> list[email.message.EmailMessage]:
-    return w.sent_emails()
-
-
-def _check_promises(w: World) -> dict[str, int]:
-    """The promises of exactly-once, checked on what SES received and what the ledger says."""
-    from moto.ses.models import ses_backends
-
-    raws = [m.raw_data.encode() for m in ses_backends["123456789012"]["eu-west-1"].sent_messages]
-    keys = Counter(message_key(raw) for raw in raws)
-    duplicates = {key: n for key, n in keys.items() if n > 1}
-    assert duplicates == {}, f"sent more than once: {duplicates}"
-
-    messages = _sent(w)
-    for account, settled in SETTLED_ON.items():
-        start = datetime.combine(settled, datetime.min.time(), tzinfo=LONDON)
-        late = [
-            m["X-Dunning-Notice"]
-            for m in messages
-            if f"@{account.lower()}.example.com" in str(m["To"]) and m["Date"].datetime >= start
-        ]
-        assert late == [], f"{account} was sent {late} after paying on {settled}"
-
-    for account, invoice, amount, on in PAYMENTS:
-        applied = [
-            e
-            for e in w.events(account, "payment_applied")
-            if e["invoice_id"] == invoice and e["amount"] == amount and e["at"].startswith(on.isoformat())
-        ]
-        assert len(applied) == 1, f"payment {account}/{invoice} {amount} on {on} applied {len(applied)} times"
-
-    # Every account on the ladder long enough reaches the legal team, once (an unconfirmed final notice
-    # included: the packet says so).
-    expected_cases = 1
-    cases = w.events("NEVER", "case_opened")
-    assert len(cases) == expected_cases, f"{len(cases)} cases opened"
-    legal = [m for m in messages if LEGAL_TEAM_EMAIL in str(m["To"])]
-    assert len(legal) == expected_cases, f"{len(legal)} emails to the legal team"
-    # The legal team's email is logged as sent, or (its SES answer lost) as unconfirmed: never neither.
-    unconfirmed_legal = [e for e in w.events("NEVER", "notice_unconfirmed") if e["stage"] == "legal_handoff"]
-    assert len(w.events("NEVER", "legal_notified")) + len(unconfirmed_legal) == expected_cases
-    packets = w.aws.s3.list_objects_v2(Bucket=LEGAL_BUCKET).get("KeyCount", 0)
-    assert packets >= expected_cases, "no packet in the legal bucket"
-    for account in ("NEVER", "PAYS", "PARTIAL", "TOKYO", "PROMISE"):
-        assert len(w.events(account, "account_settled")) <= 1
-    # Every message a customer got is in the contact log (sent, or unconfirmed for a person to check).
-    logged = sum(len(w.events(a, "notice_sent", "notice_unconfirmed")) for a in SETTLED_ON | {"NEVER": 0})
-    logged += len(w.events("PROMISE", "notice_sent", "notice_unconfirmed"))
-    customers = [m for m in messages if LEGAL_TEAM_EMAIL not in str(m["To"])]
-    assert len(customers) <= logged, "a message SES received is missing from the contact log"
-    return {"messages": len(messages), "unconfirmed": sum(
-        len(w.events(a, "notice_unconfirmed")) for a in ("NEVER", "PAYS", "PARTIAL", "TOKYO", "PROMISE")
-    )}  # fmt: skip
-
-
-def _run(install: Callable[[], Any] | None = None, during: Callable[[World], None] | None = None) -> World:
-    with world(START) as w:
-        if install:
-            install()
-        _portfolio(w)
-        if during is None:
-            w.run_through(END)
-        else:
-            during(w)
-        _check_promises(w)
-        return w
+from tests.support.faults import (
+    END,
+    START,
+    LambdaFaults,
+    SesFaults,
+    check_promises,
+    crash_once_at,
+    portfolio,
+)
 
 
 def test_without_faults_the_portfolio_behaves() -> None:
     with world(START) as w:
-        _portfolio(w)
+        portfolio(w)
         w.run_through(END)
-        counts = _check_promises(w)
+        counts = check_promises(w)
         assert counts["unconfirmed"] == 0
         assert [stage for stage, _ in w.notices("NEVER")] == ["demand_letter", "final_notice"]
         # The second reminder was due at 09:00 Tokyo on the 8th, the instant the payment took effect.
@@ -144,9 +53,9 @@ def test_an_answer_lost_after_ses_accepted_never_duplicates(
     faults = SesFaults(kind)
     with world(START) as w:
         faults.install(monkeypatch)
-        _portfolio(w)
+        portfolio(w)
         w.run_through(END)
-        counts = _check_promises(w)
+        counts = check_promises(w)
         assert faults.injected >= 8
         # Each notice whose answer was lost is reported for a person to check, and the ladder went on.
         assert counts["unconfirmed"] >= 6
@@ -169,9 +78,9 @@ def test_refusals_that_prove_nothing_was_accepted_are_retried_until_sent(
     faults = SesFaults(kind, rate=0.3, first_attempt_only=False)
     with world(START) as w:
         faults.install(monkeypatch)
-        _portfolio(w)
+        portfolio(w)
         w.run_through(END)
-        counts = _check_promises(w)
+        counts = check_promises(w)
         assert faults.injected >= 2 and counts["unconfirmed"] == 0
         assert [stage for stage, _ in w.notices("NEVER")] == ["demand_letter", "final_notice"]
 
@@ -181,9 +90,9 @@ def test_lambda_answers_lost_or_throttled_on_every_task(kind: str, monkeypatch: 
     faults = LambdaFaults(kind, rate=0.3)
     with world(START) as w:
         faults.install(monkeypatch)
-        _portfolio(w)
+        portfolio(w)
         w.run_through(END)
-        _check_promises(w)
+        check_promises(w)
         assert faults.injected >= 10
         ops = {key.split("#")[1] or key.split("#")[0].rsplit(":", 1)[-1] for key in faults.calls}
         assert {"decide", "handoff", "notify_legal"} <= ops
@@ -223,9 +132,9 @@ def test_a_crash_at_each_point_loses_nothing_and_duplicates_nothing(
 
     with world(START) as w:
         crashed = crash_once_at(monkeypatch, target, function, when, after=after)
-        _portfolio(w)
+        portfolio(w)
         w.run_through(END)
-        _check_promises(w)
+        check_promises(w)
         assert crashed, "the crash point was never reached"
 
 
@@ -240,7 +149,7 @@ def test_extra_scans_and_redelivered_uploads_change_nothing() -> None:
         w.aws.run_until(w.sim.at(w.day))
 
     with world(START) as w:
-        _portfolio(w)
+        portfolio(w)
         original = w.aws.upload
 
         def thrice(kind: str, name: str, body: bytes, at: datetime | None = None) -> dict[str, Any]:
@@ -255,12 +164,12 @@ def test_extra_scans_and_redelivered_uploads_change_nothing() -> None:
 
         w.aws.upload = thrice  # type: ignore[method-assign]
         during(w)
-        _check_promises(w)
+        check_promises(w)
 
 
 def test_two_executions_for_one_account_send_each_notice_once() -> None:
     with world(START) as w:
-        _portfolio(w)
+        portfolio(w)
         w.run_through(date(2027, 3, 3))
         # A second execution for the same account, as a duplicate start would make.
         w.aws.sfn.start_execution(
@@ -270,12 +179,12 @@ def test_two_executions_for_one_account_send_each_notice_once() -> None:
         )
         w.aws.scheduler.settle()
         w.run_through(END)
-        _check_promises(w)
+        check_promises(w)
 
 
 def test_a_payment_a_minute_before_the_send_stops_it() -> None:
     with world(START) as w:
-        _portfolio(w)
+        portfolio(w)
         w.run_through(date(2027, 3, 9))
         # PAYS's second reminder is due 10 March 09:00; the payment lands at 08:59 (the feed, mid-day).
         w.aws.run_until(datetime(2027, 3, 10, 8, 59, tzinfo=UTC))

@@ -138,6 +138,7 @@ def test_a_hard_bounce_suppresses_the_address_and_tells_the_account(aws: Embedde
         "new_reports": 1,
         "suppressed": 1,
         "logged": 1,
+        "confirmed": False,
     }
     # The sending side looks addresses up as the profile spells them.
     assert suppressed(ledger, ["jane.doe@example.com", "JANE.DOE@EXAMPLE.COM", "john@example.com"]) == {

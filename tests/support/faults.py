@@ -13,16 +13,23 @@ Every choice is deterministic (a hash of what is being attempted and how often),
 
 from __future__ import annotations
 
+import email
 import hashlib
 import io
 import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+from dunning.local import LEGAL_BUCKET, LEGAL_TEAM_EMAIL
+from tests.support.collections import World
+from tests.support.files import invoice_row
 
 SES_ENDPOINT = "https://email.eu-west-1.amazonaws.com"
 
@@ -182,15 +189,23 @@ def _function_error(error: str) -> dict[str, Any]:
 
 
 def crash_once_at(
-    monkeypatch: pytest.MonkeyPatch, target: Any, name: str, when: Callable[..., bool], after: bool = False
+    monkeypatch: pytest.MonkeyPatch,
+    target: Any,
+    name: str,
+    when: Callable[..., bool],
+    after: bool = False,
+    nth: int = 1,
 ) -> list[str]:
-    """Make `target.name` raise the first time `when(*args, **kwargs)` holds for a call, before it runs,
+    """Make `target.name` raise the `nth` time `when(*args, **kwargs)` holds for a call, before it runs,
     or with `after`, once it has run: the Lambda process dying at that point. Returns the crash record."""
     original = getattr(target, name)
     crashed: list[str] = []
+    seen = [0]
 
     def crashing(*args: Any, **kwargs: Any) -> Any:
-        hit = not crashed and when(*args, **kwargs)
+        if not crashed and when(*args, **kwargs):
+            seen[0] += 1
+        hit = not crashed and seen[0] == nth
         if hit and not after:
             crashed.append(name)
             raise RuntimeError(f"injected crash before {name}")
@@ -202,3 +217,86 @@ def crash_once_at(
 
     monkeypatch.setattr(target, name, crashing)
     return crashed
+
+
+# --- the portfolio the fault matrix runs, and the promises checked after every run ------------------
+
+START, END = date(2027, 3, 1), date(2027, 3, 30)
+LONDON = ZoneInfo("Europe/London")
+# account -> the day from which it owes nothing (nothing may be sent to it from that day's start on)
+SETTLED_ON = {"PAYS": date(2027, 3, 12), "PARTIAL": date(2027, 3, 20), "TOKYO": date(2027, 3, 8)}
+PAYMENTS = [
+    ("PAYS", "P-1", "250.00", date(2027, 3, 12)),
+    ("PARTIAL", "Q-1", "200.00", date(2027, 3, 5)),
+    ("PARTIAL", "Q-1", "200.00", date(2027, 3, 20)),
+    ("TOKYO", "T-1", "90.00", date(2027, 3, 8)),
+    ("PROMISE", "R-1", "120.00", date(2027, 3, 9)),
+]
+
+
+def portfolio(w: World) -> None:
+    w.invoices(
+        invoice_row("N-1", account_id="NEVER", amount="500.00", due_on="2027-01-20", issued_on="2026-12-20"),
+        invoice_row("P-1", account_id="PAYS", amount="250.00", due_on="2027-03-03"),
+        invoice_row("Q-1", account_id="PARTIAL", amount="400.00", due_on="2027-03-02"),
+        invoice_row("T-1", account_id="TOKYO", amount="90.00", due_on="2027-03-01", timezone="Asia/Tokyo"),
+        invoice_row("R-1", account_id="PROMISE", amount="120.00", due_on="2027-02-25"),
+    )
+    for account, invoice, amount, on in PAYMENTS:
+        w.payment(account, invoice, amount, on)
+    w.action("PROMISE", "promise", date(2027, 3, 2), until="2027-03-09")
+
+
+def _sent(w: World) -> list[email.message.EmailMessage]:
+    return w.sent_emails()
+
+
+def check_promises(w: World) -> dict[str, int]:
+    """The promises of exactly-once, checked on what SES received and what the ledger says."""
+    from moto.ses.models import ses_backends
+
+    raws = [m.raw_data.encode() for m in ses_backends["123456789012"]["eu-west-1"].sent_messages]
+    keys = Counter(message_key(raw) for raw in raws)
+    duplicates = {key: n for key, n in keys.items() if n > 1}
+    assert duplicates == {}, f"sent more than once: {duplicates}"
+
+    messages = _sent(w)
+    for account, settled in SETTLED_ON.items():
+        start = datetime.combine(settled, datetime.min.time(), tzinfo=LONDON)
+        late = [
+            m["X-Dunning-Notice"]
+            for m in messages
+            if f"@{account.lower()}.example.com" in str(m["To"]) and m["Date"].datetime >= start
+        ]
+        assert late == [], f"{account} was sent {late} after paying on {settled}"
+
+    for account, invoice, amount, on in PAYMENTS:
+        applied = [
+            e
+            for e in w.events(account, "payment_applied")
+            if e["invoice_id"] == invoice and e["amount"] == amount and e["at"].startswith(on.isoformat())
+        ]
+        assert len(applied) == 1, f"payment {account}/{invoice} {amount} on {on} applied {len(applied)} times"
+
+    # Every account on the ladder long enough reaches the legal team, once (an unconfirmed final notice
+    # included: the packet says so).
+    expected_cases = 1
+    cases = w.events("NEVER", "case_opened")
+    assert len(cases) == expected_cases, f"{len(cases)} cases opened"
+    legal = [m for m in messages if LEGAL_TEAM_EMAIL in str(m["To"])]
+    assert len(legal) == expected_cases, f"{len(legal)} emails to the legal team"
+    # The legal team's email is logged as sent, or (its SES answer lost) as unconfirmed: never neither.
+    unconfirmed_legal = [e for e in w.events("NEVER", "notice_unconfirmed") if e["stage"] == "legal_handoff"]
+    assert len(w.events("NEVER", "legal_notified")) + len(unconfirmed_legal) == expected_cases
+    packets = w.aws.s3.list_objects_v2(Bucket=LEGAL_BUCKET).get("KeyCount", 0)
+    assert packets >= expected_cases, "no packet in the legal bucket"
+    for account in ("NEVER", "PAYS", "PARTIAL", "TOKYO", "PROMISE"):
+        assert len(w.events(account, "account_settled")) <= 1
+    # Every message a customer got is in the contact log (sent, or unconfirmed for a person to check).
+    logged = sum(len(w.events(a, "notice_sent", "notice_unconfirmed")) for a in SETTLED_ON | {"NEVER": 0})
+    logged += len(w.events("PROMISE", "notice_sent", "notice_unconfirmed"))
+    customers = [m for m in messages if LEGAL_TEAM_EMAIL not in str(m["To"])]
+    assert len(customers) <= logged, "a message SES received is missing from the contact log"
+    return {"messages": len(messages), "unconfirmed": sum(
+        len(w.events(a, "notice_unconfirmed")) for a in ("NEVER", "PAYS", "PARTIAL", "TOKYO", "PROMISE")
+    )}  # fmt: skip

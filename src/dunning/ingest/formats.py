@@ -598,6 +598,19 @@ def _payment_record(header: Header, record: Record) -> list[ParsedRow]:
         # By its id, a reversal needs nothing else to find the payment.
         problems += _identifier_problems(record.line, raw, ("account_id",), required=True)
         return list(problems) or [ReversalRow(record.line, account, payment_id)]
+    if "invoice_id" not in raw:
+        # The row ends before its invoice_id cell (a cut line): an empty cell means a payment on account,
+        # a missing one is damage, not a choice.
+        problems.append(
+            Rejection(
+                record.line,
+                "invoice_id",
+                "",
+                f"the row ends before the invoice_id column ({len(record.values)} of "
+                f"{len(header.names)} values); for a payment on account leave the invoice_id cell empty",
+                account,
+            )
+        )
     if kind == "reversal":
         raw = dict(raw, amount=raw.get("amount", "").removeprefix("-"))
     elif raw.get("amount", "").startswith("-"):

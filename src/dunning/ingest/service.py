@@ -21,6 +21,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from dunning import balances
+from dunning.account import AccountSnapshot, InvoiceState
 from dunning.clock import rfc3339
 from dunning.events import Event, EventType
 from dunning.ingest import formats
@@ -355,6 +356,8 @@ class Ingestor:
                     changed = self._reverse_payment(run, row, chunk)
                 elif row.payment_id:
                     changed = self._apply_identified_payment(run, row, chunk)
+                elif row.payment.invoice_id is None:
+                    changed = self._apply_on_account(run, row, chunk)
                 else:
                     changed = self._apply_payment(run, row, chunk)
                 if changed:
@@ -380,9 +383,11 @@ class Ingestor:
         keys = {
             (account_pk(row.payment.account_id), invoice_sk(row.payment.invoice_id))
             for row in rows
-            if row.payment is not None
+            if row.payment is not None and row.payment.invoice_id is not None
         }
-        keys |= {(ref["PK"], invoice_sk(ref["invoice_id"])) for ref in refs.values()}
+        keys |= {
+            (ref["PK"], invoice_sk(part.invoice_id)) for ref in refs.values() for part in _ref_parts(ref)
+        }
         keys |= {(account_pk(_row_account(row)), STATE_SK) for row in rows}
         found = self._ledger.get_many(keys)
         legal = {
@@ -394,7 +399,9 @@ class Ingestor:
     def _apply_payment(self, run: _Run, row: formats.PaymentRow, chunk: _PaymentChunk) -> bool:
         """A payment without payment_id: identified by its content (and occurrence in the file)."""
         payment = row.payment
-        key = (account_pk(payment.account_id), invoice_sk(payment.invoice_id))
+        invoice_id = payment.invoice_id
+        assert invoice_id is not None
+        key = (account_pk(payment.account_id), invoice_sk(invoice_id))
         invoice = chunk.invoices.get(key)
         rejection = _payment_problem(row.line, payment, invoice)
         if rejection is not None:
@@ -407,82 +414,218 @@ class Ingestor:
         chunk.occurrences[digest] += 1
         before = chunk.owed(key)
         credit = max(amount - before, Decimal(0))
-        sk = payment_sk(payment.invoice_id, _occurrence_id(digest, chunk.occurrences[digest]))
-        if not self._ledger.put_new(self._payment_item(run, row, key[0], sk, amount, currency, credit)):
+        sk = payment_sk(invoice_id, _occurrence_id(digest, chunk.occurrences[digest]))
+        part = _Part(invoice_id, amount, credit)
+        if not self._ledger.put_new(self._payment_item(run, row, key[0], sk, part, currency)):
             run.summary.unchanged += 1
             return False
         run.summary.imported += 1
         chunk.add(key, amount)
-        self._payment_events(run, EventType.PAYMENT_APPLIED, row, amount, currency, credit)
+        self._payment_events(run, EventType.PAYMENT_APPLIED, row, part, currency)
         return True
+
+    # A payment on account (no invoice_id, CONTRACT 4.3) is allocated here, once: to the account's open
+    # invoices of its currency, oldest due date first (ties: invoice id), each getting at most what it still
+    # owes; what is left is a credit, recorded on the last part (or, when nothing of that currency is open,
+    # on the account's newest invoice of it) the way an overpayment on a named invoice is. Each part is a
+    # normal payment item on its invoice. Every part item of a row without payment_id carries the row's
+    # `allocation_id` (from its content and occurrence, as a named payment's id) and the whole plan
+    # (`allocation`), so a re-delivery, or an overlapping export listing the row again, finds the plan and
+    # writes only what is missing instead of allocating the money a second time. With a payment_id, the
+    # plan is kept on the reference item (`parts`), so a correction or reversal by that id undoes every part.
+
+    def _apply_on_account(self, run: _Run, row: formats.PaymentRow, chunk: _PaymentChunk) -> bool:
+        payment = row.payment
+        pk = account_pk(payment.account_id)
+        view = self._account_view(chunk, pk, payment.account_id)
+        terms = self._on_account_terms(run, row, chunk, view)
+        if terms is None:
+            return False
+        currency, amount = terms
+        digest = _payment_digest(payment, amount, currency)
+        chunk.occurrences[digest] += 1
+        allocation_id = _occurrence_id(digest, chunk.occurrences[digest])
+        known = view.allocations.get(allocation_id)
+        if known is not None:
+            parts = _plan_parts(known["allocation"])
+        else:
+            parts = _allocate(chunk, pk, view, currency, amount, {})
+        plan = _plan(parts)
+        extra: Item = {"on_account": True, "allocation_id": allocation_id, "allocation": plan}
+        # A part already there (a re-delivery after a crash) is not written, counted or logged again; the
+        # others keep their place in the plan (`index`), so their events are the ones it would have logged.
+        written: list[tuple[int, _Part]] = []
+        for index, part in enumerate(parts):
+            sk = payment_sk(part.invoice_id, _part_suffix(allocation_id, part.invoice_id))
+            item = self._payment_item(run, row, pk, sk, part, currency, extra=extra)
+            if self._ledger.put_new(item):
+                written.append((index, part))
+                view.allocations.setdefault(allocation_id, item)
+        if not written:
+            run.summary.unchanged += 1
+            return False
+        run.summary.imported += 1
+        for index, part in written:
+            chunk.add((pk, invoice_sk(part.invoice_id)), part.amount)
+            self._payment_events(run, EventType.PAYMENT_APPLIED, row, part, currency, index=index)
+        return True
+
+    def _account_view(self, chunk: _PaymentChunk, pk: str, account_id: str) -> _AccountView:
+        """The account's invoices and payments, read once per account and chunk (and kept current)."""
+        view = chunk.accounts.get(pk)
+        if view is not None:
+            return view
+        items = [*self._ledger.query_partition(pk, "INVOICE#"), *self._ledger.query_partition(pk, "PAYMENT#")]
+        snapshot = AccountSnapshot.from_items(account_id, items)
+        allocations: dict[str, Item] = {}
+        for item in items:
+            if item.get("kind") == "invoice":
+                chunk.invoices.setdefault((pk, item["SK"]), item)
+            elif item.get("allocation_id"):
+                allocations.setdefault(item["allocation_id"], item)
+        # Payments this chunk already applied are in the chunk's own totals; the others are read here.
+        for state in snapshot.invoices:
+            chunk.totals.setdefault((pk, invoice_sk(state.invoice_id)), state.payments_total)
+        view = _AccountView(snapshot.invoices, allocations)
+        chunk.accounts[pk] = view
+        return view
+
+    def _on_account_terms(
+        self,
+        run: _Run,
+        row: formats.PaymentRow,
+        chunk: _PaymentChunk,
+        view: _AccountView,
+        ref: Item | None = None,
+    ) -> tuple[str, Decimal] | None:
+        """The currency and amount of a payment on account, or None when the row was rejected."""
+        payment = row.payment
+        problem = _on_account_currency(row, chunk, view, ref)
+        if isinstance(problem, formats.Rejection):
+            self._reject(run, problem)
+            return None
+        currency = problem
+        try:
+            amount = to_minor_units(payment.amount, currency)
+        except (ValueError, ArithmeticError) as exc:
+            self._reject(
+                run,
+                formats.Rejection(
+                    row.line,
+                    "amount",
+                    str(payment.amount),
+                    str(exc) or "is not a usable amount",
+                    payment.account_id,
+                ),
+            )
+            return None
+        return currency, amount
 
     def _apply_identified_payment(self, run: _Run, row: formats.PaymentRow, chunk: _PaymentChunk) -> bool:
         """A payment with a payment_id: new, the same again (unchanged), or a correction of that id."""
         payment = row.payment
         pk = account_pk(payment.account_id)
-        key = (pk, invoice_sk(payment.invoice_id))
-        invoice = chunk.invoices.get(key)
-        rejection = _payment_problem(row.line, payment, invoice)
-        if rejection is not None:
-            self._reject(run, rejection)
-            return False
-        assert invoice is not None
-        currency = invoice["currency"]
-        amount = to_minor_units(payment.amount, currency)
-        content = _payment_content(payment, amount, currency)
         ref_key = (pk, payment_ref_sk(row.payment_id))
+        terms = self._identified_terms(run, row, chunk, ref_key)
+        if terms is None:
+            return False
+        currency, amount, view = terms
+        content = _payment_content(payment, amount, currency)
+        suffix = _identified_suffix(row.payment_id)
         for _ in range(5):
             ref = chunk.refs.get(ref_key)
             if ref is not None and ref["content"] == content and ref["state"] == _ACTIVE:
                 run.summary.unchanged += 1
                 return False
             # Where the id's payment counts now, if anywhere: it stops counting there.
-            old_key = (
-                (pk, invoice_sk(ref["invoice_id"])) if ref is not None and ref["state"] == _ACTIVE else None
-            )
-            old_amount = Decimal(ref["amount"]) if old_key is not None and ref is not None else Decimal(0)
-            before = chunk.owed(key, leaving_out=old_amount if old_key == key else Decimal(0))
-            if old_key is not None:
+            old_parts = _ref_parts(ref) if ref is not None and ref["state"] == _ACTIVE else []
+            leaving = {(pk, invoice_sk(part.invoice_id)): part.amount for part in old_parts}
+            for old_key in leaving:
                 chunk.owed(old_key)
-            credit = max(amount - before, Decimal(0))
-            suffix = _identified_suffix(row.payment_id)
-            sk = payment_sk(payment.invoice_id, suffix)
+            if view is not None:
+                parts = _allocate(chunk, pk, view, currency, amount, leaving)
+            else:
+                assert payment.invoice_id is not None
+                key = (pk, invoice_sk(payment.invoice_id))
+                before = chunk.owed(key, leaving_out=leaving.get(key, Decimal(0)))
+                parts = [_Part(payment.invoice_id, amount, max(amount - before, Decimal(0)))]
+            extra: Item = {"on_account": True} if payment.invoice_id is None else {}
             self._ledger.write_batch(
-                [self._payment_item(run, row, pk, sk, amount, currency, credit, row.payment_id)]
+                [
+                    self._payment_item(
+                        run,
+                        row,
+                        pk,
+                        payment_sk(part.invoice_id, suffix),
+                        part,
+                        currency,
+                        row.payment_id,
+                        extra,
+                    )
+                    for part in parts
+                ]
             )
-            if old_key is not None and old_key != key:
-                assert ref is not None
-                self._deactivate(run, (pk, payment_sk(ref["invoice_id"], suffix)), old_amount, row.line)
-            new_ref = _payment_ref(ref_key, row, content, _ACTIVE, amount, currency)
+            new_invoices = {part.invoice_id for part in parts}
+            for old in old_parts:
+                if old.invoice_id not in new_invoices:
+                    self._deactivate(run, (pk, payment_sk(old.invoice_id, suffix)), old.amount, row.line)
+            new_ref = _payment_ref(ref_key, row, content, _ACTIVE, amount, currency, parts)
             if not self._put_ref(new_ref, ref):
                 chunk.reread_ref(ref_key)
                 continue
             chunk.refs[ref_key] = new_ref
-            if old_key is not None:
+            for old_key, old_amount in leaving.items():
                 chunk.add(old_key, -old_amount)
-            chunk.add(key, amount)
-            if ref is None:
-                run.summary.imported += 1
-                self._payment_events(run, EventType.PAYMENT_APPLIED, row, amount, currency, credit)
-            else:
-                run.summary.updated += 1
-                previous = {
-                    "previous_invoice_id": ref["invoice_id"],
-                    "previous_amount": format_amount(Decimal(ref["amount"]), currency),
-                    "previous_paid_on": ref["paid_on"],
-                    "previous_state": ref["state"],
-                }
-                self._payment_events(
-                    run, EventType.PAYMENT_CORRECTED, row, amount, currency, credit, previous
-                )
+            for part in parts:
+                chunk.add((pk, invoice_sk(part.invoice_id)), part.amount)
+            self._identified_events(run, row, ref, parts, currency)
             return True
         raise RuntimeError(f"payment {row.payment_id} kept changing while it was being corrected")
+
+    def _identified_terms(
+        self, run: _Run, row: formats.PaymentRow, chunk: _PaymentChunk, ref_key: tuple[str, str]
+    ) -> tuple[str, Decimal, _AccountView | None] | None:
+        """Currency, amount and (on account) the account's view of an identified payment; None when the
+        row was rejected."""
+        payment = row.payment
+        if payment.invoice_id is None:
+            view = self._account_view(chunk, ref_key[0], payment.account_id)
+            terms = self._on_account_terms(run, row, chunk, view, chunk.refs.get(ref_key))
+            return None if terms is None else (*terms, view)
+        invoice = chunk.invoices.get((ref_key[0], invoice_sk(payment.invoice_id)))
+        rejection = _payment_problem(row.line, payment, invoice)
+        if rejection is not None:
+            self._reject(run, rejection)
+            return None
+        assert invoice is not None
+        currency = str(invoice["currency"])
+        return currency, to_minor_units(payment.amount, currency), None
+
+    def _identified_events(
+        self, run: _Run, row: formats.PaymentRow, ref: Item | None, parts: list[_Part], currency: str
+    ) -> None:
+        if ref is None:
+            run.summary.imported += 1
+            for index, part in enumerate(parts):
+                self._payment_events(run, EventType.PAYMENT_APPLIED, row, part, currency, index=index)
+            return
+        run.summary.updated += 1
+        previous = {
+            "previous_invoice_id": ref["invoice_id"],
+            "previous_amount": format_amount(Decimal(ref["amount"]), ref["currency"]),
+            "previous_paid_on": ref["paid_on"],
+            "previous_state": ref["state"],
+        }
+        for index, part in enumerate(parts):
+            self._payment_events(run, EventType.PAYMENT_CORRECTED, row, part, currency, previous, index=index)
 
     def _reverse_payment(self, run: _Run, row: formats.ReversalRow, chunk: _PaymentChunk) -> bool:
         if row.payment_id:
             return self._reverse_identified(run, row, chunk)
         payment = row.payment
         assert payment is not None
+        if payment.invoice_id is None:
+            return self._reverse_on_account(run, row, payment, chunk)
         key = (account_pk(payment.account_id), invoice_sk(payment.invoice_id))
         invoice = chunk.invoices.get(key)
         rejection = _payment_problem(row.line, payment, invoice, reversal=True)
@@ -521,9 +664,68 @@ class Ingestor:
         self._reversal_event(run, row.line, payment.account_id, item, amount, currency)
         return True
 
+    def _reverse_on_account(
+        self, run: _Run, row: formats.ReversalRow, payment: Payment, chunk: _PaymentChunk
+    ) -> bool:
+        """A reversal without invoice_id undoes a payment on account: every part of its allocation."""
+        pk = account_pk(payment.account_id)
+        view = self._account_view(chunk, pk, payment.account_id)
+        currencies = [payment.currency] if payment.currency else sorted({i.currency for i in view.invoices})
+        found: list[tuple[bytes, Item, str, Decimal]] = []
+        for currency in currencies:
+            try:
+                amount = to_minor_units(payment.amount, currency)
+            except (ValueError, ArithmeticError):
+                continue
+            digest = _payment_digest(payment, amount, currency)
+            known = view.allocations.get(_occurrence_id(digest, chunk.reversals[digest] + 1))
+            if known is not None:
+                found.append((digest, known, currency, amount))
+        if len(found) != 1:
+            amount_text = str(payment.amount)
+            error = (
+                f"payments on account of {amount_text} on {payment.paid_on} were recorded in "
+                f"{' and '.join(f[2] for f in found)}; give the currency of the one to reverse"
+                if found
+                else f"no payment on account of {amount_text} on {payment.paid_on} (reference "
+                f"'{payment.reference or ''}') to reverse; a reversal names the payment by its payment_id, "
+                "or by the amount, paid_on and reference (and currency) it was recorded with"
+            )
+            field_name = "currency" if found else "amount"
+            value = payment.currency or "" if found else amount_text
+            self._reject(run, formats.Rejection(row.line, field_name, value, error, payment.account_id))
+            return False
+        digest, known, currency, amount = found[0]
+        chunk.reversals[digest] += 1
+        allocation_id = known["allocation_id"]
+        changed = False
+        for index, part in enumerate(_plan_parts(known["allocation"])):
+            key = (pk, invoice_sk(part.invoice_id))
+            chunk.owed(key)
+            item_key = (pk, payment_sk(part.invoice_id, _part_suffix(allocation_id, part.invoice_id)))
+            if not self._deactivate(run, item_key, part.amount, row.line):
+                continue
+            chunk.add(key, -part.amount)
+            changed = True
+            self._reversal_event(
+                run,
+                row.line,
+                payment.account_id,
+                {**known, "invoice_id": part.invoice_id},
+                part.amount,
+                currency,
+                index=index,
+            )
+        if not changed:
+            run.summary.unchanged += 1
+            return False
+        run.summary.updated += 1
+        return True
+
     def _reverse_identified(self, run: _Run, row: formats.ReversalRow, chunk: _PaymentChunk) -> bool:
         pk = account_pk(row.account_id)
         ref_key = (pk, payment_ref_sk(row.payment_id))
+        suffix = _identified_suffix(row.payment_id)
         for _ in range(5):
             ref = chunk.refs.get(ref_key)
             if ref is None:
@@ -541,20 +743,27 @@ class Ingestor:
             if ref["state"] != _ACTIVE:
                 run.summary.unchanged += 1
                 return False
-            key = (pk, invoice_sk(ref["invoice_id"]))
-            amount = Decimal(ref["amount"])
-            chunk.owed(key)
-            self._deactivate(
-                run, (pk, payment_sk(ref["invoice_id"], _identified_suffix(row.payment_id))), amount, row.line
-            )
+            parts = _ref_parts(ref)
+            for part in parts:
+                chunk.owed((pk, invoice_sk(part.invoice_id)))
+                self._deactivate(run, (pk, payment_sk(part.invoice_id, suffix)), part.amount, row.line)
             new_ref = dict(ref, state=_REVERSED, row_hash=_ref_hash(ref["content"], _REVERSED))
             if not self._put_ref(new_ref, ref):
                 chunk.reread_ref(ref_key)
                 continue
             chunk.refs[ref_key] = new_ref
-            chunk.add(key, -amount)
             run.summary.updated += 1
-            self._reversal_event(run, row.line, row.account_id, ref, amount, ref["currency"])
+            for index, part in enumerate(parts):
+                chunk.add((pk, invoice_sk(part.invoice_id)), -part.amount)
+                self._reversal_event(
+                    run,
+                    row.line,
+                    row.account_id,
+                    {**ref, "invoice_id": part.invoice_id},
+                    part.amount,
+                    ref["currency"],
+                    index=None if ref["invoice_id"] else index,
+                )
             return True
         raise RuntimeError(f"payment {row.payment_id} kept changing while it was being reversed")
 
@@ -590,10 +799,10 @@ class Ingestor:
         row: formats.PaymentRow,
         pk: str,
         sk: str,
-        amount: Decimal,
+        part: _Part,
         currency: str,
-        credit: Decimal,
         payment_id: str = "",
+        extra: Item | None = None,
     ) -> Item:
         payment = row.payment
         item: Item = {
@@ -601,14 +810,15 @@ class Ingestor:
             "SK": sk,
             "kind": "payment",
             "account_id": payment.account_id,
-            "invoice_id": payment.invoice_id,
-            "amount": amount,
+            "invoice_id": part.invoice_id,
+            "amount": part.amount,
             "currency": currency,
             "paid_on": payment.paid_on.isoformat(),
             "reference": payment.reference or "",
-            "credit": credit,
+            "credit": part.credit,
             "recorded_at": rfc3339(run.source.uploaded_at),
             **run.source_fields(row.line),
+            **(extra or {}),
         }
         if payment_id:
             item["payment_id"] = payment_id
@@ -619,34 +829,49 @@ class Ingestor:
         run: _Run,
         type_: str,
         row: formats.PaymentRow,
-        amount: Decimal,
+        part: _Part,
         currency: str,
-        credit: Decimal,
         extra: dict[str, Any] | None = None,
+        *,
+        index: int = 0,
     ) -> None:
+        """One event per part: a payment on account logs each invoice it went to (`part` keeps their
+        identities apart); its credit, if any, is on the last part and logged after it."""
         payment = row.payment
+        on_account = payment.invoice_id is None
         data: dict[str, Any] = {
-            "invoice_id": payment.invoice_id,
-            "amount": format_amount(amount, currency),
+            "invoice_id": part.invoice_id,
+            "amount": format_amount(part.amount, currency),
             "currency": currency,
             "paid_on": payment.paid_on.isoformat(),
             **({"payment_id": row.payment_id} if row.payment_id else {}),
+            **({"on_account": True} if on_account else {}),
             **(extra or {}),
         }
-        run.event(type_, payment.account_id, row.line, **data)
-        if credit > 0:
+        tag = part.invoice_id if on_account else ""
+        run.event(type_, payment.account_id, row.line, seq=min(index, 8), part=tag, **data)
+        if part.credit > 0:
             run.event(
                 EventType.CREDIT_RECORDED,
                 payment.account_id,
                 row.line,
-                seq=1,
-                invoice_id=payment.invoice_id,
-                amount=format_amount(credit, currency),
+                seq=9 if on_account else 1,
+                part=tag,
+                invoice_id=part.invoice_id,
+                amount=format_amount(part.credit, currency),
                 currency=currency,
             )
 
     def _reversal_event(
-        self, run: _Run, line: int, account_id: str, payment: Item, amount: Decimal, currency: str
+        self,
+        run: _Run,
+        line: int,
+        account_id: str,
+        payment: Item,
+        amount: Decimal,
+        currency: str,
+        *,
+        index: int | None = None,
     ) -> None:
         data: dict[str, Any] = {
             "invoice_id": payment["invoice_id"],
@@ -655,7 +880,9 @@ class Ingestor:
             "paid_on": payment["paid_on"],
             **({"payment_id": payment["payment_id"]} if payment.get("payment_id") else {}),
         }
-        run.event(EventType.PAYMENT_REVERSED, account_id, line, **data)
+        # A payment on account is reversed part by part: one event per invoice it had gone to.
+        tag = "" if index is None else payment["invoice_id"]
+        run.event(EventType.PAYMENT_REVERSED, account_id, line, seq=min(index or 0, 9), part=tag, **data)
 
     def _sync_due_index(self, chunk: _PaymentChunk) -> None:
         """The invoices whose payments changed enter or leave the sparse due index as they now owe or not:
@@ -830,6 +1057,7 @@ class _PaymentChunk:
     reversals: Counter[bytes]  # of each reversal content in the file
     totals: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     touched: set[tuple[str, str]] = field(default_factory=set)
+    accounts: dict[str, _AccountView] = field(default_factory=dict)  # by PK: accounts paid on account
 
     def owed(self, key: tuple[str, str], leaving_out: Decimal = Decimal(0)) -> Decimal:
         """What the invoice still owes; call before writing its payments (the total is read once)."""
@@ -854,6 +1082,148 @@ class _PaymentChunk:
         self.touched.add(key)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """What one payment puts on one invoice (a payment on account has one part per invoice it pays)."""
+
+    invoice_id: str
+    amount: Decimal
+    credit: Decimal = Decimal(0)
+
+
+@dataclass
+class _AccountView:
+    """An account that received a payment on account: its invoices (what they owe is the chunk's
+    `owed`) and the allocations already recorded for rows without payment_id, by allocation_id."""
+
+    invoices: tuple[InvoiceState, ...]
+    allocations: dict[str, Item]
+
+
+_CHARGEABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.PAID.value)
+
+
+def _allocate(
+    chunk: _PaymentChunk,
+    pk: str,
+    view: _AccountView,
+    currency: str,
+    amount: Decimal,
+    leaving_out: dict[tuple[str, str], Decimal],
+) -> list[_Part]:
+    """A payment on account split over the open invoices of its currency, oldest due date first, each
+    taking at most what it owes (leaving out `leaving_out`, the amounts of the payment being corrected);
+    the rest is a credit on the last part, or on the newest invoice of the currency if none is open."""
+    of_currency = sorted(
+        (invoice for invoice in view.invoices if invoice.currency == currency),
+        key=lambda invoice: (invoice.due_on, invoice.invoice_id),
+    )
+    parts: list[_Part] = []
+    left = amount
+    for invoice in of_currency:
+        if left <= 0:
+            break
+        key = (pk, invoice_sk(invoice.invoice_id))
+        owed = chunk.owed(key, leaving_out.get(key, Decimal(0)))
+        if owed > 0:
+            taken = min(left, owed)
+            parts.append(_Part(invoice.invoice_id, taken))
+            left -= taken
+    if left > 0:
+        if parts:
+            last = parts.pop()
+            parts.append(_Part(last.invoice_id, last.amount + left, left))
+        else:
+            holders = [invoice for invoice in of_currency if invoice.status in _CHARGEABLE]
+            # _on_account_currency rejected the row when there is no invoice of the currency to hold it.
+            parts.append(_Part(holders[-1].invoice_id, left, left))
+    return parts
+
+
+def _on_account_currency(
+    row: formats.PaymentRow, chunk: _PaymentChunk, view: _AccountView, ref: Item | None
+) -> str | formats.Rejection:
+    """The currency of a payment on account: the row's, else the one it was allocated in before (a
+    re-delivery, or the payment_id's reference), else that of the account's open invoices if they share
+    one (else, when none is open, of all its invoices); else a rejection."""
+    payment = row.payment
+    account = payment.account_id
+    pk = account_pk(account)
+    chargeable = [invoice for invoice in view.invoices if invoice.status in _CHARGEABLE]
+    if not chargeable:
+        return formats.Rejection(
+            row.line,
+            "invoice_id",
+            "",
+            f"account {account} has no invoices, so a payment on account has nothing to be allocated "
+            "to; import its invoices first, or name the invoice",
+            account,
+        )
+    all_currencies = sorted({invoice.currency for invoice in chargeable})
+    currency = payment.currency
+    if currency is None and ref is not None and ref.get("currency") in all_currencies:
+        currency = str(ref["currency"])
+    if currency is None:
+        for candidate in all_currencies:
+            try:
+                amount = to_minor_units(payment.amount, candidate)
+            except (ValueError, ArithmeticError):
+                continue
+            digest = _payment_digest(payment, amount, candidate)
+            if _occurrence_id(digest, chunk.occurrences[digest] + 1) in view.allocations:
+                currency = candidate
+                break
+    if currency is None:
+        open_currencies = sorted(
+            {
+                invoice.currency
+                for invoice in chargeable
+                if chunk.owed((pk, invoice_sk(invoice.invoice_id))) > 0
+            }
+        )
+        choices = open_currencies or all_currencies
+        if len(choices) > 1:
+            which = "open invoices" if open_currencies else "invoices"
+            return formats.Rejection(
+                row.line,
+                "currency",
+                "",
+                f"ambiguous currency: account {account} has {which} in {', '.join(choices)}; give the "
+                "payment's currency so it can be allocated",
+                account,
+            )
+        currency = choices[0]
+    if currency not in all_currencies:
+        return formats.Rejection(
+            row.line,
+            "currency",
+            currency,
+            f"account {account} has no invoices in {currency} for a payment on account to be allocated to",
+            account,
+        )
+    return currency
+
+
+def _plan(parts: list[_Part]) -> list[Item]:
+    return [{"invoice_id": p.invoice_id, "amount": p.amount, "credit": p.credit} for p in parts]
+
+
+def _plan_parts(plan: list[Item]) -> list[_Part]:
+    return [_Part(str(p["invoice_id"]), Decimal(p["amount"]), Decimal(p.get("credit", 0))) for p in plan]
+
+
+def _part_suffix(allocation_id: str, invoice_id: str) -> str:
+    """A part's id: from the row's identity (allocation_id) and its invoice."""
+    return "oa-" + hashlib.sha256(f"{allocation_id}\x1f{invoice_id}".encode()).hexdigest()[:24]
+
+
+def _ref_parts(ref: Item) -> list[_Part]:
+    """Where a payment_id's payment counts: its invoice, or the parts of a payment on account."""
+    if "parts" in ref:
+        return _plan_parts(ref["parts"])
+    return [_Part(str(ref["invoice_id"]), Decimal(ref["amount"]))]
+
+
 def _row_account(row: formats.PaymentRow | formats.ReversalRow) -> str:
     return row.account_id if isinstance(row, formats.ReversalRow) else row.payment.account_id
 
@@ -862,7 +1232,7 @@ def _payment_digest(payment: Payment, amount: Decimal, currency: str) -> bytes:
     identity = "\x1f".join(
         (
             payment.account_id,
-            payment.invoice_id,
+            payment.invoice_id or "",
             payment.paid_on.isoformat(),
             str(amount),
             currency,
@@ -883,7 +1253,13 @@ def _identified_suffix(payment_id: str) -> str:
 
 def _payment_content(payment: Payment, amount: Decimal, currency: str) -> str:
     return json.dumps(
-        [payment.invoice_id, payment.paid_on.isoformat(), str(amount), currency, payment.reference or ""]
+        [
+            payment.invoice_id or "",
+            payment.paid_on.isoformat(),
+            str(amount),
+            currency,
+            payment.reference or "",
+        ]
     )
 
 
@@ -892,22 +1268,31 @@ def _ref_hash(content: str, state: str) -> str:
 
 
 def _payment_ref(
-    key: tuple[str, str], row: formats.PaymentRow, content: str, state: str, amount: Decimal, currency: str
+    key: tuple[str, str],
+    row: formats.PaymentRow,
+    content: str,
+    state: str,
+    amount: Decimal,
+    currency: str,
+    parts: list[_Part],
 ) -> Item:
     payment = row.payment
+    # A payment on account has no one invoice: "" and the parts it was allocated as.
+    on_account: Item = {"parts": _plan(parts)} if payment.invoice_id is None else {}
     return {
         "PK": key[0],
         "SK": key[1],
         "kind": "payment_ref",
         "payment_id": row.payment_id,
         "account_id": payment.account_id,
-        "invoice_id": payment.invoice_id,
+        "invoice_id": payment.invoice_id or "",
         "amount": amount,
         "currency": currency,
         "paid_on": payment.paid_on.isoformat(),
         "content": content,
         "state": state,
         "row_hash": _ref_hash(content, state),
+        **on_account,
     }
 
 
@@ -919,7 +1304,7 @@ def _payment_problem(
         return formats.Rejection(
             line,
             "invoice_id",
-            payment.invoice_id,
+            payment.invoice_id or "",
             f"account {account} has no invoice {payment.invoice_id}; import the invoice first",
             account,
         )
@@ -928,7 +1313,7 @@ def _payment_problem(
         return formats.Rejection(
             line,
             "invoice_id",
-            payment.invoice_id,
+            payment.invoice_id or "",
             f"invoice {payment.invoice_id} is {invoice['status']}; a payment cannot be applied to it",
             account,
         )
