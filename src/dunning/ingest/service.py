@@ -396,21 +396,32 @@ class Ingestor:
         invoices = {key: item for key, item in found.items() if key[1] != STATE_SK}
         return _PaymentChunk(self._ledger, invoices, refs, legal, occurrences, reversals)
 
+    def _named_payment(
+        self, run: _Run, line: int, payment: Payment, chunk: _PaymentChunk, *, reversal: bool
+    ) -> tuple[tuple[str, str], str, Decimal, bytes] | None:
+        """(invoice key, currency, amount in minor units, content digest) of a payment row that names its
+        invoice; None (and the row rejected) when it cannot apply to it."""
+        assert payment.invoice_id is not None
+        key = (account_pk(payment.account_id), invoice_sk(payment.invoice_id))
+        invoice = chunk.invoices.get(key)
+        rejection = _payment_problem(line, payment, invoice, reversal=reversal)
+        if rejection is not None:
+            self._reject(run, rejection)
+            return None
+        assert invoice is not None
+        currency = str(invoice["currency"])
+        amount = to_minor_units(payment.amount, currency)
+        return key, currency, amount, _payment_digest(payment, amount, currency)
+
     def _apply_payment(self, run: _Run, row: formats.PaymentRow, chunk: _PaymentChunk) -> bool:
         """A payment without payment_id: identified by its content (and occurrence in the file)."""
         payment = row.payment
         invoice_id = payment.invoice_id
         assert invoice_id is not None
-        key = (account_pk(payment.account_id), invoice_sk(invoice_id))
-        invoice = chunk.invoices.get(key)
-        rejection = _payment_problem(row.line, payment, invoice)
-        if rejection is not None:
-            self._reject(run, rejection)
+        named = self._named_payment(run, row.line, payment, chunk, reversal=False)
+        if named is None:
             return False
-        assert invoice is not None
-        currency = invoice["currency"]
-        amount = to_minor_units(payment.amount, currency)
-        digest = _payment_digest(payment, amount, currency)
+        key, currency, amount, digest = named
         chunk.occurrences[digest] += 1
         before = chunk.owed(key)
         credit = max(amount - before, Decimal(0))
@@ -626,16 +637,10 @@ class Ingestor:
         assert payment is not None
         if payment.invoice_id is None:
             return self._reverse_on_account(run, row, payment, chunk)
-        key = (account_pk(payment.account_id), invoice_sk(payment.invoice_id))
-        invoice = chunk.invoices.get(key)
-        rejection = _payment_problem(row.line, payment, invoice, reversal=True)
-        if rejection is not None:
-            self._reject(run, rejection)
+        named = self._named_payment(run, row.line, payment, chunk, reversal=True)
+        if named is None:
             return False
-        assert invoice is not None
-        currency = invoice["currency"]
-        amount = to_minor_units(payment.amount, currency)
-        digest = _payment_digest(payment, amount, currency)
+        key, currency, amount, digest = named
         # The n-th reversal of a payment in a file undoes its n-th occurrence, as payments are counted.
         chunk.reversals[digest] += 1
         item_key = (key[0], payment_sk(payment.invoice_id, _occurrence_id(digest, chunk.reversals[digest])))
