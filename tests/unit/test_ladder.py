@@ -318,8 +318,11 @@ def test_a_hold_ending_west_of_the_business_wakes_when_the_customers_day_begins(
 
 
 def test_a_wait_to_decide_again_always_lets_time_pass() -> None:
-    account = Account().invoice("I-1", "2027-02-01").action("pause", "2027-02-12", "2027-02-20")
-    now = _at("2027-02-19 06:00")  # exactly the scan time, on a whole minute
+    # After the scan time, on a whole minute, while the customer's day has not begun: the answer is never
+    # "now" (a Wait that ends at once, then the same answer again).
+    account = Account(timezone="America/Los_Angeles").invoice("I-1", "2027-02-01")
+    account.action("pause", "2027-02-12", "2027-02-20")
+    now = _at("2027-02-20 07:00")
     decision = decide(account.snapshot(), DEFAULT_POLICY, now)
     assert decision.at is not None and decision.at > now
 
