@@ -20,12 +20,13 @@ import pytest
 
 from tests.support.collections import world
 from tests.support.faults import (
+    CRASH_POINTS,
     END,
     START,
+    CrashPoint,
     LambdaFaults,
     SesFaults,
     check_promises,
-    crash_once_at,
     portfolio,
 )
 
@@ -56,17 +57,9 @@ def _lambda(kind: str, rate: float) -> Callable[[pytest.MonkeyPatch], Callable[[
     return install
 
 
-def _crash(module: str, owner: str | None, name: str, after: bool, nth: int = 1) -> Any:
+def _crash(point: CrashPoint, nth: int) -> Any:
     def install(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-        import importlib
-
-        target = importlib.import_module(module)
-        target = getattr(target, owner) if owner else target
-
-        def when(*args: Any, **_: Any) -> bool:
-            return name != "finish_send" or (len(args) > 4 and args[4] == "sent")
-
-        crashed = crash_once_at(monkeypatch, target, name, when, after=after, nth=nth)
+        crashed = point.install(monkeypatch, nth)
         return lambda: len(crashed)
 
     return install
@@ -83,18 +76,12 @@ PROMISES = {
 def classes(quick: bool) -> dict[str, Any]:
     rate = 0.3 if quick else 0.5
     # Each crash point is hit at its 1st call, or (full run) at each of its first 6: every notice stage.
-    crashes = {
-        "crash between reservation and SES": ("dunning.mailer", "SesMailer", "send", False),
-        "crash after SES accepted, before the log": ("dunning.mailer", "SesMailer", "send", True),
-        "crash after the log, before the acknowledgement": ("dunning.workflow", None, "finish_send", False),
-        "crash after marking the account legal": ("dunning.workflow", None, "mark_legal", True),
-    }
     hits = 1 if quick else 6
     crash_classes = {
-        f"{name} (call {nth})" if hits > 1 else name: _crash(*point, nth=nth)
-        for name, point in crashes.items()
+        f"{point.label} (call {nth})" if hits > 1 else point.label: _crash(point, nth)
+        for point in CRASH_POINTS.values()
         for nth in range(1, hits + 1)
-        if nth == 1 or point[2] != "mark_legal"
+        if nth == 1 or point.name != "mark_legal"
     }
     return {
         "SES answer lost (read timeout) after accepting": _ses("timeout_after_accept", 1.0, True),

@@ -242,7 +242,12 @@ def _send(
     except SendUnconfirmed as exc:
         return _unconfirmed(request, deps, now, notice, f"SES's answer was lost: {exc}")
     # From here on SES has the message: a failure below must never lead to sending it again.
-    workflow.log(deps.ledger, request.account_id, now, [_sent_entry(request, notice, message_id)])
+    workflow.log(
+        deps.ledger,
+        request.account_id,
+        now,
+        [workflow.sent_entry(request.episode, stage.name, notice, message_id)],
+    )
     workflow.finish_send(
         deps.ledger,
         request.account_id,
@@ -256,10 +261,6 @@ def _send(
         "Notice sent", extra={"account_id": request.account_id, "stage": stage.name, "message_id": message_id}
     )
     return {"sent": True, "message_id": message_id, "eml": name}
-
-
-def _sent_entry(request: SendRequest, notice: dict[str, Any], message_id: str) -> LogEntry:
-    return workflow.sent_entry(request.episode, request.stage, notice, message_id)
 
 
 def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
@@ -324,7 +325,10 @@ def _already_attempted(
         started = datetime.fromisoformat(str(existing["started_at"]))
         notice = plain(existing.get("notice") or {"stage": request.stage})
         logged = workflow.logged_event(
-            deps.ledger, request.account_id, started, _sent_entry(request, notice, "")
+            deps.ledger,
+            request.account_id,
+            started,
+            workflow.sent_entry(request.episode, request.stage, notice, ""),
         )
         if logged is not None:
             # SES accepted it and notice_sent was logged: only the acknowledgement was lost.

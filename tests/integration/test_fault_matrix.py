@@ -24,12 +24,12 @@ from dunning import workflow
 from dunning.local import LEGAL_BUCKET
 from tests.support.collections import World, world
 from tests.support.faults import (
+    CRASH_POINTS,
     END,
     START,
     LambdaFaults,
     SesFaults,
     check_promises,
-    crash_once_at,
     portfolio,
 )
 
@@ -103,35 +103,12 @@ def test_lambda_answers_lost_or_throttled_on_every_task(kind: str, monkeypatch: 
         )
 
 
-CRASHES = {
-    # Between reserving the notice and handing it to SES.
-    "before_ses": ("dunning.mailer", "SesMailer", "send", False),
-    # SES accepted, the process died before anything was logged.
-    "after_ses": ("dunning.mailer", "SesMailer", "send", True),
-    # notice_sent logged, the process died before acknowledging it.
-    "after_log": ("dunning.workflow", None, "finish_send", False),
-    # The hand-off: after the account was marked legal, before the packet.
-    "handoff": ("dunning.workflow", None, "mark_legal", True),
-}
-
-
-@pytest.mark.parametrize("point", sorted(CRASHES))
+@pytest.mark.parametrize("point", sorted(CRASH_POINTS))
 def test_a_crash_at_each_point_loses_nothing_and_duplicates_nothing(
     point: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import importlib
-
-    module_name, class_name, function, after = CRASHES[point]
-    module = importlib.import_module(module_name)
-    target = getattr(module, class_name) if class_name else module
-
-    def when(*args: Any, **kwargs: Any) -> bool:
-        if function == "finish_send":
-            return len(args) > 4 and args[4] == "sent"
-        return True
-
     with world(START) as w:
-        crashed = crash_once_at(monkeypatch, target, function, when, after=after)
+        crashed = CRASH_POINTS[point].install(monkeypatch)
         portfolio(w)
         w.run_through(END)
         check_promises(w)

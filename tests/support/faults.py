@@ -188,6 +188,41 @@ def _function_error(error: str) -> dict[str, Any]:
     return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}
 
 
+@dataclass(frozen=True)
+class CrashPoint:
+    """Where a Lambda process dies: `target` (module or module:Class) `name`, before or after it runs."""
+
+    label: str
+    target: str
+    name: str
+    after: bool
+
+    def install(self, monkeypatch: pytest.MonkeyPatch, nth: int = 1) -> list[str]:
+        import importlib
+
+        module, _, owner = self.target.partition(":")
+        target = importlib.import_module(module)
+        return crash_once_at(
+            monkeypatch, getattr(target, owner) if owner else target, self.name, self._when, self.after, nth
+        )
+
+    def _when(self, *args: Any, **_: Any) -> bool:
+        # finish_send(ledger, account, episode, stage, status, ...): only the acknowledgement of a send.
+        return self.name != "finish_send" or (len(args) > 4 and args[4] == "sent")
+
+
+CRASH_POINTS = {
+    "before_ses": CrashPoint("crash between reservation and SES", "dunning.mailer:SesMailer", "send", False),
+    "after_ses": CrashPoint(
+        "crash after SES accepted, before the log", "dunning.mailer:SesMailer", "send", True
+    ),
+    "after_log": CrashPoint(
+        "crash after the log, before the acknowledgement", "dunning.workflow", "finish_send", False
+    ),
+    "handoff": CrashPoint("crash after marking the account legal", "dunning.workflow", "mark_legal", True),
+}
+
+
 def crash_once_at(
     monkeypatch: pytest.MonkeyPatch,
     target: Any,
