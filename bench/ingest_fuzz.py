@@ -24,7 +24,7 @@ import io
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -262,6 +262,7 @@ class MemoryLedger:
             "amount": Decimal("100000.00"),
             "amount_paid": Decimal(0),
             "status": "open",
+            "issued_on": "2027-01-01",
             "due_on": "2027-01-31",
             "row_hash": "h",
             **due_keys(PAYER, PAYER_INVOICE, datetime(2027, 1, 31).date()),
@@ -296,6 +297,11 @@ class MemoryLedger:
 
     def drop_from_due_index(self, account_id: str, invoice_id: str, *, row_hash: str) -> bool:
         return True
+
+    def query_partition(self, pk: str, sk_prefix: str = "") -> Iterator[dict[str, Any]]:
+        for (p, s), item in sorted(self.items.items()):
+            if p == pk and s.startswith(sk_prefix):
+                yield dict(item)
 
     def payments_total(self, account_id: str, invoice_id: str) -> Decimal:
         prefix = f"PAYMENT#{invoice_id}#"

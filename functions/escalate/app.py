@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from dunning import escalation
+from dunning import escalation, workflow
 from dunning.clock import current_clock
 from dunning.runtime import runtime
 from dunning.stepfunctions import Continuations
@@ -26,6 +26,8 @@ class EscalateEvent(BaseModel):
     account_id: str
     execution: str
     round: int = 0
+    # The ladder's currency; executions started before ladders were per currency send none.
+    currency: str | None = None
     state_machine: str | None = None
     error: dict[str, Any] | None = None
 
@@ -39,7 +41,8 @@ def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(event.execution)
     metrics.add_metric(name=f"escalate_{event.op}", unit=MetricUnit.Count, value=1)
     env = runtime()
-    request = escalation.StepRequest(event.account_id, event.execution, event.round)
+    currency = workflow.ladder_currency(env.ledger, event.account_id, event.currency)
+    request = escalation.StepRequest(event.account_id, event.execution, currency, event.round)
     clock = current_clock()
     if event.op == "decide":
         return escalation.decide_step(env.ledger, env.policy, clock, request)

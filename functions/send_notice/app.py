@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from dunning import workflow
 from dunning.clock import current_clock
 from dunning.mailer import SesMailer
 from dunning.notices.render import shipped_template_dir
@@ -27,6 +28,8 @@ class SendEvent(BaseModel):
     episode: int
     stage: str
     execution: str
+    # The ladder's currency; executions started before ladders were per currency send none.
+    currency: str | None = None
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -48,7 +51,9 @@ def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
             d for d in (env.template_overrides.directory(), shipped_template_dir()) if d is not None
         ],
     )
-    outcome = send_notice(SendRequest(event.account_id, event.episode, event.stage, event.execution), deps)
+    currency = workflow.ladder_currency(env.ledger, event.account_id, event.currency)
+    request = SendRequest(event.account_id, event.episode, event.stage, event.execution, currency)
+    outcome = send_notice(request, deps)
     # A refused notice is counted once, as NoticeFailed (dunning.metrics: the alarm's metric).
     if not outcome.get("failed"):
         metrics.add_metric(

@@ -6,10 +6,11 @@ stored as a running flag, so a decision made from a fresh snapshot is always cur
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from dunning import balances
@@ -30,10 +31,58 @@ class InvoiceState:
     document: str | None
     # (paid_on, amount) of each payment from the payments feed, oldest first.
     payments: tuple[tuple[date, Decimal], ...] = ()
+    # The export's paid-or-credited figure each time it changed, oldest first; empty: `reported_paid`,
+    # known from the start.
+    reported: tuple[balances.Reported, ...] = ()
+    # The feed payments with the time each was recorded; empty: `payments` (times not known).
+    feed: tuple[balances.FeedPayment, ...] = ()
+    # Account credits that reduce it (balances.allocate_credits: credit notes, other invoices' excess).
+    credits: tuple[balances.Reduction, ...] = ()
+    # Payment terms or contract reference (the `terms` column): quoted in letters and the packet.
+    terms: str | None = None
+
+    # What is owed is computed by balances.settle, from these facts only (see balances' docstring).
+
+    @cached_property
+    def own(self) -> balances.InvoiceBalance:
+        """Its balance from its own export figure and payments, before any account credit."""
+        return balances.settle(self.amount, self.status, *self._facts())
+
+    @cached_property
+    def balance(self) -> balances.InvoiceBalance:
+        if not self.credits:
+            return self.own
+        return balances.settle(self.amount, self.status, *self._facts(), self.credits)
 
     @property
     def outstanding(self) -> Decimal:
-        return balances.outstanding(self.amount, self.reported_paid, self.payments_total, self.status)
+        """Still owed after reconciling export and feed and applying the account's credits; >= 0, zero for
+        paid, void and draft invoices."""
+        return self.balance.outstanding
+
+    @property
+    def paid(self) -> Decimal:
+        """Paid or credited: amount - outstanding (zero for void and draft invoices)."""
+        return self.balance.paid
+
+    @property
+    def credit(self) -> Decimal:
+        """Received beyond its amount: held as a credit on the account (reducing its other invoices)."""
+        return self.own.credit
+
+    def reductions(self) -> tuple[balances.Reduction, ...]:
+        """The reductions of its principal that make up `paid`: one undated (None) for what the export
+        reported beyond the feed (from the start), then each feed payment and credit by its date."""
+        return self.balance.reductions
+
+    def _facts(self) -> tuple[tuple[balances.Reported, ...], tuple[balances.FeedPayment, ...]]:
+        feed = self.feed or tuple(balances.FeedPayment(day, amount) for day, amount in self.payments)
+        if self.reported:
+            return self.reported, feed
+        if not feed and self.payments_total:
+            # Only a total, no payments: nothing tells them apart from the export's figure.
+            return (balances.Reported(None, max(self.reported_paid, self.payments_total)),), ()
+        return (balances.Reported(None, self.reported_paid),), feed
 
 
 @dataclass(frozen=True)
@@ -62,6 +111,12 @@ class NoticeRecord:
     recipients: int | None = None  # how many addresses it went to, once sent
     # The invoices it demanded; None for records kept before notices recorded them.
     invoice_ids: frozenset[str] | None = None
+    # The currency it demanded; None for records kept before ladders were walked per currency (such a
+    # record counts for every currency of the account, so an upgrade never sends a rung again).
+    currency: str | None = None
+    # The charge lines it demanded, as stored (owed.charge_from_json reads them): a later figure never
+    # goes below them.
+    charges: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def done(self) -> bool:
@@ -91,15 +146,26 @@ class AccountSnapshot:
     notices: tuple[NoticeRecord, ...]
     state: AccountState
     event_types: frozenset[tuple[str, str]]  # (type, identity) of events already logged
+    # The currency this view walks (CONTRACT 7: one ladder per currency): `invoices`, `notices` and
+    # `state` are that currency's. None: every invoice of the account (no ladder view).
+    currency: str | None = None
+    # Every ladder's own state by currency (None: a record kept before ladders were per currency).
+    states: Mapping[str | None, AccountState] = field(default_factory=dict)
+    # The notices of every currency: the minimum gap between two notices counts them all.
+    account_notices: tuple[NoticeRecord, ...] = ()
 
     @classmethod
-    def from_items(cls, account_id: str, items: Iterable[Mapping[str, Any]]) -> AccountSnapshot:
+    def from_items(
+        cls, account_id: str, items: Iterable[Mapping[str, Any]], currency: str | None = None
+    ) -> AccountSnapshot:
+        """The account as stored; with `currency`, the view of that currency's ladder."""
         profile: Mapping[str, Any] = {}
         invoices: dict[str, Mapping[str, Any]] = {}
-        paid: dict[str, list[tuple[date, Decimal]]] = {}
+        paid: dict[str, list[balances.FeedPayment]] = {}
+        credit_notes: list[balances.CreditNote] = []
         actions: list[ActionRecord] = []
         notices: list[NoticeRecord] = []
-        state = AccountState()
+        states: dict[str | None, AccountState] = {}
         logged: set[tuple[str, str]] = set()
         for item in items:
             kind = item.get("kind")
@@ -108,25 +174,15 @@ class AccountSnapshot:
             elif kind == "invoice":
                 invoices[item["invoice_id"]] = item
             elif kind == "payment":
-                paid.setdefault(item["invoice_id"], []).append(
-                    (date.fromisoformat(item.get("paid_on", "1970-01-01")), Decimal(item["amount"]))
-                )
+                paid.setdefault(item["invoice_id"], []).append(feed_payment(item))
+            elif kind == "credit_note":
+                credit_notes.append(credit_note(item))
             elif kind == "action":
                 actions.append(_action(item))
             elif kind == "notice":
-                notices.append(
-                    NoticeRecord(
-                        int(item["episode"]),
-                        item["stage"],
-                        item["status"],
-                        item["started_at"],
-                        item.get("message_id"),
-                        int(item["recipients"]) if item.get("recipients") is not None else None,
-                        _invoice_ids(item),
-                    )
-                )
+                notices.append(_notice(item))
             elif kind == "state":
-                state = AccountState(
+                states[item.get("currency")] = AccountState(
                     int(item.get("episode", 0)),
                     item.get("status", "idle"),
                     item.get("owner"),
@@ -135,17 +191,32 @@ class AccountSnapshot:
                 )
             elif kind == "event" and item.get("identity"):
                 logged.add((item["event"]["type"], item["identity"]))
+        every = with_credits(
+            [invoice_state(item, paid.get(invoice_id, [])) for invoice_id, item in invoices.items()],
+            credit_notes,
+        )
+        # A state kept before ladders were per currency (no `currency`) seeds every currency's own.
+        legacy = states.get(None, AccountState())
         return cls(
             account_id=account_id,
             profile=profile,
-            invoices=tuple(
-                _invoice(item, sorted(paid.get(invoice_id, []))) for invoice_id, item in invoices.items()
-            ),
+            invoices=every if currency is None else tuple(i for i in every if i.currency == currency),
             actions=tuple(sorted(actions, key=lambda action: (action.on, action.order))),
-            notices=tuple(notices),
-            state=state,
+            notices=tuple(n for n in notices if currency is None or n.currency in (None, currency)),
+            state=legacy if currency is None else states.get(currency, legacy),
             event_types=frozenset(logged),
+            currency=currency,
+            states=states,
+            account_notices=tuple(notices),
         )
+
+    def currencies(self) -> list[str]:
+        """The currencies the account owes money in, earliest due first."""
+        return list(dict.fromkeys(invoice.currency for invoice in self.open_invoices()))
+
+    def tagged(self, identity: str) -> str:
+        """An event identity made unique per ladder: the currency view's events never collide."""
+        return f"{self.currency}#{identity}" if self.currency else identity
 
     # --- what is owed --------------------------------------------------------------------------------
 
@@ -243,25 +314,93 @@ class AccountSnapshot:
         return str(self.profile.get("segment", "default"))
 
 
-def _invoice(item: Mapping[str, Any], payments: list[tuple[date, Decimal]]) -> InvoiceState:
+def invoice_state(item: Mapping[str, Any], payments: Sequence[balances.FeedPayment]) -> InvoiceState:
+    """An invoice item and its payment items' `feed_payment`s, before the account's credits."""
+    feed = tuple(sorted(payments, key=lambda p: (p.paid_on, p.recorded_at or _EARLIEST)))
+    amount_paid = Decimal(item.get("amount_paid", 0))
     return InvoiceState(
         invoice_id=item["invoice_id"],
         currency=item["currency"],
         amount=Decimal(item["amount"]),
-        reported_paid=Decimal(item.get("amount_paid", 0)),
-        payments_total=sum((amount for _, amount in payments), Decimal(0)),
+        reported_paid=amount_paid,
+        payments_total=sum((p.amount for p in feed), Decimal(0)),
         status=item.get("status", InvoiceStatus.OPEN.value),
         issued_on=date.fromisoformat(item["issued_on"]),
         due_on=date.fromisoformat(item["due_on"]),
         reference=item.get("reference"),
+        terms=item.get("terms"),
         document=item.get("document"),
-        payments=tuple(payments),
+        payments=tuple((p.paid_on, p.amount) for p in feed),
+        reported=reported_history(item),
+        feed=feed,
     )
 
 
-def _invoice_ids(item: Mapping[str, Any]) -> frozenset[str] | None:
-    ids = (item.get("notice") or {}).get("invoice_ids")
-    return frozenset(str(invoice_id) for invoice_id in ids) if ids else None
+def reported_history(item: Mapping[str, Any]) -> tuple[balances.Reported, ...]:
+    """The export's paid figure each time it changed (`paid_reported`, written by the import); an item
+    from before that history was kept: its figure, as of its last import."""
+    history = [
+        balances.Reported(_instant(entry.get("at")), Decimal(entry["paid"]))
+        for entry in item.get("paid_reported") or ()
+    ]
+    amount_paid = Decimal(item.get("amount_paid", 0))
+    if not history or history[-1].paid != amount_paid:
+        history.append(balances.Reported(_instant(item.get("imported_at")), amount_paid))
+    return tuple(history)
+
+
+def feed_payment(item: Mapping[str, Any]) -> balances.FeedPayment:
+    """A payment item (kind `payment`) as the balance sees it."""
+    return balances.FeedPayment(
+        date.fromisoformat(item.get("paid_on", "1970-01-01")),
+        Decimal(item["amount"]),
+        _instant(item.get("recorded_at")),
+    )
+
+
+def credit_note(item: Mapping[str, Any]) -> balances.CreditNote:
+    """A credit note item (kind `credit_note`): what is left of it to allocate."""
+    return balances.CreditNote(
+        item["credit_note_id"],
+        item["currency"],
+        Decimal(item.get("amount", 0)),
+        date.fromisoformat(item["issued_on"]),
+        item.get("reference") or "",
+    )
+
+
+def with_credits(
+    invoices: Sequence[InvoiceState], credit_notes: Sequence[balances.CreditNote] = ()
+) -> tuple[InvoiceState, ...]:
+    """The account's invoices with its credits applied (balances.allocate_credits)."""
+    credits = balances.allocate_credits(invoices, credit_notes).applied
+    return tuple(
+        replace(invoice, credits=credits[invoice.invoice_id]) if invoice.invoice_id in credits else invoice
+        for invoice in invoices
+    )
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _instant(text: Any) -> datetime | None:
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+
+
+def _notice(item: Mapping[str, Any]) -> NoticeRecord:
+    said = item.get("notice") or {}
+    ids = said.get("invoice_ids")
+    return NoticeRecord(
+        int(item["episode"]),
+        item["stage"],
+        item["status"],
+        item["started_at"],
+        item.get("message_id"),
+        int(item["recipients"]) if item.get("recipients") is not None else None,
+        frozenset(str(invoice_id) for invoice_id in ids) if ids else None,
+        item.get("currency") or said.get("currency"),
+        tuple(said.get("charge_lines") or ()),
+    )
 
 
 def _action(item: Mapping[str, Any]) -> ActionRecord:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from dunning import legal, metrics, workflow
+from dunning.account import AccountSnapshot
 from dunning.calendar import local_date
 from dunning.clock import Clock
 from dunning.events import EventType
@@ -19,8 +20,9 @@ from dunning.ladder import Decision, LogEntry, decide
 from dunning.ledger import Ledger, account_pk, invoice_sk
 from dunning.legal import LegalDesk
 from dunning.money import format_amount
+from dunning.owed import Owed, owed
 from dunning.policy import Policy
-from dunning.sending import notice_charges
+from dunning.sending import report_missing_rates
 
 # An execution keeps well below Step Functions' 25,000-event history: each decide/wait/send round adds
 # about a dozen events, so after this many rounds it hands over to a fresh execution.
@@ -35,6 +37,7 @@ class Executions(Protocol):
 class StepRequest:
     account_id: str
     execution: str
+    currency: str
     round: int = 0
 
 
@@ -45,12 +48,12 @@ def timestamp(at: datetime) -> str:
 
 def decide_step(ledger: Ledger, policy: Policy, clock: Clock, request: StepRequest) -> dict[str, Any]:
     now = clock.now()
-    snapshot = workflow.load(ledger, request.account_id)
+    snapshot = workflow.load(ledger, request.account_id, request.currency)
     if snapshot.state.settled_by == request.execution and snapshot.state.owner is None:
         # This execution already ended the episode settled; the answer was lost and Step Functions retried.
         return _state(request, {"action": "done", "reason": "settled"})
     if snapshot.state.status != "legal" and not workflow.claim(
-        ledger, request.account_id, request.execution, now
+        ledger, request.account_id, request.currency, request.execution, now, snapshot.state.episode
     ):
         return _state(request, {"action": "done", "reason": "owned_by_another_execution"})
     decision = decide(snapshot, policy, now)
@@ -60,7 +63,11 @@ def decide_step(ledger: Ledger, policy: Policy, clock: Clock, request: StepReque
     if decision.action == "done":
         if decision.reason != "legal":
             workflow.release(
-                ledger, request.account_id, request.execution, settled=decision.reason == "settled"
+                ledger,
+                request.account_id,
+                request.currency,
+                request.execution,
+                settled=decision.reason == "settled",
             )
         return _state(request, {"action": "done", "reason": decision.reason})
     if request.round >= MAX_ROUNDS:
@@ -81,13 +88,19 @@ def _decision_json(decision: Decision, episode: int) -> dict[str, Any]:
 
 
 def _state(request: StepRequest, decision: dict[str, Any]) -> dict[str, Any]:
-    return {"account_id": request.account_id, "round": request.round + 1, "decision": decision}
+    return {
+        "account_id": request.account_id,
+        "currency": request.currency,
+        "round": request.round + 1,
+        "decision": decision,
+    }
 
 
-def case_id_for(account_id: str, episode: int) -> str:
+def case_id_for(account_id: str, currency: str, episode: int) -> str:
+    """One case per account, currency and episode (CONTRACT 6: one case covers one currency)."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", account_id).strip("-")[:40] or "account"
     digest = hashlib.sha256(account_id.encode()).hexdigest()[:6]
-    return f"CASE-{slug}-{digest}-{episode}"
+    return f"CASE-{slug}-{digest}-{currency}-{episode}"
 
 
 def handoff_step(
@@ -101,48 +114,56 @@ def handoff_step(
     writes the same event. A retry, or an execution the scan starts for a hand-off whose execution died,
     finishes what is missing; the legal team's email is the next state (notify_legal_step)."""
     now = clock.now()
-    snapshot = workflow.load(ledger, request.account_id)
+    snapshot = workflow.load(ledger, request.account_id, request.currency)
     if snapshot.state.status != "legal":
         decision = decide(snapshot, policy, now)
         if decision.next != "handoff":
             return {"handed_off": False, "reason": decision.reason}  # paid, paused... since the wait began
-        case_id = case_id_for(request.account_id, snapshot.state.episode)
-        workflow.mark_legal(ledger, request.account_id, request.execution, case_id, now)
-    progress = workflow.handoff(ledger, request.account_id)
+        case_id = case_id_for(request.account_id, request.currency, snapshot.state.episode)
+        workflow.mark_legal(ledger, request.account_id, request.currency, request.execution, case_id, now)
+    progress = workflow.handoff(ledger, request.account_id, request.currency)
     if progress is None or (progress.open and progress.owner != request.execution):
         return {"handed_off": False, "reason": "owned_by_another_execution"}
     if progress.open:
-        _open_case(ledger, policy, request.account_id, progress, desk)
+        _open_case(ledger, policy, request, progress, desk)
     return {"handed_off": True, "case_id": progress.case_id}
 
 
+def case_claim(snapshot: AccountSnapshot, policy: Policy, at: datetime) -> Owed:
+    """What a case claims: the account's debt in the view's currency on the hand-off day, with the charges
+    the final notice demanded brought forward to that day (CONTRACT 6)."""
+    assert snapshot.currency is not None
+    ladder = policy.ladder_for(snapshot.segment)
+    on = local_date(at, snapshot.timezone)
+    # Only what is due: an invoice that falls due after the hand-off is not part of the claim.
+    due = [invoice.invoice_id for invoice in snapshot.open_invoices() if invoice.due_on < on]
+    return owed(
+        snapshot, snapshot.currency, on=on, policy=policy, stage=ladder.stages[-1].name, invoice_ids=due
+    )
+
+
 def _open_case(
-    ledger: Ledger, policy: Policy, account_id: str, progress: workflow.Handoff, desk: LegalDesk | None
+    ledger: Ledger, policy: Policy, request: StepRequest, progress: workflow.Handoff, desk: LegalDesk | None
 ) -> None:
-    snapshot = workflow.load(ledger, account_id)
+    snapshot = workflow.load(ledger, request.account_id, request.currency)
     data: dict[str, Any] = {"case_id": progress.case_id, "packet": f"{progress.case_id}.zip"}
-    if desk is None:  # no legal bucket: the case is the contact log's entry alone
-        currency, owed = legal.case_amount(snapshot)
-        data |= {"amount_due": format_amount(owed, currency), "currency": currency}
+    case = legal.get_case(ledger, progress.case_id) if desk is not None else None
+    if case is not None:  # a retry: the case record says what was claimed
+        amount_due, charges, currency = case.amount_due, case.charges, case.currency
     else:
-        case = legal.get_case(ledger, progress.case_id)
-        if case is None:
-            charges = notice_charges(
-                snapshot,
-                snapshot.open_invoices(),
-                "legal_handoff",
-                local_date(progress.at, snapshot.timezone),
-                snapshot.state.episode,
-                policy,
-            )
-            case = legal.open_case(desk, snapshot, progress.case_id, charges, progress.at)
-        data |= {
-            "amount_due": format_amount(case.amount_due, case.currency),
-            "currency": case.currency,
-            "charges": format_amount(case.charges, case.currency),
-            "total_due": format_amount(case.amount_due + case.charges, case.currency),
-        }
-    workflow.log(ledger, account_id, progress.at, [LogEntry(EventType.CASE_OPENED, progress.case_id, data)])
+        claim = case_claim(snapshot, policy, progress.at)
+        amount_due, charges, currency = claim.amount_due, claim.charges_total, claim.currency
+        report_missing_rates(ledger, request.account_id, progress.at, claim, "legal_handoff")
+        if desk is not None:
+            legal.open_case(desk, snapshot, progress.case_id, claim, progress.at)
+    data |= {
+        "amount_due": format_amount(amount_due, currency),
+        "currency": currency,
+        "charges": format_amount(charges, currency),
+        "total_due": format_amount(amount_due + charges, currency),
+    }
+    entry = LogEntry(EventType.CASE_OPENED, progress.case_id, data)
+    workflow.log(ledger, request.account_id, progress.at, [entry])
 
 
 def notify_legal_step(
@@ -151,7 +172,7 @@ def notify_legal_step(
     """Tell the legal team about the case the hand-off opened (at most once), then close the hand-off:
     the account leaves the daily scan. SendThrottled propagates for the state machine to retry; a case
     whose email SES refused, or whose retries ran out, stays open and the next day's scan comes back."""
-    progress = workflow.handoff(ledger, request.account_id)
+    progress = workflow.handoff(ledger, request.account_id, request.currency)
     if progress is None or not progress.open:
         return {"notified": False, "reason": "no_open_case"}
     if progress.owner != request.execution:
@@ -159,7 +180,7 @@ def notify_legal_step(
     if desk is None:
         outcome: dict[str, Any] = {"notified": False, "reason": "no_legal_desk", "settled": True}
     else:
-        snapshot = workflow.load(ledger, request.account_id)
+        snapshot = workflow.load(ledger, request.account_id, request.currency)
         outcome = legal.notify_opened(desk, snapshot, progress.case_id, clock.now())
     if outcome["settled"]:
         _finish_handoff(ledger, request, progress)
@@ -170,9 +191,9 @@ def _finish_handoff(ledger: Ledger, request: StepRequest, progress: workflow.Han
     # `done` last, once the account is out of the due index: until then the hand-off reads as unfinished
     # and this step's retry comes back to it (the scan no longer sees the account once the index is empty).
     for item in ledger.query_partition(account_pk(request.account_id), invoice_sk("")):
-        if "due_pk" in item:
+        if "due_pk" in item and item.get("currency") == request.currency:
             ledger.drop_from_due_index(request.account_id, item["invoice_id"], row_hash=item["row_hash"])
-    workflow.finish_handoff(ledger, request.account_id, request.execution, progress.case_id)
+    workflow.finish_handoff(ledger, request.account_id, request.currency, request.execution, progress.case_id)
 
 
 def continue_step(
@@ -183,13 +204,14 @@ def continue_step(
     base, number = (match.group(1), int(match.group(2))) if match else (request.execution[:74], 0)
     successor = f"{base}-c{number + 1}"
     ledger.update(
-        (account_pk(request.account_id), workflow.STATE_SK),
+        workflow.state_key(request.account_id, request.currency),
         condition="#owner = :me",
         UpdateExpression="SET #owner = :next",
         ExpressionAttributeNames={"#owner": "owner"},
         ExpressionAttributeValues={":me": request.execution, ":next": successor},
     )
-    executions.start(state_machine_arn, successor, {"account_id": request.account_id, "round": 0})
+    payload = {"account_id": request.account_id, "currency": request.currency, "round": 0}
+    executions.start(state_machine_arn, successor, payload)
     return {"continued_as": successor}
 
 
@@ -202,6 +224,6 @@ def fail_step(ledger: Ledger, clock: Clock, request: StepRequest, error: str, ca
         {"execution": request.execution, "error": error[:200], "cause": cause[:1000]},
     )
     workflow.log(ledger, request.account_id, now, [entry])
-    workflow.release(ledger, request.account_id, request.execution, settled=False)
+    workflow.release(ledger, request.account_id, request.currency, request.execution, settled=False)
     metrics.count(metrics.WORKFLOW_FAILED)
     return {"recorded": True}

@@ -42,6 +42,8 @@ class EventType:
     DELIVERY_FAILED = "delivery_failed"
     ACCOUNT_SETTLED = "account_settled"
     CASE_OPENED = "case_opened"
+    # Interest for some days was left out of a notice or case: no reference rate is known for them.
+    CHARGES_INCOMPLETE = "charges_incomplete"
     LEGAL_NOTIFIED = "legal_notified"
 
 

@@ -21,13 +21,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from dunning.account import AccountSnapshot, InvoiceState, NoticeRecord
+from dunning.account import AccountSnapshot, InvoiceState, NoticeRecord, Promise
 from dunning.calendar import add_business_days, local_date, next_send_slot
 from dunning.policy import Ladder, Policy, Stage
 
 # Demand letters and final notices give the customer this many business days to pay; the hand-off to the
 # legal team never comes before the final notice's deadline has passed.
 DEADLINE_BUSINESS_DAYS = 10
+# Pre-Action Protocol for Debt Claims, paragraph 5.1: the debtor has 30 days to reply to a Letter of Claim.
+PRE_ACTION_REPLY_DAYS = 30
 
 Action = Literal["wait", "done"]
 Next = Literal["send", "handoff", "decide"]
@@ -67,13 +69,13 @@ def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision
     log: list[LogEntry] = []
     if not snapshot.open_invoices():
         if promise and not _promise_resolved(snapshot, promise.identity):
-            log.append(LogEntry("promise_kept", promise.identity, {"until": promise.until.isoformat()}))
-        log.append(LogEntry("account_settled", f"episode-{snapshot.state.episode}"))
+            log.append(_promise_entry("promise_kept", snapshot, promise))
+        log.append(_settled(snapshot))
         return Decision("done", "settled", log=tuple(log))
     if _episode_debts_paid(snapshot):
         # Everything this episode's notices demanded was paid while the execution waited, and a new invoice
         # arrived before it woke: that episode ended settled; the new debt starts its own ladder.
-        log.append(LogEntry("account_settled", f"episode-{snapshot.state.episode}"))
+        log.append(_settled(snapshot))
         return Decision("done", "settled", log=tuple(log))
 
     chaseable = snapshot.chaseable_invoices(today)
@@ -88,7 +90,7 @@ def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision
             day_after = promise.until + timedelta(days=1)
             return Decision("wait", "promise", "decide", _wake_on(day_after, snapshot, policy, now))
         if not _promise_resolved(snapshot, promise.identity):
-            log.append(LogEntry("promise_broken", promise.identity, {"until": promise.until.isoformat()}))
+            log.append(_promise_entry("promise_broken", snapshot, promise))
 
     return _next_rung(snapshot, policy, now, chaseable, tuple(log))
 
@@ -105,16 +107,20 @@ def _next_rung(
     anchor = chaseable[0].due_on
     attempts = snapshot.notices_in(snapshot.state.episode)
     sent = [notice for notice in attempts if notice.done]
-    # Every notice the account ever got counts for the gap between two notices, whichever episode it was.
-    last_at = max((datetime.fromisoformat(n.at) for n in snapshot.notices if n.done), default=None)
+    # Every notice the account ever got counts for the gap between two notices, whichever episode or
+    # currency it was.
+    everything = snapshot.account_notices or snapshot.notices
+    last_at = max((datetime.fromisoformat(n.at) for n in everything if n.done), default=None)
     last_index = max((_index(ladder, notice.stage) for notice in sent), default=-1)
     due_index = max(
         (i for i, stage in enumerate(ladder.stages) if anchor + timedelta(stage.day) <= today), default=-1
     )
 
     if due_index > last_index:
-        # Already this far along (imported late, re-timed, or a missed day): go straight to that stage.
-        target, earliest = due_index, now
+        # Already this far along (imported late, re-timed, held by a pause, promise or plan, or a missed
+        # day): go straight to that stage, without the earlier ones, but never straight to a final warning
+        # or the hand-off: the first notice after the jump is at most the demand letter (CONTRACT 7).
+        target, earliest = min(due_index, max(last_index + 1, first_notice_cap(ladder))), now
     elif last_index + 1 < len(ladder.stages):
         target = last_index + 1
         earliest = max(now, _local_midnight(anchor + timedelta(ladder.stages[target].day), snapshot.timezone))
@@ -123,6 +129,11 @@ def _next_rung(
         return Decision("wait", "ladder", "decide", _next_scan(policy, now), log=log)
 
     last_rung_at = max((datetime.fromisoformat(notice.at) for notice in sent), default=None)
+    previous = ladder.stages[last_index] if last_index >= 0 else None
+    if previous is not None and previous.letter and last_rung_at is not None:
+        # A letter set a payment deadline: nothing stronger before it has passed.
+        deadline = payment_deadline(local_date(last_rung_at, snapshot.timezone), snapshot.country)
+        earliest = max(earliest, _local_midnight(deadline + timedelta(days=1), snapshot.timezone))
     if ladder.stages[target].is_handoff and target > 0:
         # Never hand a debt to the lawyers without the final warning first, and give that warning the
         # time the ladder gives it, however late the account arrived.
@@ -132,9 +143,8 @@ def _next_rung(
         elif not _final_notice_delivered(snapshot, ladder.stages[target - 1].name, sent):
             # Refused, bounced or never emailed: no case opens; a person fixes the address meanwhile.
             return Decision("wait", "undelivered", "decide", _next_scan(policy, now), log=log)
-        elif last_rung_at is not None:
-            deadline = payment_deadline(local_date(last_rung_at, snapshot.timezone), snapshot.country)
-            earliest = max(earliest, _local_midnight(deadline + timedelta(days=1), snapshot.timezone))
+        else:
+            earliest = max(earliest, _reply_period_end(snapshot, ladder, sent))
     if last_at is not None and policy.min_gap_days:
         earliest = max(earliest, last_at + timedelta(days=policy.min_gap_days))
     refused = [notice for notice in attempts if not notice.done]
@@ -153,6 +163,39 @@ def _next_rung(
     return Decision(
         "wait", "ladder", "send", at, stage, tuple(_in_notice(chaseable, stage, at, snapshot)), log
     )
+
+
+def first_notice_cap(ladder: Ladder) -> int:
+    """The strongest stage a notice may be when it is the first after a jump: the demand letter (the first
+    letter of the ladder), else the stage before the final warning."""
+    for index, stage in enumerate(ladder.stages):
+        if stage.letter and not stage.is_handoff:
+            return index
+    final = len(ladder.stages) - (2 if ladder.stages[-1].is_handoff else 1)
+    return max(final - 1, 0)
+
+
+def letter_of_claim(snapshot: AccountSnapshot, ladder: Ladder, stage: Stage) -> bool:
+    """A UK consumer's demand letter is a Letter of Claim under the Pre-Action Protocol for Debt Claims:
+    it gives the debtor 30 days to reply, and the debt goes to the legal team only after them."""
+    if snapshot.customer_type != "consumer" or (snapshot.country or "").upper() != "GB":
+        return False
+    return ladder.stages.index(stage) == first_notice_cap(ladder) and stage.letter
+
+
+def _reply_period_end(snapshot: AccountSnapshot, ladder: Ladder, sent: list[NoticeRecord]) -> datetime:
+    """When a Letter of Claim's 30 days to reply are over (UTC midnight of the 31st day where the customer
+    is); the distant past when no such letter was sent."""
+    claims = [
+        notice
+        for notice in sent
+        if (index := _index(ladder, notice.stage)) >= 0
+        and letter_of_claim(snapshot, ladder, ladder.stages[index])
+    ]
+    if not claims:
+        return datetime.min.replace(tzinfo=UTC)
+    day = max(local_date(datetime.fromisoformat(notice.at), snapshot.timezone) for notice in claims)
+    return _local_midnight(day + timedelta(days=PRE_ACTION_REPLY_DAYS + 1), snapshot.timezone)
 
 
 def _in_notice(
@@ -192,7 +235,21 @@ def _index(ladder: Ladder, stage_name: str) -> int:
 
 
 def _promise_resolved(snapshot: AccountSnapshot, identity: str) -> bool:
-    return snapshot.has_logged("promise_kept", identity) or snapshot.has_logged("promise_broken", identity)
+    tagged = snapshot.tagged(identity)
+    return snapshot.has_logged("promise_kept", tagged) or snapshot.has_logged("promise_broken", tagged)
+
+
+def _promise_entry(kind: str, snapshot: AccountSnapshot, promise: Promise) -> LogEntry:
+    # A promise covers the account; each currency's ladder says whether it was kept for its own debt.
+    data: dict[str, Any] = {"until": promise.until.isoformat()}
+    if snapshot.currency:
+        data["currency"] = snapshot.currency
+    return LogEntry(kind, snapshot.tagged(promise.identity), data)
+
+
+def _settled(snapshot: AccountSnapshot) -> LogEntry:
+    data = {"currency": snapshot.currency} if snapshot.currency else {}
+    return LogEntry("account_settled", snapshot.tagged(f"episode-{snapshot.state.episode}"), data)
 
 
 def _local_midnight(day: date, timezone: str) -> datetime:

@@ -3,11 +3,14 @@
 docs/data-model.md describes the keys and the access pattern each one serves. In short:
 
     PK = ACCOUNT#<account_id>   SK = PROFILE | INVOICE#<id> | PAYMENT#<invoice>#<id> | ACTION#<on>#<id>
-                                     | EVENT#<at>#<id> | PAYMENTREF#<payment_id>
+                                     | EVENT#<at>#<id> | PAYMENTREF#<payment_id> | CREDITNOTE#<number>
     PK = DOCUMENT#<file name>   SK = DOCUMENT | ACCOUNT#<account_id> | CLAIM#<account_id>  (dunning.storage)
     PK = FILE#<object key>      SK = RECEIPT#<version or etag>
     GSI `due`: due_pk = DUE#<shard>, due_sk = <due_on>#<account_id>#<invoice_id>; only on invoices that
-    are open and unpaid as far as the ledger knows (a sparse index: the daily scan never reads paid ones).
+    owe something by their own export figure and payments (`InvoiceState.own`, dunning.balances), so a
+    sparse index the daily scan reads without paid ones. Account credits (credit notes, another invoice's
+    overpayment) are not considered: such an invoice may stay in the index and the scan finds it settled,
+    but an invoice that owes is never out of it.
 
 Balances are never stored as counters: an invoice's outstanding amount is derived from its imported
 amount and its payment items (`dunning.balances`). Payment items are written with a condition
@@ -56,6 +59,14 @@ def payment_sk(invoice_id: str, payment_id: str) -> str:
 def payment_ref_sk(payment_id: str) -> str:
     """Where a payment that carries the payer's payment_id is recorded: its invoice, content and state."""
     return f"PAYMENTREF#{payment_id}"
+
+
+def credit_note_sk(credit_note_id: str) -> str:
+    """A credit note from the accounting export (its remainder is a credit on the account)."""
+    return f"CREDITNOTE#{credit_note_id}"
+
+
+CREDIT_NOTE_PREFIX = "CREDITNOTE#"
 
 
 def payment_prefix(invoice_id: str) -> str:

@@ -47,7 +47,8 @@ from dunning.ledger import Ledger, account_pk, event_sk
 from dunning.models import strip_bidi_controls
 from dunning.money import format_amount
 from dunning.notices.mime import build_message
-from dunning.notices.render import ChargeLine, RenderedNotice
+from dunning.notices.render import RenderedNotice
+from dunning.owed import Owed
 from dunning.policy import Policy, policy_json
 from dunning.sending import (
     Archive,
@@ -145,16 +146,7 @@ def list_cases(ledger: Ledger) -> list[Case]:
     return [Case.from_item(item) for item in ledger.query_partition(CASES_PK)]
 
 
-def case_amount(snapshot: AccountSnapshot) -> tuple[str, Decimal]:
-    """The case's currency and the principal owed in it."""
-    invoices = snapshot.open_invoices()
-    currency = invoices[0].currency if invoices else "EUR"
-    return currency, sum((i.outstanding for i in invoices if i.currency == currency), Decimal(0))
-
-
-def open_case(
-    desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, charges: Sequence[ChargeLine], now: datetime
-) -> Case:
+def open_case(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, claim: Owed, now: datetime) -> Case:
     """Build and store the packet, then record the case (idempotent per case id). `now` is the hand-off
     instant, the same on every retry, so a retry with unchanged inputs builds the very same bytes.
 
@@ -166,12 +158,17 @@ def open_case(
     existing = get_case(desk.ledger, case_id)
     if existing is not None:
         return existing
-    invoices = tuple(snapshot.open_invoices())
-    currency, owed = case_amount(snapshot)
+    claimed = set(claim.invoice_ids)
+    invoices = tuple(invoice for invoice in snapshot.open_invoices() if invoice.invoice_id in claimed)
+    currency, owed = claim.currency, claim.amount_due
     events = tuple(desk.ledger.events(snapshot.account_id))
-    # Every notice SES may have received: an unconfirmed one too (its timeline row says so).
+    # Every notice of this debt SES may have received: an unconfirmed one too (its timeline row says so).
     handed = ("notice_sent", "notice_unconfirmed")
-    emls = (event["eml"] for event in events if event["type"] in handed and event.get("eml"))
+    emls = (
+        event["eml"]
+        for event in events
+        if event["type"] in handed and event.get("eml") and event.get("currency", currency) == currency
+    )
     sent = list(dict.fromkeys(emls))
     case_file = CaseFile(
         case_id=case_id,
@@ -179,7 +176,9 @@ def open_case(
         created_at=now,
         currency=currency,
         amount_due=owed,
-        charges=tuple(charges),
+        charges=claim.charges,
+        daily_interest=claim.daily_interest,
+        claimed_on=claim.on,
         customer=dict(snapshot.profile),
         business=business_of(desk.policy),
         invoices=invoices,
@@ -308,7 +307,7 @@ def _legal_message(
     """The legal team's email (file name, raw bytes), its copy already archived."""
     hours = max(1, min(desk.link_hours, MAX_LINK_HOURS))
     link = desk.presign(desk.legal_bucket, case.packet_key, hours * 3600) if desk.presign else None
-    name = eml_name(now, snapshot.account_id, f"legal-{what}")
+    name = eml_name(now, snapshot.account_id, case.currency, f"legal-{what}")
 
     def message(shown: PacketLink | None) -> bytes:
         return build_message(
@@ -568,9 +567,11 @@ def payments_received(desk: LegalDesk, accounts: set[str], at: datetime) -> None
     """After an upload of payments: every account among them that is with the legal team gets its case
     balance updated, and the legal team an email."""
     for account_id in sorted(accounts):
-        snapshot = workflow.load(desk.ledger, account_id)
-        if snapshot.state.status != "legal" or not snapshot.state.case_id:
-            continue
-        case = get_case(desk.ledger, snapshot.state.case_id)
-        if case is not None:
-            balance_changed(desk, snapshot, case, at)
+        states = workflow.load(desk.ledger, account_id).states
+        for currency, state in sorted(states.items(), key=lambda pair: pair[0] or ""):
+            if state.status != "legal" or not state.case_id:
+                continue
+            case = get_case(desk.ledger, state.case_id)
+            if case is not None:
+                view = workflow.load(desk.ledger, account_id, currency or case.currency)
+                balance_changed(desk, view, case, at)

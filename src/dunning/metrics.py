@@ -26,8 +26,8 @@ NOTICE_UNCONFIRMED = "NoticeUnconfirmed"
 # An execution ended in RecordFailure: a step kept failing after its retries (the contact log has
 # `workflow_failed`; the account is picked up again by the next day's scan).
 WORKFLOW_FAILED = "WorkflowFailed"
-# Statutory interest was computed for a day the reference-rate table has no rate for: before its first
-# half-year (the notice cannot be sent), or after its last (the last known rate was used): append the rate.
+# Statutory interest was due for days the reference-rate table has no rate for (before its first half-year
+# or after its last): those days were left out of the notice or case (`charges_incomplete`), never guessed.
 MISSING_REFERENCE_RATE = "MissingReferenceRate"
 
 ALARMED = frozenset({NOTICE_FAILED, NOTICE_UNCONFIRMED, WORKFLOW_FAILED, MISSING_REFERENCE_RATE})

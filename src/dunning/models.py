@@ -7,6 +7,7 @@ bookkeeper understands; `problems_from` turns a pydantic ValidationError into su
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
+from babel.core import get_global
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -210,8 +212,92 @@ class AccountProfile(_Model):
     country: Country | None = None
     customer_type: CustomerType = CustomerType.BUSINESS
     segment: Segment = "default"
+    # The debtor's postal address (CONTRACT 4.1), printed on letters and in the case packet. Stored on the
+    # profile item as `address`: {line1, line2, city, region, postal_code}, only the parts given.
+    address_line1: Text | None = None
+    address_line2: Text | None = None
+    city: Text | None = None
+    region: Text | None = None
+    postal_code: Text | None = None
 
     model_config = ConfigDict(populate_by_name=True)
+
+    @property
+    def address(self) -> dict[str, str]:
+        """The postal address as the profile item stores it: the parts given, by ADDRESS_PARTS name."""
+        values = (self.address_line1, self.address_line2, self.city, self.region, self.postal_code)
+        return {part: value for part, value in zip(ADDRESS_PARTS, values, strict=True) if value}
+
+
+# The parts of a stored postal address (the profile's `address`), in the order they are written.
+ADDRESS_PARTS = ("line1", "line2", "city", "region", "postal_code")
+# The AccountProfile fields that make up the address (stored together as `address`, not one by one).
+ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "region", "postal_code")
+
+
+def postal_address_lines(profile: Mapping[str, Any]) -> tuple[str, ...]:
+    """The postal address of a stored account profile as the lines of an envelope: line 1, line 2, then
+    city, region and postal code on one line ("London SW1A 1AA"); empty when no address is known. A list
+    of lines (as a future import may store) is taken as it is."""
+    address = profile.get("address")
+    if isinstance(address, Mapping):
+        first = [str(address[part]).strip() for part in ADDRESS_PARTS[:2] if address.get(part)]
+        town = " ".join(str(address[part]).strip() for part in ADDRESS_PARTS[2:] if address.get(part))
+        return tuple(line for line in (*first, town) if line)
+    if isinstance(address, list | tuple):
+        return tuple(str(line).strip() for line in address if str(line).strip())
+    return ()
+
+
+# A country's usual time zone where CLDR lists several for it and the first is not where most people live
+# (CLDR orders a country's zones by their BCP 47 ids: the US list starts with America/Adak).
+_MAIN_ZONES = {
+    "AR": "America/Argentina/Buenos_Aires",
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "CA": "America/Toronto",
+    "CD": "Africa/Kinshasa",
+    "CL": "America/Santiago",
+    "CN": "Asia/Shanghai",
+    "CY": "Asia/Nicosia",
+    "EC": "America/Guayaquil",
+    "ES": "Europe/Madrid",
+    "FM": "Pacific/Pohnpei",
+    "GL": "America/Nuuk",
+    "ID": "Asia/Jakarta",
+    "KI": "Pacific/Tarawa",
+    "KZ": "Asia/Almaty",
+    "MH": "Pacific/Majuro",
+    "MN": "Asia/Ulaanbaatar",
+    "MX": "America/Mexico_City",
+    "MY": "Asia/Kuala_Lumpur",
+    "NZ": "Pacific/Auckland",
+    "PF": "Pacific/Tahiti",
+    "PG": "Pacific/Port_Moresby",
+    "PT": "Europe/Lisbon",
+    "RU": "Europe/Moscow",
+    "UA": "Europe/Kyiv",
+    "US": "America/New_York",
+    "UZ": "Asia/Tashkent",
+}
+
+
+def country_timezone(country: str | None) -> str | None:
+    """The time zone of a country (ISO 3166-1 alpha-2): its only zone, or for a country with several the
+    one where most of its people live (the capital's, as a rule; _MAIN_ZONES), else the first CLDR lists.
+    None for a code CLDR knows no zone for (EU, a region code) or a zone this system's tz data lacks."""
+    if not country:
+        return None
+    code = country.strip().upper()
+    zones: list[str] = get_global("territory_zones").get(code, [])
+    candidates = [_MAIN_ZONES[code]] if code in _MAIN_ZONES else []
+    for name in (*candidates, *zones):
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        return name
+    return None
 
 
 class Invoice(_Model):
@@ -224,6 +310,8 @@ class Invoice(_Model):
     due_on: IsoDate
     status: InvoiceStatus = InvoiceStatus.OPEN
     reference: Text | None = None
+    # Payment terms or contract reference, quoted in letters and the case packet (CONTRACT 4.1).
+    terms: Text | None = None
     document: (
         Annotated[
             str, BeforeValidator(_without_bidi_controls), AfterValidator(_single_line), Field(max_length=300)

@@ -40,7 +40,7 @@ from typing import Any, BinaryIO
 
 from dunning.account import InvoiceState
 from dunning.ingest.csvfile import safe_cell
-from dunning.models import strip_bidi_controls
+from dunning.models import postal_address_lines, strip_bidi_controls
 from dunning.money import format_amount
 from dunning.notices.pdf import (
     _BODY_PT,
@@ -109,6 +109,15 @@ class CaseFile:
     documents: Mapping[str, tuple[str, bytes]]  # invoice_id -> (uploaded file name, bytes)
     policy_json: str  # the policy in force, as JSON text
     disputes: tuple[Mapping[str, Any], ...] = ()  # optional extra detail for the summary
+    # Interest that keeps running after the hand-off, per day (the claim states it; zero when none runs).
+    daily_interest: Decimal = Decimal(0)
+    # The day the claim is computed to (the customer's local date of the hand-off); None: created_at's UTC
+    # date.
+    claimed_on: date | None = None
+
+    @property
+    def as_of(self) -> date:
+        return self.claimed_on or self.created_at.astimezone(UTC).date()
 
 
 @dataclass(frozen=True)
@@ -294,6 +303,7 @@ def _manifest(case: CaseFile, files: Sequence[ManifestEntry]) -> dict[str, Any]:
         "currency": case.currency,
         "charges": format_amount(charges, case.currency),
         "total_claimed": format_amount(case.amount_due + charges, case.currency),
+        "interest_per_day": format_amount(case.daily_interest, case.currency),
         "format_version": FORMAT_VERSION,
         "files": [{"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for f in sorted(files, key=_path)],
     }
@@ -373,7 +383,7 @@ def _charges_total(case: CaseFile) -> Decimal:
 def statement_lines(case: CaseFile) -> list[StatementLine]:
     """The debits and credits of the case currency, in date order; ValueError unless they add up to
     amount_due plus the charges."""
-    handed_off = case.created_at.astimezone(UTC).date()
+    handed_off = case.as_of
     lines: list[StatementLine] = []
     for invoice in case.invoices:
         if invoice.currency != case.currency:
@@ -409,44 +419,36 @@ def _invoice_lines(invoice: InvoiceState, handed_off: date) -> list[StatementLin
             invoice.amount, Decimal(0),
         )
     ]  # fmt: skip
-    for paid_on, amount in invoice.payments:
-        lines.append(StatementLine(paid_on, "payment", iid, "Payment received", Decimal(0), amount))
-    fed = sum((amount for _, amount in invoice.payments), Decimal(0))
-    # The accounting export's paid amount and the payments feed describe the same money (balances.py): what
-    # the export reports beyond the feed was paid before the feed began, on a date the ledger does not know.
-    earlier = invoice.reported_paid - max(fed, invoice.payments_total)
-    if earlier > 0:
-        lines.append(
-            StatementLine(
-                invoice.issued_on, "payment", iid,
-                "Paid before the payments feed (as reported by the accounting records; date not known)",
-                Decimal(0), earlier,
-            )
-        )  # fmt: skip
-    if invoice.payments_total > fed:
-        # Feed payments the snapshot counted but did not itemise.
-        lines.append(
-            StatementLine(
-                handed_off, "payment", iid, "Payments received (not itemised)", Decimal(0),
-                invoice.payments_total - fed,
-            )
-        )  # fmt: skip
-    paid = max(invoice.reported_paid, invoice.payments_total, fed)
-    adjustment = invoice.amount - paid - invoice.outstanding
+    feed = [(payment.paid_on, payment.amount) for payment in invoice.feed] or list(invoice.payments)
+    for on, amount in invoice.reductions():
+        if on is None:
+            # What the accounting records report beyond the payments feed: paid or credited before the feed
+            # began, on a date the ledger does not know (balances.py).
+            lines.append(
+                StatementLine(
+                    invoice.issued_on, "payment", iid,
+                    "Paid or credited before the payments feed (as reported by the accounting records; "
+                    "date not known)",
+                    Decimal(0), amount,
+                )
+            )  # fmt: skip
+        elif paid := next(((day, whole) for day, whole in feed if day == on and whole >= amount), None):
+            feed.remove(paid)
+            text = "Payment received"
+            if paid[1] > amount:
+                whole = format_amount(paid[1], invoice.currency)
+                text += f" (of {whole}; the rest is a credit on the account)"
+            lines.append(StatementLine(on, "payment", iid, text, Decimal(0), amount))
+        else:
+            text = "Credit applied (a credit note, or money received beyond another invoice)"
+            lines.append(StatementLine(on, "payment", iid, text, Decimal(0), amount))
+    adjustment = invoice.amount - invoice.paid - invoice.outstanding
     if adjustment > 0:
         lines.append(
             StatementLine(
                 handed_off, "adjustment", iid,
                 f"Invoice {invoice.status} in the accounting records: nothing claimed on it", Decimal(0),
                 adjustment,
-            )
-        )  # fmt: skip
-    elif adjustment < 0:
-        lines.append(
-            StatementLine(
-                handed_off, "adjustment", iid,
-                "Overpayment held as a credit on the account, not set off in this statement", -adjustment,
-                Decimal(0),
             )
         )  # fmt: skip
     return lines
@@ -515,10 +517,16 @@ def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
         ("Creditor", creditor),
         ("Creditor contact", _text(case.business.reply_to)),
         ("Debtor", _text(customer.get("customer_name"))),
+        ("Postal address", _text(postal_address_lines(customer))),
         ("Account", _text(case.account_id)),
         ("Email", _text(customer.get("emails"))),
         ("Country", _text(customer.get("country"))),
         ("Customer type", _text(customer.get("customer_type"))),
+        # What the debt rests on: each invoice's payment terms or contract reference, where the import had it.
+        (
+            "Payment terms",
+            "; ".join(f"{_clean(i.invoice_id)}: {_text(i.terms)}" for i in case.invoices if _text(i.terms)),
+        ),
     ]
     _table_of(pdf, (35, 65), [[_Cell(k), _Cell(v)] for k, v in parties if v], headings=False)
 
@@ -587,6 +595,12 @@ def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
         f"the last balance of {STATEMENT}.",
         size=9,
     )
+    if case.daily_interest > 0:
+        pdf.paragraph(
+            f"Interest continues to run after {case.as_of.isoformat()} at "
+            f"{format_amount(case.daily_interest, currency)} {currency} per day until payment.",
+            size=9,
+        )
 
     _section(pdf, "Notices")
     timeline = _timeline(case.events)

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 
 from dunning.money import format_amount, is_currency
+from dunning.owed import Owed
 
 BUCKETS = ("not yet due", "1-30", "31-60", "61-90", "over 90")
 # A month or less reads better day by day; a longer simulation would give a chart of mostly empty days.
@@ -137,7 +138,10 @@ def render_report(
     end: date,
     title: str = "dunning simulation",
     failures: Sequence[tuple[str, str, str, str]] = (),
+    owed: Mapping[str, Sequence[Owed]] | None = None,
 ) -> str:
+    """`owed`: what each account owes at the end, per currency (dunning.owed); without it, each account's
+    line sums its invoices' outstanding amounts."""
     ordered = _in_time_order(events)
     by_type = Counter(str(event.get("type", "")) for _, event in ordered)
     skipped = Counter(
@@ -145,7 +149,7 @@ def render_report(
         for _, event in ordered
         if event.get("type") == "notice_skipped"
     )
-    accounts = _accounts(ordered, invoices)
+    accounts = _accounts(ordered, invoices, owed)
     context = {
         "title": title,
         "start": start.isoformat(),
@@ -305,7 +309,9 @@ class _Account:
 
 
 def _accounts(
-    ordered: list[tuple[datetime, Mapping[str, Any]]], invoices: Sequence[InvoiceLine]
+    ordered: list[tuple[datetime, Mapping[str, Any]]],
+    invoices: Sequence[InvoiceLine],
+    owed_at_end: Mapping[str, Sequence[Owed]] | None = None,
 ) -> list[_Account]:
     names: dict[str, set[str]] = defaultdict(set)
     counts: Counter[str] = Counter()
@@ -328,7 +334,9 @@ def _accounts(
             # Re-uploads can rename a customer; show every name seen rather than pick one arbitrarily.
             customer_name=" / ".join(sorted(names[account_id])),
             invoice_count=counts[account_id],
-            outstanding=", ".join(
+            outstanding=_owed_text(owed_at_end[account_id])
+            if owed_at_end is not None and account_id in owed_at_end
+            else ", ".join(
                 f"{_money(amount, currency)} {currency}"
                 for currency, amount in sorted(owed[account_id].items())
             ),
@@ -336,6 +344,25 @@ def _accounts(
         )
         for number, account_id in enumerate(ids, start=1)
     ]
+
+
+def _owed_text(owed: Sequence[Owed]) -> str:
+    """Per currency: the principal, and with charges what they add up to (the same figures a notice or a
+    case would state that day)."""
+    parts = []
+    for debt in sorted(owed, key=lambda d: d.currency):
+        if debt.amount_due <= 0 and debt.charges_total <= 0:
+            continue
+        text = f"{_money(debt.amount_due, debt.currency)} {debt.currency}"
+        if debt.charges_total:
+            text += (
+                f" + {_money(debt.charges_total, debt.currency)} fees and interest = "
+                f"{_money(debt.total_due, debt.currency)} {debt.currency}"
+            )
+        if debt.missing_rates:
+            text += " (interest of some days left out: no reference rate)"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 _CHART_HEIGHT = 120

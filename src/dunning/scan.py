@@ -45,40 +45,49 @@ class ScanSummary:
     left_alone: int = 0
 
 
-def execution_name(account_id: str, anchor_due: str, anchor_invoice: str) -> str:
-    """Step Functions names: at most 80 of [A-Za-z0-9-_], unique per account and earliest due invoice."""
+def execution_name(account_id: str, currency: str, anchor_due: str, anchor_invoice: str) -> str:
+    """Step Functions names: at most 80 of [A-Za-z0-9-_], unique per account, currency (one ladder each)
+    and earliest due invoice."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", account_id).strip("-")[:40] or "account"
-    digest = hashlib.sha256(f"{account_id}\x1f{anchor_invoice}".encode()).hexdigest()[:10]
-    return f"{slug}-{anchor_due.replace('-', '')}-{digest}"
+    digest = hashlib.sha256(f"{account_id}\x1f{currency}\x1f{anchor_invoice}".encode()).hexdigest()[:10]
+    return f"{slug}-{currency}-{anchor_due.replace('-', '')}-{digest}"
 
 
-def due_invoices(ledger: Ledger, through: date) -> tuple[dict[str, list[dict[str, Any]]], int]:
-    """Index entries due on or before `through`, grouped by account, and how many items were read."""
-    by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
+Ladder = tuple[str, str]  # (account_id, currency): one ladder each
+
+
+def due_invoices(ledger: Ledger, through: date) -> tuple[dict[Ladder, list[dict[str, Any]]], int]:
+    """Index entries due on or before `through`, grouped by account and currency, and how many items were
+    read."""
+    by_ladder: dict[Ladder, list[dict[str, Any]]] = defaultdict(list)
     read = 0
     upper = f"{through.isoformat()}#\uffff"
     for shard in range(DUE_SHARDS):
         for item in ledger.query_index(f"DUE#{shard:02d}", upper):
             read += 1
-            by_account[item["account_id"]].append(item)
-    return by_account, read
+            by_ladder[(item["account_id"], item["currency"])].append(item)
+    return by_ladder, read
 
 
 def run_scan(ledger: Ledger, workflows: Workflows, policy: Policy, clock: Clock) -> ScanSummary:
     today = local_date(clock.now(), policy.business_timezone)
     through = today + timedelta(days=policy.longest_lead_days)
-    accounts, read = due_invoices(ledger, through)
-    summary = ScanSummary(scanned_through=through.isoformat(), items_read=read, accounts=len(accounts))
-    for account_id in sorted(accounts):
-        anchor = min(accounts[account_id], key=lambda item: (item["due_on"], item["invoice_id"]))
-        name = execution_name(account_id, anchor["due_on"], anchor["invoice_id"])
-        payload = {"account_id": account_id, "round": 0}
+    ladders, read = due_invoices(ledger, through)
+    summary = ScanSummary(
+        scanned_through=through.isoformat(),
+        items_read=read,
+        accounts=len({account_id for account_id, _ in ladders}),
+    )
+    for account_id, currency in sorted(ladders):
+        anchor = min(ladders[(account_id, currency)], key=lambda item: (item["due_on"], item["invoice_id"]))
+        name = execution_name(account_id, currency, anchor["due_on"], anchor["invoice_id"])
+        payload = {"account_id": account_id, "currency": currency, "round": 0}
         if workflows.start(name, payload):
             summary.started.append(name)
         elif workflows.is_running(name):
             summary.already_running += 1
         else:
-            _restart_if_orphaned(ledger, workflows, account_id, name, today, payload, summary)
+            _restart_if_orphaned(ledger, workflows, (account_id, currency), name, today, payload, summary)
     logger.info("Scan finished", extra={"summary": summary.__dict__ | {"started": len(summary.started)}})
     return summary
 
@@ -86,7 +95,7 @@ def run_scan(ledger: Ledger, workflows: Workflows, policy: Policy, clock: Clock)
 def _restart_if_orphaned(
     ledger: Ledger,
     workflows: Workflows,
-    account_id: str,
+    ladder: Ladder,
     name: str,
     today: date,
     payload: dict[str, Any],
@@ -96,7 +105,12 @@ def _restart_if_orphaned(
     legal team, owned by another live execution, or its execution failed; only the last is restarted. A
     hand-off to the legal team keeps the account in the due index until it is finished, so one whose
     execution failed half-way is found here and restarted straight at the hand-off."""
-    state = ledger.get(account_pk(account_id), workflow.STATE_SK) or {}
+    account_id, currency = ladder
+    state = (
+        ledger.get(*workflow.state_key(account_id, currency))
+        or ledger.get(account_pk(account_id), workflow.LEGACY_STATE_SK)
+        or {}
+    )
     owner = state.get("owner")
     legal = state.get("status") == "legal"
     if (legal and state.get("handoff") != workflow.HANDOFF_OPEN) or (owner and workflows.is_running(owner)):
@@ -104,7 +118,7 @@ def _restart_if_orphaned(
         return
     restart = f"{name[:68]}-r{today.strftime('%Y%m%d')}"
     if legal:
-        if workflow.take_over_handoff(ledger, account_id, owner, restart) and workflows.start(
+        if workflow.take_over_handoff(ledger, account_id, currency, owner, restart) and workflows.start(
             restart, {**payload, "resume": "handoff"}
         ):
             summary.started.append(restart)
@@ -112,7 +126,7 @@ def _restart_if_orphaned(
             summary.left_alone += 1
         return
     if owner:
-        workflow.release_dead_owner(ledger, account_id, owner)
+        workflow.release_dead_owner(ledger, account_id, currency, owner)
     if workflows.start(restart, payload):
         summary.started.append(restart)
     else:

@@ -27,23 +27,30 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
 from dunning import metrics, suppression, workflow
-from dunning.account import AccountSnapshot, InvoiceState
+from dunning.account import AccountSnapshot, InvoiceState, NoticeRecord
 from dunning.calendar import local_date
-from dunning.charges import DebtInvoice, Payment, charges_for
 from dunning.clock import Clock, rfc3339
 from dunning.events import EventType
-from dunning.ladder import Decision, LogEntry, decide, payment_deadline
+from dunning.ladder import (
+    PRE_ACTION_REPLY_DAYS,
+    Decision,
+    LogEntry,
+    decide,
+    letter_of_claim,
+    payment_deadline,
+)
 from dunning.ledger import Ledger, plain
+from dunning.models import postal_address_lines
 from dunning.money import format_amount
 from dunning.notices.mime import Attachment, UnsendableAddress, build_message
-from dunning.notices.render import Business, ChargeLine, NoticeContext, NoticeInvoice, render_notice
+from dunning.notices.render import Business, NoticeContext, NoticeInvoice, render_notice
+from dunning.owed import Owed, charge_to_json, owed
 from dunning.policy import Policy
 
 logger = Logger(service="dunning", child=True)
@@ -88,6 +95,7 @@ class SendRequest:
     episode: int
     stage: str
     execution: str
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -101,18 +109,21 @@ class Collaborators:
     template_dirs: Sequence[Path]
 
 
-def eml_name(at: datetime, account_id: str, stage: str) -> str:
-    """File name of a sent notice: lexical order is send order (UTC time first)."""
+def eml_name(at: datetime, account_id: str, currency: str, stage: str) -> str:
+    """File name of a sent notice: lexical order is send order (UTC time first); the currency keeps two
+    ladders of one account that send in the same second apart."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", account_id).strip("-")[:40] or "account"
     digest = hashlib.sha256(account_id.encode()).hexdigest()[:6]
-    return f"{at.strftime('%Y%m%dT%H%M%SZ')}-{slug}-{digest}-{stage}.eml"
+    return f"{at.strftime('%Y%m%dT%H%M%SZ')}-{slug}-{digest}-{currency}-{stage}.eml"
 
 
 def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
     now = deps.clock.now()
     ledger = deps.ledger
-    snapshot = workflow.load(ledger, request.account_id)
-    existing = workflow.notice_status(ledger, request.account_id, request.episode, request.stage)
+    snapshot = workflow.load(ledger, request.account_id, request.currency)
+    existing = workflow.notice_status(
+        ledger, request.account_id, request.currency, request.episode, request.stage
+    )
     if existing is not None and existing.get("status") != workflow.FAILED:
         return _already_attempted(request, deps, existing, now)
 
@@ -135,13 +146,26 @@ def _still_due(request: SendRequest, snapshot: AccountSnapshot, decision: Decisi
     )
 
 
-def _recheck(request: SendRequest, deps: Collaborators) -> str | None:
+def _recheck(request: SendRequest, deps: Collaborators, reserved_at: datetime) -> str | None:
     """The last look before SES: None if the notice is still due, else why not (e.g. `paid`)."""
     now = deps.clock.now()
-    snapshot = workflow.load(deps.ledger, request.account_id)
-    # Decided as if this attempt's own reservation were not there yet (it would count as the rung done).
-    others = tuple(n for n in snapshot.notices if (n.episode, n.stage) != (request.episode, request.stage))
-    snapshot = dataclasses.replace(snapshot, notices=others)
+    snapshot = workflow.load(deps.ledger, request.account_id, request.currency)
+    mine = (request.currency, request.episode, request.stage)
+    ours = (rfc3339(reserved_at), request.currency)
+
+    def counts(notice: NoticeRecord) -> bool:
+        # Decided as if this attempt's own reservation were not there yet (it would count as the rung done).
+        if (notice.currency, notice.episode, notice.stage) == mine:
+            return False
+        # Another currency's notice being sent at the same moment: the one reserved first (then the currency
+        # first in the alphabet) goes, the other waits for the gap; never both, never neither.
+        return not (notice.status == workflow.SENDING and (notice.at, notice.currency or "") > ours)
+
+    snapshot = dataclasses.replace(
+        snapshot,
+        notices=tuple(filter(counts, snapshot.notices)),
+        account_notices=tuple(filter(counts, snapshot.account_notices)),
+    )
     decision = decide(snapshot, deps.policy, now)
     if _still_due(request, snapshot, decision, now):
         return None
@@ -156,24 +180,44 @@ def _send(
     if snapshot.opted_out(local_date(now, snapshot.timezone)):
         return _pass_over(request, deps, now, "opted_out")
     invoices = list(decision.invoices)
-    currency = invoices[0].currency
-    total = sum((i.outstanding for i in invoices if i.currency == currency), Decimal(0))
+    currency = request.currency
     today = local_date(now, snapshot.timezone)
-    deadline = payment_deadline(today, snapshot.country) if stage.letter else None
-    charges = notice_charges(snapshot, invoices, stage.name, today, request.episode, deps.policy)
+    ladder = deps.policy.ladder_for(snapshot.segment)
+    claim = letter_of_claim(snapshot, ladder, stage)
+    deadline = None
+    if stage.letter:
+        deadline = (
+            today + timedelta(PRE_ACTION_REPLY_DAYS) if claim else payment_deadline(today, snapshot.country)
+        )
+    due = owed(
+        snapshot,
+        currency,
+        on=today,
+        policy=deps.policy,
+        stage=stage.name,
+        invoice_ids=[invoice.invoice_id for invoice in invoices],
+        with_charges=stage.name in deps.policy.charges.show_on,
+    )
+    consumer = snapshot.customer_type == "consumer"
+    terms = deps.policy.charges.terms_for(currency, consumer)
     context = NoticeContext(
         stage=stage.template_name,
         locale=str(snapshot.profile.get("locale", deps.policy.default_locale)),
         customer_name=str(snapshot.profile.get("customer_name", request.account_id)),
         account_id=request.account_id,
         invoices=tuple(notice_invoice(invoice, today) for invoice in invoices),
-        total_due=total,
+        total_due=due.amount_due,
         currency=currency,
         business=business_of(deps.policy),
         sent_on=today,
         deadline=deadline,
-        charges=tuple(charges),
-        consumer=snapshot.customer_type == "consumer",
+        charges=due.charges,
+        consumer=consumer,
+        charges_apply=terms.any,
+        interest_law=terms.regime if terms.interest == "statutory" else None,
+        legal_action=ladder.stages[-1].is_handoff,
+        postal_address=postal_address_lines(snapshot.profile),
+        pre_action_protocol=claim,
     )
     attachments = _invoice_attachments(deps.documents, context, invoices) if stage.attach_invoices else {}
     context = dataclasses.replace(
@@ -193,7 +237,7 @@ def _send(
     recipients = [address for address in addresses if address not in blocked]
     if not recipients:
         return _pass_over(request, deps, now, "suppressed")
-    name = eml_name(now, request.account_id, stage.name)
+    name = eml_name(now, request.account_id, currency, stage.name)
     try:
         raw = build_message(
             rendered=rendered,
@@ -203,39 +247,48 @@ def _send(
             sent_at=now,
             message_id=f"<{name.removesuffix('.eml')}@dunning>",
             attachments=list(attachments.values()),
-            headers={"X-Dunning-Notice": f"{request.episode}/{stage.name}"},
+            headers={"X-Dunning-Notice": f"{currency}/{request.episode}/{stage.name}"},
         )
     except UnsendableAddress as exc:
         # SES would refuse it (no SMTPUTF8): refused here, before anything is handed over, the same way.
-        if not workflow.begin_send(deps.ledger, request.account_id, request.episode, stage.name, now, ""):
-            existing = workflow.notice_status(deps.ledger, request.account_id, request.episode, stage.name)
+        if not workflow.begin_send(
+            deps.ledger, request.account_id, currency, request.episode, stage.name, now, ""
+        ):
+            existing = workflow.notice_status(
+                deps.ledger, request.account_id, currency, request.episode, stage.name
+            )
             return _already_attempted(request, deps, existing or {}, now)
         return _refused(request, deps, now, f"unsendable address: {exc}")
     archive_key = f"notices/{name}"
     deps.archive.put(archive_key, raw)
     notice = {
         "stage": stage.name,
-        "invoice_ids": [i.invoice_id for i in invoices],
-        "amount_due": format_amount(total, currency),
+        "invoice_ids": due.invoice_ids,
+        "amount_due": format_amount(due.amount_due, currency),
+        "charges": format_amount(due.charges_total, currency),
+        "total_due": format_amount(due.total_due, currency),
         "currency": currency,
         "to": recipients,
         "eml": name,
+        "charge_lines": [charge_to_json(line) for line in due.charges],
     }
     if not workflow.begin_send(
-        deps.ledger, request.account_id, request.episode, stage.name, now, archive_key, notice
+        deps.ledger, request.account_id, currency, request.episode, stage.name, now, archive_key, notice
     ):
-        existing = workflow.notice_status(deps.ledger, request.account_id, request.episode, stage.name) or {}
-        return _already_attempted(request, deps, existing, now)
-    reason = _recheck(request, deps)
+        existing = workflow.notice_status(
+            deps.ledger, request.account_id, currency, request.episode, stage.name
+        )
+        return _already_attempted(request, deps, existing or {}, now)
+    reason = _recheck(request, deps, now)
     if reason is not None:
         # Paid, promised, disputed or paused while the notice was being made: it never goes out.
-        workflow.cancel_send(deps.ledger, request.account_id, request.episode, stage.name)
+        workflow.cancel_send(deps.ledger, request.account_id, currency, request.episode, stage.name)
         _skip(deps.ledger, request, now, reason)
         return {"sent": False, "reason": reason}
     try:
         message_id = deps.mailer.send(deps.policy.sender, recipients, raw, request.account_id)
     except SendThrottled:
-        workflow.cancel_send(deps.ledger, request.account_id, request.episode, stage.name)
+        workflow.cancel_send(deps.ledger, request.account_id, currency, request.episode, stage.name)
         raise
     except SendRejected as exc:
         return _refused(request, deps, now, str(exc))
@@ -246,11 +299,13 @@ def _send(
         deps.ledger,
         request.account_id,
         now,
-        [workflow.sent_entry(request.episode, stage.name, notice, message_id)],
+        [workflow.sent_entry(currency, request.episode, stage.name, notice, message_id)],
     )
+    report_missing_rates(deps.ledger, request.account_id, now, due, stage.name)
     workflow.finish_send(
         deps.ledger,
         request.account_id,
+        currency,
         request.episode,
         stage.name,
         "sent",
@@ -267,9 +322,15 @@ def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: s
     """Nothing went out (the reservation is held): mark it failed so that the next business day's attempt
     may take it, log notice_failed, count the alarm's metric."""
     workflow.finish_send(
-        deps.ledger, request.account_id, request.episode, request.stage, workflow.FAILED, error=reason[:1000]
+        deps.ledger,
+        request.account_id,
+        request.currency,
+        request.episode,
+        request.stage,
+        workflow.FAILED,
+        error=reason[:1000],
     )
-    identity = f"{request.episode}#{request.stage}#{rfc3339(now)}"
+    identity = f"{request.currency}#{request.episode}#{request.stage}#{rfc3339(now)}"
     entry = LogEntry(EventType.NOTICE_FAILED, identity, {"stage": request.stage, "reason": reason[:1000]})
     workflow.log(deps.ledger, request.account_id, now, [entry])
     metrics.count(metrics.NOTICE_FAILED)
@@ -292,14 +353,15 @@ def _unconfirmed(
         [
             LogEntry(
                 EventType.NOTICE_UNCONFIRMED,
-                f"{request.episode}#{request.stage}",
-                {**notice, "stage": request.stage, "reason": reason},
+                workflow.notice_identity(request.currency, request.episode, request.stage),
+                {**workflow.said(notice), "stage": request.stage, "reason": reason},
             )
         ],
     )
     if not workflow.finish_send(
         deps.ledger,
         request.account_id,
+        request.currency,
         request.episode,
         request.stage,
         workflow.UNCONFIRMED,
@@ -328,13 +390,14 @@ def _already_attempted(
             deps.ledger,
             request.account_id,
             started,
-            workflow.sent_entry(request.episode, request.stage, notice, ""),
+            workflow.sent_entry(request.currency, request.episode, request.stage, notice, ""),
         )
         if logged is not None:
             # SES accepted it and notice_sent was logged: only the acknowledgement was lost.
             workflow.finish_send(
                 deps.ledger,
                 request.account_id,
+                request.currency,
                 request.episode,
                 request.stage,
                 "sent",
@@ -351,16 +414,24 @@ def _already_attempted(
 def _pass_over(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
     """This stage's notice cannot be emailed (opted out, every address suppressed): record the stage as
     passed so the ladder moves on to its later steps (and the hand-off) instead of retrying it."""
-    workflow.begin_send(deps.ledger, request.account_id, request.episode, request.stage, now, archive_key="")
+    workflow.begin_send(
+        deps.ledger, request.account_id, request.currency, request.episode, request.stage, now, archive_key=""
+    )
     workflow.finish_send(
-        deps.ledger, request.account_id, request.episode, request.stage, "skipped", reason=reason
+        deps.ledger,
+        request.account_id,
+        request.currency,
+        request.episode,
+        request.stage,
+        "skipped",
+        reason=reason,
     )
     _skip(deps.ledger, request, now, reason)
     return {"sent": False, "reason": reason}
 
 
 def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> None:
-    identity = f"{request.episode}#{request.stage}#{reason}#{rfc3339(now)[:10]}"
+    identity = f"{request.currency}#{request.episode}#{request.stage}#{reason}#{rfc3339(now)[:10]}"
     workflow.log(
         ledger,
         request.account_id,
@@ -371,34 +442,20 @@ def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> N
     )
 
 
-def notice_charges(
-    snapshot: AccountSnapshot,
-    invoices: list[InvoiceState],
-    stage: str,
-    today: date,
-    episode: int,
-    policy: Policy,
-) -> list[ChargeLine]:
-    """Fees and statutory interest for the notice, when the policy charges them and the stage shows them."""
-    debts = [
-        DebtInvoice(
-            invoice_id=invoice.invoice_id,
-            currency=invoice.currency,
-            amount=invoice.amount,
-            due_on=invoice.due_on,
-            payments=tuple(Payment(paid_on, amount) for paid_on, amount in invoice.payments),
-            already_paid=max(invoice.reported_paid - invoice.payments_total, Decimal(0)),
-        )
-        for invoice in invoices
-    ]
-    reached = [notice.stage for notice in snapshot.notices_in(episode) if notice.status == "sent"]
-    return charges_for(
-        debts,
-        stage=stage,
-        on=today,
-        policy=policy.charges,
-        stages_reached=reached,
-        business_customer=snapshot.customer_type != "consumer",
+def report_missing_rates(ledger: Ledger, account_id: str, at: datetime, due: Owed, stage: str) -> None:
+    """Interest that could not be computed (no reference rate for some days) is a loud failure: logged as
+    `charges_incomplete` (the summary and report list it; the charge module counted the alarm's metric)."""
+    if not due.missing_rates:
+        return
+    reasons = [missing.describe() for missing in due.missing_rates]
+    entry = LogEntry(
+        EventType.CHARGES_INCOMPLETE,
+        f"{due.currency}#{stage}#{due.on.isoformat()}",
+        {"stage": stage, "currency": due.currency, "reason": "; ".join(reasons)[:1000]},
+    )
+    workflow.log(ledger, account_id, at, [entry])
+    logger.warning(
+        "Interest left out: reference rate missing", extra={"account_id": account_id, "stage": stage}
     )
 
 
@@ -425,6 +482,9 @@ def notice_invoice(invoice: InvoiceState, today: date) -> NoticeInvoice:
         outstanding=invoice.outstanding,
         currency=invoice.currency,
         days_overdue=(today - invoice.due_on).days,
+        amount=invoice.amount,
+        paid=invoice.amount - invoice.outstanding,
+        terms=invoice.terms,
     )
 
 

@@ -210,13 +210,14 @@ class Mail(_SesModel):
     headers: list[Header] = Field(default_factory=list)
 
     @property
-    def notice(self) -> tuple[int, str] | None:
-        """(episode, stage) of the notice this message is, from its X-Dunning-Notice header."""
+    def notice(self) -> tuple[str, int, str] | None:
+        """(currency, episode, stage) of the notice this message is, from its X-Dunning-Notice header
+        (`<currency>/<episode>/<stage>`)."""
         for header in self.headers:
             if header.name.lower() == NOTICE_HEADER.lower():
-                episode, _, stage = header.value.strip().partition("/")
-                if episode.isdigit() and stage:
-                    return int(episode), stage
+                currency, episode, stage = [*header.value.strip().split("/"), "", ""][:3]
+                if len(currency) == 3 and currency.isalpha() and episode.isdigit() and stage:
+                    return currency.upper(), int(episode), stage
         return None
 
     @property

@@ -1,10 +1,16 @@
 """The workflow's records in the ledger: who is walking an account up the ladder, which episode it is in,
 and which notices of that episode have been (or are being) sent.
 
-    STATE item   PK = ACCOUNT#<id>, SK = STATE                    episode, status (idle|active|legal), owner;
-                                                                   legal: case_id, handed_over_at, handoff
-    NOTICE item  PK = ACCOUNT#<id>, SK = NOTICE#<episode>#<stage>  status (sending|sent|unconfirmed|skipped|
-                                                                   failed), attempts, message_id, recipients
+    STATE item   PK = ACCOUNT#<id>, SK = STATE#<currency>                 episode, status (idle|active|legal),
+                                                                           owner; legal: case_id,
+                                                                           handed_over_at, handoff
+    NOTICE item  PK = ACCOUNT#<id>, SK = NOTICE#<currency>#<episode>#<stage>  status (sending|sent|
+                                                                           unconfirmed|skipped|failed),
+                                                                           attempts, message_id, recipients
+
+One ladder per currency (CONTRACT 7): an account owing in two currencies is walked twice, each walk with its
+own state, episodes, notices and case. Records kept before that (SK = STATE, NOTICE#<episode>#<stage>) are
+still read: the old state seeds each currency's, an old notice counts for the currency it demanded.
 
 A `failed` notice is one SES refused (or could not have been given: an address SES cannot take): nothing
 went out, so it is not a rung done, and its reservation may be taken again by a later attempt (the ladder
@@ -28,40 +34,62 @@ from dunning.events import Event, EventType
 from dunning.ladder import LogEntry
 from dunning.ledger import Ledger, account_pk, event_sk, plain
 
-STATE_SK = "STATE"
+LEGACY_STATE_SK = "STATE"
 
 
-def notice_key(account_id: str, episode: int, stage: str) -> tuple[str, str]:
-    return account_pk(account_id), f"NOTICE#{episode:05d}#{stage}"
+def state_sk(currency: str) -> str:
+    return f"STATE#{currency}"
 
 
-def load(ledger: Ledger, account_id: str) -> AccountSnapshot:
-    return AccountSnapshot.from_items(account_id, ledger.account_items(account_id))
+def state_key(account_id: str, currency: str) -> tuple[str, str]:
+    return account_pk(account_id), state_sk(currency)
 
 
-def claim(ledger: Ledger, account_id: str, owner: str, now: datetime) -> bool:
-    """Make `owner` (an execution name) the one walking this account; False if another execution owns it
-    or the account is with the legal team."""
+def notice_key(account_id: str, currency: str, episode: int, stage: str) -> tuple[str, str]:
+    return account_pk(account_id), f"NOTICE#{currency}#{episode:05d}#{stage}"
+
+
+def load(ledger: Ledger, account_id: str, currency: str | None = None) -> AccountSnapshot:
+    """The account; with `currency`, the view of that currency's ladder."""
+    return AccountSnapshot.from_items(account_id, ledger.account_items(account_id), currency)
+
+
+def ladder_currency(ledger: Ledger, account_id: str, currency: str | None) -> str:
+    """The currency an execution walks; an execution started before ladders were per currency carries
+    none and walks the currency of the account's earliest open invoice (what it walked before)."""
+    if currency:
+        return currency
+    owed_in = load(ledger, account_id).currencies()
+    return owed_in[0] if owed_in else "EUR"
+
+
+def claim(
+    ledger: Ledger, account_id: str, currency: str, owner: str, now: datetime, episode: int = 0
+) -> bool:
+    """Make `owner` (an execution name) the one walking this currency of the account; False if another
+    execution owns it or it is with the legal team. `episode` seeds a new record (from an old-style one)."""
     return ledger.update(
-        (account_pk(account_id), STATE_SK),
+        state_key(account_id, currency),
         condition="(attribute_not_exists(#owner) OR #owner = :me) AND "
         "(attribute_not_exists(#status) OR #status <> :legal)",
         UpdateExpression="SET #owner = :me, #status = :active, kind = :kind, account_id = :account, "
-        "episode = if_not_exists(episode, :zero), claimed_at = if_not_exists(claimed_at, :now)",
+        "currency = :currency, episode = if_not_exists(episode, :episode), "
+        "claimed_at = if_not_exists(claimed_at, :now)",
         ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
         ExpressionAttributeValues={
             ":me": owner,
             ":active": "active",
             ":legal": "legal",
             ":kind": "state",
-            ":zero": 0,
+            ":episode": episode,
             ":now": rfc3339(now),
             ":account": account_id,
+            ":currency": currency,
         },
     )
 
 
-def release(ledger: Ledger, account_id: str, owner: str, *, settled: bool) -> None:
+def release(ledger: Ledger, account_id: str, currency: str, owner: str, *, settled: bool) -> None:
     """The execution is done with the account; a settled account starts its next episode afresh."""
     settle = ", settled_by = :me ADD episode :one" if settled else ""
     expression = "REMOVE #owner SET #status = :idle" + settle
@@ -69,7 +97,7 @@ def release(ledger: Ledger, account_id: str, owner: str, *, settled: bool) -> No
     if settled:
         values[":one"] = 1
     ledger.update(
-        (account_pk(account_id), STATE_SK),
+        state_key(account_id, currency),
         condition="#owner = :me AND #status <> :legal",
         UpdateExpression=expression,
         ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
@@ -77,10 +105,10 @@ def release(ledger: Ledger, account_id: str, owner: str, *, settled: bool) -> No
     )
 
 
-def release_dead_owner(ledger: Ledger, account_id: str, dead_owner: str) -> bool:
-    """Free an account whose owning execution ended without releasing it (the scan found it closed)."""
+def release_dead_owner(ledger: Ledger, account_id: str, currency: str, dead_owner: str) -> bool:
+    """Free a ladder whose owning execution ended without releasing it (the scan found it closed)."""
     return ledger.update(
-        (account_pk(account_id), STATE_SK),
+        state_key(account_id, currency),
         condition="#owner = :dead AND #status <> :legal",
         UpdateExpression="REMOVE #owner SET #status = :idle",
         ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
@@ -105,11 +133,14 @@ class Handoff:
     owner: str | None
 
 
-def mark_legal(ledger: Ledger, account_id: str, owner: str, case_id: str, now: datetime) -> bool:
-    """The account goes to the legal team. The owner stays on the record until finish_handoff, so that the
-    scan can tell a hand-off still being worked on from one whose execution died half-way."""
+def mark_legal(
+    ledger: Ledger, account_id: str, currency: str, owner: str, case_id: str, now: datetime
+) -> bool:
+    """The account's debt in `currency` goes to the legal team. The owner stays on the record until
+    finish_handoff, so that the scan can tell a hand-off still being worked on from one whose execution
+    died half-way."""
     return ledger.update(
-        (account_pk(account_id), STATE_SK),
+        state_key(account_id, currency),
         condition="#owner = :me AND #status <> :legal",
         UpdateExpression="SET #status = :legal, case_id = :case, handed_over_at = :now, #handoff = :open",
         ExpressionAttributeNames={"#owner": "owner", "#status": "status", "#handoff": "handoff"},
@@ -123,9 +154,9 @@ def mark_legal(ledger: Ledger, account_id: str, owner: str, case_id: str, now: d
     )
 
 
-def handoff(ledger: Ledger, account_id: str) -> Handoff | None:
-    """The account's hand-off, or None when it is not with the legal team."""
-    state = ledger.get(account_pk(account_id), STATE_SK) or {}
+def handoff(ledger: Ledger, account_id: str, currency: str) -> Handoff | None:
+    """The hand-off of the account's debt in `currency`, or None when it is not with the legal team."""
+    state = ledger.get(*state_key(account_id, currency)) or {}
     if state.get("status") != "legal" or not state.get("case_id"):
         return None
     return Handoff(
@@ -136,14 +167,16 @@ def handoff(ledger: Ledger, account_id: str) -> Handoff | None:
     )
 
 
-def take_over_handoff(ledger: Ledger, account_id: str, dead_owner: str | None, successor: str) -> bool:
+def take_over_handoff(
+    ledger: Ledger, account_id: str, currency: str, dead_owner: str | None, successor: str
+) -> bool:
     """Give an unfinished hand-off whose execution ended (the scan found it closed) to `successor`."""
     held = "#owner = :dead" if dead_owner else "attribute_not_exists(#owner)"
     values: dict[str, Any] = {":legal": "legal", ":open": HANDOFF_OPEN, ":next": successor}
     if dead_owner:
         values[":dead"] = dead_owner
     return ledger.update(
-        (account_pk(account_id), STATE_SK),
+        state_key(account_id, currency),
         condition=f"#status = :legal AND #handoff = :open AND {held}",
         UpdateExpression="SET #owner = :next",
         ExpressionAttributeNames={"#owner": "owner", "#status": "status", "#handoff": "handoff"},
@@ -151,9 +184,9 @@ def take_over_handoff(ledger: Ledger, account_id: str, dead_owner: str | None, s
     )
 
 
-def finish_handoff(ledger: Ledger, account_id: str, owner: str, case_id: str) -> bool:
+def finish_handoff(ledger: Ledger, account_id: str, currency: str, owner: str, case_id: str) -> bool:
     return ledger.update(
-        (account_pk(account_id), STATE_SK),
+        state_key(account_id, currency),
         condition="#owner = :me AND case_id = :case",
         UpdateExpression="SET #handoff = :done REMOVE #owner",
         ExpressionAttributeNames={"#owner": "owner", "#handoff": "handoff"},
@@ -187,6 +220,7 @@ SENT = "sent"
 def begin_send(
     ledger: Ledger,
     account_id: str,
+    currency: str,
     episode: int,
     stage: str,
     at: datetime,
@@ -202,6 +236,7 @@ def begin_send(
     fields: dict[str, Any] = {
         "kind": "notice",
         "account_id": account_id,
+        "currency": currency,
         "episode": episode,
         "stage": stage,
         "status": "sending",
@@ -210,7 +245,7 @@ def begin_send(
         "notice": notice or {},
     }
     return ledger.update(
-        notice_key(account_id, episode, stage),
+        notice_key(account_id, currency, episode, stage),
         condition="attribute_not_exists(PK) OR #status = :failed",
         UpdateExpression="SET "
         + ", ".join(f"#{name} = :{name}" for name in fields)
@@ -236,13 +271,16 @@ def logged_event(ledger: Ledger, account_id: str, at: datetime, entry: LogEntry)
     return plain(item["event"]) if item else None
 
 
-def notice_status(ledger: Ledger, account_id: str, episode: int, stage: str) -> dict[str, Any] | None:
-    return ledger.get(*notice_key(account_id, episode, stage))
+def notice_status(
+    ledger: Ledger, account_id: str, currency: str, episode: int, stage: str
+) -> dict[str, Any] | None:
+    return ledger.get(*notice_key(account_id, currency, episode, stage))
 
 
 def finish_send(
     ledger: Ledger,
     account_id: str,
+    currency: str,
     episode: int,
     stage: str,
     status: str,
@@ -255,7 +293,7 @@ def finish_send(
     sets = ", ".join(["#status = :status", *(f"#{name} = :{name}" for name in fields)])
     expected = {f":was{index}": value for index, value in enumerate(only_if)}
     return ledger.update(
-        notice_key(account_id, episode, stage),
+        notice_key(account_id, currency, episode, stage),
         condition=f"#status IN ({', '.join(expected)})" if expected else None,
         UpdateExpression=f"SET {sets}",
         ExpressionAttributeNames={"#status": "status", **names},
@@ -267,29 +305,43 @@ def finish_send(
     )
 
 
-def sent_entry(episode: int, stage: str, notice: dict[str, Any], message_id: str) -> LogEntry:
-    """The notice_sent event of (episode, stage): one identity, whoever logs it (the send or its Send
-    event), so that it is stored once."""
-    return LogEntry(EventType.NOTICE_SENT, f"{episode}#{stage}", {**notice, "message_id": message_id})
+def notice_identity(currency: str, episode: int, stage: str) -> str:
+    return f"{currency}#{episode}#{stage}"
+
+
+def sent_entry(currency: str, episode: int, stage: str, notice: dict[str, Any], message_id: str) -> LogEntry:
+    """The notice_sent event of (currency, episode, stage): one identity, whoever logs it (the send or its
+    Send event), so that it is stored once."""
+    return LogEntry(
+        EventType.NOTICE_SENT,
+        notice_identity(currency, episode, stage),
+        {**said(notice), "message_id": message_id},
+    )
+
+
+def said(notice: dict[str, Any]) -> dict[str, Any]:
+    """What a stored notice said, as the contact log tells it (its charge lines are the ladder's own)."""
+    return {key: value for key, value in notice.items() if key != "charge_lines"}
 
 
 def confirm_sent(
-    ledger: Ledger, account_id: str, episode: int, stage: str, message_id: str, at: datetime
+    ledger: Ledger, account_id: str, currency: str, episode: int, stage: str, message_id: str, at: datetime
 ) -> bool:
     """SES reports it accepted this notice (its Send event). An attempt whose answer was lost (`sending` or
     `unconfirmed`) becomes what a successful one makes: notice_sent logged at the attempt's own time, then
     the reservation `sent`; `notice_confirmed` says that it was settled this way. False if nothing was
     waiting for this confirmation."""
-    item = notice_status(ledger, account_id, episode, stage)
+    item = notice_status(ledger, account_id, currency, episode, stage)
     if item is None or item.get("status") not in (SENDING, UNCONFIRMED) or not item.get("notice"):
         return False
     was = item["status"]
     notice = plain(item["notice"])
     started = datetime.fromisoformat(str(item["started_at"]))
-    log(ledger, account_id, started, [sent_entry(episode, stage, notice, message_id)])
+    log(ledger, account_id, started, [sent_entry(currency, episode, stage, notice, message_id)])
     if not finish_send(
         ledger,
         account_id,
+        currency,
         episode,
         stage,
         SENT,
@@ -300,15 +352,16 @@ def confirm_sent(
         return False
     if was == UNCONFIRMED:
         data = {"stage": stage, "message_id": message_id, "eml": notice.get("eml", "")}
-        log(ledger, account_id, at, [LogEntry(EventType.NOTICE_CONFIRMED, f"{episode}#{stage}", data)])
+        identity = notice_identity(currency, episode, stage)
+        log(ledger, account_id, at, [LogEntry(EventType.NOTICE_CONFIRMED, identity, data)])
     return True
 
 
-def cancel_send(ledger: Ledger, account_id: str, episode: int, stage: str) -> None:
+def cancel_send(ledger: Ledger, account_id: str, currency: str, episode: int, stage: str) -> None:
     """SES refused the message outright (throttled): nothing went out, so the reservation is dropped and a
     retry may send."""
     ledger.delete(
-        notice_key(account_id, episode, stage),
+        notice_key(account_id, currency, episode, stage),
         condition="#status = :sending",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={":sending": "sending"},

@@ -39,7 +39,7 @@ def case_packet() -> tuple[dict[str, object], bytes]:
     """A real case packet and its record, produced by the real ladder in the embedded AWS."""
     with world(date(2027, 2, 10)) as w:
         w.invoices(invoice_row("OLD", amount="100.00", due_on="2026-12-01", issued_on="2026-11-01"))
-        w.run_through(date(2027, 2, 26))
+        w.run_through(date(2027, 3, 15))  # the demand letter, the final notice, the hand-off on 12 March
         (case,) = w.events("ACME", "case_opened")
         record = w.ledger.get("CASES", case["case_id"])
         assert record is not None

@@ -169,7 +169,9 @@ def test_the_demand_letter_pdf_states_amount_and_deadline_in_the_customers_langu
     (letter,) = [a for a in attachments if (a.get_filename() or "").startswith("demand-letter")]
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(letter.get_content())).pages)
     # Sent Monday 4 January 2027; 10 Romanian business days (6 and 7 January are public holidays) later.
-    assert "5.550,50 RON" in text and "20 ianuarie 2027" in text
+    # 4,850.00 + (1,200.50 less the 200.50 the export reports paid, less the feed's 500.00 of 15 December)
+    # = 5,350.00: the 500 RON payment reduces the debt by 500, not by 299.50 (issue 10).
+    assert "5.350,00 RON" in text and "20 ianuarie 2027" in text
     html = message.get_body(("html",))
     assert html is not None and '<html lang="ro" dir="ltr">' in html.get_content()
 
@@ -212,19 +214,24 @@ def test_interest_without_a_reference_rate_for_the_day_is_a_failure(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     policy = tmp_path / "policy.yaml"
+    # A policy's own rate table that ends before the run: the notices leave the interest of those days out
+    # (never a stale rate, never a crash) and the run says so.
     policy.write_text(
         "charges:\n  statutory_interest: eu\n  show_on: [reminder, second_reminder, firm_notice]\n"
+        '  reference_rates: {eu: [{from: "2025-07-01", rate: "2.15"}]}\n'
     )
     out = tmp_path / "out"
     status = main([*SHORT, "--policy", str(policy), "--out", str(out)])
     printed = capsys.readouterr().out
     assert status == 3, printed
-    assert "missing rate" in printed and "no eu reference rate after the half-year from" in printed
+    assert "missing rate" in printed and "no eu reference rate for 2026-" in printed
     assert "missing rate" in (out / "report.html").read_text()
+    incomplete = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert any(event["type"] == "charges_incomplete" for event in incomplete)
 
 
 def test_every_kind_of_failure_is_collected() -> None:
-    from dunning.commands.failures import MissingRates, collect
+    from dunning.commands.failures import collect
 
     class Denied:
         def __init__(self) -> None:
@@ -248,9 +255,12 @@ def test_every_kind_of_failure_is_collected() -> None:
         {"at": "2027-01-01T00:00:00Z", "type": "notice_skipped", "account_id": "C",
          "reason": "AccessDenied: ses:SendRawEmail"},
     ]  # fmt: skip
-    rates = MissingRates()
-    rates.seen["no eu reference rate after the half-year from 2025-07-01"] = 3
-    kinds = [failure.kind for failure in collect(events, Aws(), rates)]
+    events.append(
+        {"at": "2027-01-01T00:00:00Z", "type": "charges_incomplete", "account_id": "D",
+         "stage": "firm_notice", "currency": "EUR",
+         "reason": "no eu reference rate for 2027-01-01..2027-01-14; add the half-year"}
+    )  # fmt: skip
+    kinds = [failure.kind for failure in collect(events, Aws())]
     assert sorted(kinds) == sorted(
         ["workflow failed", "notice failed", "access denied", "access denied", "missing rate"]
     )

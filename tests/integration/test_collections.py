@@ -144,8 +144,22 @@ def test_an_account_imported_40_days_overdue_starts_at_its_stage_without_a_burst
 
         assert w.notices("ACME") == [
             ("demand_letter", "2027-02-10 09:00"),  # +30 (31 Jan) has passed, +45 (15 Feb) has not
-            ("final_notice", "2027-02-15 09:00"),
+            # Not on +45: the demand letter gave 10 business days to pay (to Wed 24 Feb); the final warning
+            # comes the day after that deadline, never inside it.
+            ("final_notice", "2027-02-25 09:00"),
         ]
+
+
+def test_an_account_imported_90_days_overdue_gets_the_demand_letter_first_never_a_final_warning() -> None:
+    with world(date(2027, 4, 1)) as w:
+        w.invoices(invoice_row("OLD", amount="100.00", due_on="2027-01-01"))
+        w.run_through(date(2027, 5, 15))
+
+        notices = w.notices("ACME")
+        # +60 (hand-off) has long passed, but a customer never hears a final warning or a hand-off first.
+        assert [stage for stage, _ in notices] == ["demand_letter", "final_notice"]
+        assert notices[0] == ("demand_letter", "2027-04-01 09:00")
+        assert notices[1] == ("final_notice", "2027-04-16 09:00")  # 10 business days (Easter: 29 Mar is past)
 
 
 def test_a_second_scan_the_same_day_starts_nothing_new() -> None:
@@ -299,19 +313,22 @@ def test_a_crash_after_ses_accepted_never_sends_the_notice_twice(monkeypatch: py
     from tests.support.faults import crash_once_at
 
     def logging_the_reminder(ledger: object, account_id: str, at: object, entries: list[object]) -> bool:
-        return any(getattr(entry, "identity", "") == "0#reminder" for entry in entries)
+        return any(getattr(entry, "identity", "") == "EUR#0#reminder" for entry in entries)
 
-    crash_once_at(monkeypatch, workflow, "log", logging_the_reminder)
+    crashed = crash_once_at(monkeypatch, workflow, "log", logging_the_reminder)
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", due_on="2027-02-10"))
         w.run_through(date(2027, 2, 18))
 
         subjects = [m["X-Dunning-Notice"] for m in w.sent_emails()]
-        assert subjects == ["0/pre_due", "0/reminder", "0/second_reminder"], "the reminder went out once"
+        assert subjects == ["EUR/0/pre_due", "EUR/0/reminder", "EUR/0/second_reminder"], (
+            "the reminder went out once"
+        )
         [unconfirmed] = w.events("ACME", "notice_unconfirmed")
         assert unconfirmed["stage"] == "reminder" and unconfirmed["invoice_ids"] == ["A-1"]
         assert unconfirmed["eml"].endswith("-reminder.eml") and unconfirmed["to"] == ["ap@acme.example.com"]
         assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "second_reminder"]
+        assert crashed, "the crash point was reached"
 
 
 def test_a_crash_between_logging_and_acknowledging_a_send_is_repaired(
@@ -323,29 +340,33 @@ def test_a_crash_between_logging_and_acknowledging_a_send_is_repaired(
     from tests.support.faults import crash_once_at
 
     def acknowledging_the_reminder(*args: object, **_: object) -> bool:
-        return args[3:5] == ("reminder", "sent")
+        return args[4:6] == ("reminder", "sent")
 
-    crash_once_at(monkeypatch, workflow, "finish_send", acknowledging_the_reminder)
+    crashed = crash_once_at(monkeypatch, workflow, "finish_send", acknowledging_the_reminder)
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", due_on="2027-02-10"))
         w.run_through(date(2027, 2, 18))
 
         subjects = [m["X-Dunning-Notice"] for m in w.sent_emails()]
-        assert subjects == ["0/pre_due", "0/reminder", "0/second_reminder"]
+        assert subjects == ["EUR/0/pre_due", "EUR/0/reminder", "EUR/0/second_reminder"]
         assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "reminder", "second_reminder"]
         assert w.events("ACME", "notice_unconfirmed") == []
-        assert workflow.notice_status(w.ledger, "ACME", 0, "reminder")["status"] == "sent"  # type: ignore[index]
+        assert workflow.notice_status(w.ledger, "ACME", "EUR", 0, "reminder")["status"] == "sent"  # type: ignore[index]
+        assert crashed, "the crash point was reached"
 
 
 def test_after_the_hand_off_payments_are_still_applied_and_nothing_is_sent() -> None:
     with world(date(2027, 2, 10)) as w:
         w.invoices(invoice_row("OLD", amount="100.00", due_on="2026-12-01", issued_on="2026-11-01"))
-        w.payment("ACME", "OLD", "30.00", date(2027, 3, 1))
-        w.run_through(date(2027, 3, 10))
+        w.payment("ACME", "OLD", "30.00", date(2027, 3, 15))
+        w.run_through(date(2027, 3, 24))
 
         types = [e["type"] for e in w.events("ACME") if e["type"] != "invoice_imported"]
-        assert types == ["notice_sent", "case_opened", "legal_notified", "payment_applied", "legal_notified"]
-        assert w.notices("ACME")[0][0] == "final_notice"
+        assert types == [
+            *["notice_sent", "notice_sent"],  # the demand letter, then the final notice after its deadline
+            *["case_opened", "legal_notified", "payment_applied", "legal_notified"],
+        ]
+        assert [stage for stage, _ in w.notices("ACME")] == ["demand_letter", "final_notice"]
         assert w.aws.scan()["accounts"] == 0, "a case with the legal team is out of the daily scan"
 
 
@@ -363,7 +384,7 @@ def test_a_long_wait_hands_over_to_fresh_executions_and_keeps_the_ladder(
 
         executions = w.aws.executions()
         names = sorted(e["name"] for e in executions)
-        assert len(names) >= 4 and all(n.startswith("ACME-20270210-") for n in names)
+        assert len(names) >= 4 and all(n.startswith("ACME-EUR-20270210-") for n in names)
         assert sum(e["status"] == "RUNNING" for e in executions) == 1, (
             "one execution walks the account at a time"
         )

@@ -76,7 +76,7 @@ def test_a_case_packet_never_holds_another_accounts_pdf() -> None:
                 for account in ("ALPHA", "BETA")
             )
         )
-        w.run_through(date(2027, 3, 10))
+        w.run_through(date(2027, 3, 17))  # demand letter, final notice, hand-off on 12 March
 
         for account in ("ALPHA", "BETA"):
             (case,) = w.events(account, "case_opened")

@@ -63,7 +63,7 @@ def test_an_answer_lost_after_ses_accepted_never_duplicates(
         unconfirmed = {e["stage"] for e in w.events("NEVER", "notice_unconfirmed")}
         assert unconfirmed == {"demand_letter", "final_notice", "legal_handoff"}
         # Nobody knows for sure whether the final warning went out: the case opens, saying so.
-        final = workflow.notice_status(w.ledger, "NEVER", 0, "final_notice") or {}
+        final = workflow.notice_status(w.ledger, "NEVER", "EUR", 0, "final_notice") or {}
         assert final.get("status") == "unconfirmed"
         [case] = w.events("NEVER", "case_opened")
         body = w.aws.s3.get_object(Bucket=LEGAL_BUCKET, Key=f"cases/{case['packet']}")["Body"].read()
@@ -152,7 +152,7 @@ def test_two_executions_for_one_account_send_each_notice_once() -> None:
         w.aws.sfn.start_execution(
             stateMachineArn=w.aws.state_machine_arn,
             name="NEVER-duplicate",
-            input='{"account_id": "NEVER", "round": 0}',
+            input='{"account_id": "NEVER", "currency": "EUR", "round": 0}',
         )
         w.aws.scheduler.settle()
         w.run_through(END)

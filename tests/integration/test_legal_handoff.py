@@ -95,8 +95,8 @@ def test_a_case_packet_the_legal_team_can_trust() -> None:
 def test_a_payment_after_the_hand_off_is_applied_and_reported_to_the_legal_team() -> None:
     with world(date(2027, 2, 10)) as w:
         w.invoices(invoice_row("OLD", amount="100.00", due_on="2026-12-01", issued_on="2026-11-01"))
-        w.payment("ACME", "OLD", "30.00", date(2027, 3, 1))
-        w.run_through(date(2027, 3, 3))
+        w.payment("ACME", "OLD", "30.00", date(2027, 3, 15))
+        w.run_through(date(2027, 3, 17))
 
         assert [e["type"] for e in w.events("ACME", "case_opened", "payment_applied")] == [
             "case_opened",
@@ -105,7 +105,7 @@ def test_a_payment_after_the_hand_off_is_applied_and_reported_to_the_legal_team(
         reasons = [e["reason"] for e in w.events("ACME", "legal_notified")]
         assert reasons == ["opened", "balance_changed"]
         assert w.events("ACME", "legal_notified")[-1]["balance"] == "70.00"
-        assert not [e for e in w.events("ACME", "notice_sent") if e["at"] > "2027-02-25"]
+        assert not [e for e in w.events("ACME", "notice_sent") if e["at"] > "2027-02-26"]
 
 
 # --- a hand-off that fails half-way is finished, exactly once (issue 9) --------------------------------
@@ -114,7 +114,8 @@ ACCOUNTS = [f"FIRM-{n}" for n in range(1, 9)]
 
 
 def _overdue(w: World, *accounts: str) -> None:
-    """Accounts far along on the first day: the final notice, then the hand-off 10 business days later."""
+    """Accounts far along on the first day: the demand letter (never a final warning first), the final notice
+    after its deadline, then the hand-off after the final notice's (12 March 2027)."""
     w.invoices(
         *(
             invoice_row(f"{account}-OLD", account_id=account, due_on="2026-12-01", issued_on="2026-11-01")
@@ -138,7 +139,7 @@ def assert_one_finished_case(w: World, account: str, stored: int = 1) -> dict[st
     case_id = opened["case_id"]
     (record,) = [case for case in legal.list_cases(w.ledger) if case.account_id == account]
     assert record.case_id == case_id
-    state = w.ledger.get(account_pk(account), workflow.STATE_SK) or {}
+    state = w.ledger.get(*workflow.state_key(account, "EUR")) or {}
     assert (state["status"], state["handoff"], state.get("owner")) == ("legal", "done", None)
     assert opened["at"] == state["handed_over_at"], "dated by the hand-off, whatever attempt logged it"
     packet = w.aws.s3.get_object(Bucket=LEGAL_BUCKET, Key=record.packet_key)["Body"].read()
@@ -188,7 +189,7 @@ def test_a_crash_after_marking_legal_and_before_the_packet_is_stored_is_finished
     crashes = _crash_once(monkeypatch, packets, "write_packet")  # e.g. a timeout building a large packet
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
-        w.run_through(date(2027, 3, 3))
+        w.run_through(date(2027, 3, 17))
 
         assert crashes == [1]
         assert_one_finished_case(w, "ACME")
@@ -202,7 +203,7 @@ def test_a_crash_after_the_packet_and_before_the_case_record_is_finished_by_the_
     crashes = _crash_once(monkeypatch, Ledger, "put_new", lambda _, item: item.get("PK") == legal.CASES_PK)
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
-        w.run_through(date(2027, 3, 3))
+        w.run_through(date(2027, 3, 17))
 
         assert crashes == [1]
         # The role may write packets but not read them, so the retry cannot tell whether the first put
@@ -228,7 +229,7 @@ def test_a_crash_after_case_opened_and_before_the_step_returns_logs_it_once(
     monkeypatch.setattr(workflow, "log", log_then_crash)
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
-        w.run_through(date(2027, 3, 3))
+        w.run_through(date(2027, 3, 17))
 
         assert crashes == [1]
         assert_one_finished_case(w, "ACME")
@@ -250,7 +251,7 @@ def test_retries_exhausted_while_building_the_packet_the_next_scan_finishes_the_
     monkeypatch.setattr(packets, "write_packet", failing_all_day)
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
-        w.run_through(date(2027, 3, 3))
+        w.run_through(date(2027, 3, 17))
 
         (failed,) = w.events("ACME", "workflow_failed")
         opened = assert_one_finished_case(w, "ACME")
@@ -287,7 +288,7 @@ def test_with_30_percent_of_legal_emails_throttled_every_case_is_notified_exactl
     calls = _throttle_legal_emails(monkeypatch, lambda n: n % 10 in (0, 3, 6))
     with world(date(2027, 2, 10)) as w:
         _overdue(w, *ACCOUNTS)
-        w.run_through(date(2027, 3, 3))
+        w.run_through(date(2027, 3, 17))
 
         assert calls.count(True) >= 3 and calls.count(False) == len(ACCOUNTS)
         for account in ACCOUNTS:
@@ -310,7 +311,7 @@ def test_legal_email_retries_exhausted_the_next_scan_notifies_the_legal_team_onc
     _throttle_legal_emails(monkeypatch, throttled_all_day)
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
-        w.run_through(date(2027, 3, 3))
+        w.run_through(date(2027, 3, 17))
 
         (failed,) = w.events("ACME", "workflow_failed")
         assert "SendThrottled" in failed["error"]
@@ -334,7 +335,7 @@ def test_a_lost_ses_answer_to_the_legal_email_is_never_sent_again(monkeypatch: p
     monkeypatch.setattr(SesMailer, "send", accepted_then_lost)
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
-        w.run_through(date(2027, 3, 10))
+        w.run_through(date(2027, 3, 24))
 
         assert len(_legal_emails(w)) == 1, "SES got it once, and it was not sent again"
         assert not w.events("ACME", "legal_notified")
@@ -343,7 +344,7 @@ def test_a_lost_ses_answer_to_the_legal_email_is_never_sent_again(monkeypatch: p
         assert (unconfirmed["stage"], unconfirmed["case_id"]) == ("legal_handoff", opened["case_id"])
         record = w.ledger.get(legal.CASES_PK, opened["case_id"]) or {}
         assert record["notify_status"] == "unconfirmed"
-        state = w.ledger.get(account_pk("ACME"), workflow.STATE_SK) or {}
+        state = w.ledger.get(*workflow.state_key("ACME", "EUR")) or {}
         assert state["handoff"] == "done", "a person checks it; the scan does not come back"
         assert w.aws.scan()["accounts"] == 0
 
@@ -355,7 +356,7 @@ def test_a_retry_that_finds_the_legal_email_reserved_but_not_logged_does_not_sen
     crashes = _crash_once(monkeypatch, workflow, "log", lambda *args, **kwargs: _logs(args, "legal_notified"))
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
-        w.run_through(date(2027, 3, 3))
+        w.run_through(date(2027, 3, 17))
 
         assert crashes == [1]
         assert len(_legal_emails(w)) == 1

@@ -176,15 +176,16 @@ def test_a_refused_final_notice_holds_the_account_at_that_stage_and_opens_no_cas
         failed = w.events(ACCOUNT, "notice_failed")
         assert {e["stage"] for e in failed} == {"final_notice"}
         days = [e["at"][:10] for e in failed]
+        # The final notice is due once the demand letter's deadline (24 Feb, 10 business days) has passed.
         assert days[:6] == [
-            "2027-02-15",
-            "2027-02-16",
-            "2027-02-17",
-            "2027-02-18",
-            "2027-02-19",
-            "2027-02-22",
+            "2027-02-25",
+            "2027-02-26",
+            "2027-03-01",
+            "2027-03-02",
+            "2027-03-03",
+            "2027-03-04",
         ]
-        assert len(days) == len(set(days)) == 20, "once each business day, 15 Feb to 12 March"
+        assert len(days) == len(set(days)) == 12, "once each business day, 25 Feb to 12 March"
         assert w.notices(ACCOUNT) == [("demand_letter", "2027-02-10 09:00")]
         assert not w.events(ACCOUNT, "case_opened")
 
@@ -207,7 +208,7 @@ def test_a_hard_bounced_final_notice_opens_no_case() -> None:
 
     with world(date(2027, 2, 10)) as w:
         w.invoices(invoice_row("OLD", account_id=ACCOUNT, amount="100.00", due_on="2027-01-01"))
-        w.run_through(date(2027, 2, 15))
+        w.run_through(date(2027, 2, 26))  # the final notice after the demand letter's deadline (24 Feb)
         final = w.events(ACCOUNT, "notice_sent")[-1]
         assert final["stage"] == "final_notice"
         event = bounce_event(ADDRESS, message_id=final["message_id"], account_id=account_tag(ACCOUNT))

@@ -207,8 +207,9 @@ class CrashPoint:
         )
 
     def _when(self, *args: Any, **_: Any) -> bool:
-        # finish_send(ledger, account, episode, stage, status, ...): only the acknowledgement of a send.
-        return self.name != "finish_send" or (len(args) > 4 and args[4] == "sent")
+        # finish_send(ledger, account, currency, episode, stage, status, ...): only the acknowledgement of a
+        # send.
+        return self.name != "finish_send" or (len(args) > 5 and args[5] == "sent")
 
 
 CRASH_POINTS = {
@@ -256,7 +257,9 @@ def crash_once_at(
 
 # --- the portfolio the fault matrix runs, and the promises checked after every run ------------------
 
-START, END = date(2027, 3, 1), date(2027, 3, 30)
+# NEVER, 40 days overdue on the first day, gets the demand letter, the final notice after its deadline
+# (16 March) and the hand-off after that one's (1 April, Easter in between).
+START, END = date(2027, 3, 1), date(2027, 4, 2)
 LONDON = ZoneInfo("Europe/London")
 # account -> the day from which it owes nothing (nothing may be sent to it from that day's start on)
 SETTLED_ON = {"PAYS": date(2027, 3, 12), "PARTIAL": date(2027, 3, 20), "TOKYO": date(2027, 3, 8)}

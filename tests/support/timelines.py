@@ -277,7 +277,7 @@ def timelines(draw: st.DrawFn, max_days: int = 60, max_accounts: int = 4) -> Tim
 class SentMessage:
     message_id: str
     to: str
-    notice: str  # the X-Dunning-Notice header, <episode>/<stage>; "" for the legal team's emails
+    notice: str  # the X-Dunning-Notice header, <currency>/<episode>/<stage>; "" for the legal team's emails
     response_lost: bool
 
 
@@ -402,7 +402,7 @@ def _no_duplicate(outcome: Outcome) -> list[str]:
             found.append(f"{account} {notice}: {count} messages accepted by SES")
     for message, account in notices:
         logged = outcome.events.get(account, [])
-        stage = message.notice.split("/", 1)[1]
+        stage = message.notice.rsplit("/", 1)[1]
         sent = [e for e in logged if e["type"] == "notice_sent" and e.get("message_id") == message.message_id]
         if message.response_lost:
             accounted = [e for e in logged if e.get("stage") == stage and _unconfirmed_or_sent(e)]

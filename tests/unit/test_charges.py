@@ -5,6 +5,11 @@ principal x (reference rate + 8) / 100 x days / 365, rounded half-up to the curr
 Reference rates used (src/dunning/reference_rates.json):
   ECB MRO   2024 H1 4.50, 2024 H2 4.25
   BoE Bank Rate  2025 H1 (31 Dec 2024) 4.75, 2025 H2 (30 Jun 2025) 4.25
+
+Since issue 10 the regime follows each invoice's currency (`statutory_interest: eu | uk` both mean "on") and
+a bare flat fee needs `charges.currency`: the tests below that relied on one regime for every currency or
+on a bare flat fee say where they changed and why. The new regimes (ro, hu), contractual interest, missing
+rates and per-currency fees are in test_regimes.py.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -25,6 +31,7 @@ from dunning.charges import (
     MissingReferenceRate,
     Payment,
     ReferenceRates,
+    next_half_year,
     rate_in_force,
 )
 from dunning.charges import (
@@ -84,17 +91,20 @@ def test_the_rate_in_force_is_the_latest_half_year_starting_on_or_before_the_day
     assert rate_in_force("uk", date(2025, 12, 31)) == D("4.25")
 
 
-def test_past_the_table_the_last_known_rate_stays_and_a_warning_says_so(
+def test_rate_in_force_past_the_table_gives_the_last_known_rate_and_a_warning_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # rate_in_force is a lookup for people (and the metric test); the charges no longer use it: they give a
+    # day past the table no interest and report it (test_regimes.py). The table now ends with 2026 H2.
     with caplog.at_level(logging.WARNING, logger="dunning.charges"):
-        assert rate_in_force("eu", date(2031, 3, 1)) == D("2.15")
-    assert "ends with the half-year from 2025-07-01" in caplog.text
+        assert rate_in_force("eu", date(2031, 3, 1)) == D("2.40")
+    assert "ends with the half-year from 2026-07-01" in caplog.text
 
 
 def test_before_the_table_there_is_no_rate_to_use() -> None:
-    with pytest.raises(MissingReferenceRate, match=r"no eu reference rate for 2021-12-31 .*2022-01-01"):
-        rate_in_force("eu", date(2021, 12, 31))
+    # The table now starts with 2019 (it started with 2022).
+    with pytest.raises(MissingReferenceRate, match=r"no eu reference rate for 2018-12-31 .*2019-01-01"):
+        rate_in_force("eu", date(2018, 12, 31))
 
 
 def test_the_shipped_table_is_ordered_and_tells_the_business_to_append_half_years() -> None:
@@ -103,6 +113,13 @@ def test_the_shipped_table_is_ordered_and_tells_the_business_to_append_half_year
     assert rates == ReferenceRates.load()
     assert "append" in rates.note
     assert [entry.starts for entry in rates.eu] == [entry.starts for entry in rates.uk]
+    # Every half-year from 2019 on has its own entry (gaps would be reported as missing rates), and every
+    # figure names its official source.
+    for regime in ("eu", "uk", "ro", "hu"):
+        entries = rates.entries(regime)
+        assert entries[0].starts == date(2019, 1, 1)
+        assert all(later.starts == next_half_year(earlier.starts) for earlier, later in pairwise(entries))
+        assert all(entry.source and entry.source.startswith("https://") for entry in entries)
 
 
 def test_a_table_with_a_date_that_is_not_a_half_year_or_out_of_order_is_refused(tmp_path: Path) -> None:
@@ -120,12 +137,22 @@ def test_a_table_with_a_date_that_is_not_a_half_year_or_out_of_order_is_refused(
 def test_a_policy_round_trips_through_json_with_its_rate_table() -> None:
     policy = ChargesPolicy(
         statutory_interest="eu",
-        late_fees=(LateFee(stage="firm_notice", flat=D("25")),),
+        late_fees=(LateFee(stage="firm_notice", flat={"EUR": D("25")}),),
         reference_rates=ReferenceRates.model_validate({"eu": [{"from": "2024-01-01", "rate": "4.5"}]}),
     )
     dumped = policy.model_dump(mode="json")
-    assert dumped["reference_rates"]["eu"] == [{"from": "2024-01-01", "rate": "4.5"}]
+    # RateEntry gained an optional `source` (None when a policy's own table does not give one).
+    assert dumped["reference_rates"]["eu"] == [{"from": "2024-01-01", "rate": "4.5", "source": None}]
     assert ChargesPolicy.model_validate(dumped) == policy
+
+
+def test_a_policy_without_its_own_table_stores_none_and_uses_the_shipped_one() -> None:
+    # The active policy is stored as JSON: writing the shipped table into it would freeze the rates at upload
+    # time, so a deployment's new half-year would never reach it.
+    policy = ChargesPolicy(statutory_interest="on")
+    dumped = policy.model_dump(mode="json")
+    assert dumped["reference_rates"] is None
+    assert ChargesPolicy.model_validate(dumped).rates == ReferenceRates.load()
 
 
 # --- EU ----------------------------------------------------------------------------------------------
@@ -212,8 +239,12 @@ def test_an_invoice_paid_before_it_was_late_or_not_yet_late_has_no_statutory_cha
 def test_eu_gives_no_fixed_compensation_on_an_invoice_that_is_not_in_euro() -> None:
     # USD 1,000.00 due 31 May 2024, notice 30 June: interest as in euro (30 days at 12.50 % = 10.27), but
     # the Directive's EUR 40 is not converted into dollars.
+    # Changed: USD has no statutory regime of its own now (`statutory_interest: eu` alone gives it none),
+    # so the policy maps USD to eu explicitly.
     invoice = DebtInvoice("INV-7", "USD", D("1000.00"), date(2024, 5, 31))
-    assert summary(charges_for([invoice], date(2024, 6, 30), EU)) == [
+    policy = ChargesPolicy(statutory_interest="eu", regimes={"USD": "eu"})
+    assert charges_for([invoice], date(2024, 6, 30), EU) == []
+    assert summary(charges_for([invoice], date(2024, 6, 30), policy)) == [
         ("statutory_interest", "INV-7", D("10.27"), "12.50", "30", "1000.00"),
     ]
 
@@ -260,7 +291,8 @@ def test_uk_interest_is_split_at_a_partial_payment_but_keeps_its_rate() -> None:
     #   1 Apr - 30 Apr: 30 days on 5000: 5000 x 0.1275 x 30 / 365 = 19125 / 365 = 52.39726 -> 52.40
     #   1 May - 15 Jul: 31 + 30 + 15 = 76 days on 3000: 3000 x 0.1275 x 76 / 365 = 29070 / 365
     #                   = 79.64384 -> 79.64
-    #   fixed sum by the debt (5,000.00, not what is left): GBP 70.00.
+    #   fixed sum by the debt when the interest started to run (5,000.00 unpaid at the end of the due date,
+    #   not what is left after the May payment): GBP 70.00.
     invoice = DebtInvoice(
         "INV-UK3", "GBP", D("5000.00"), date(2025, 3, 31), payments=(Payment(date(2025, 5, 1), D("2000.00")),)
     )
@@ -282,15 +314,26 @@ def test_uk_fixed_sum_bands(debt: str, fixed: str) -> None:
 
 
 def test_uk_gives_no_fixed_sum_on_an_invoice_that_is_not_in_pounds() -> None:
+    # Changed: `statutory_interest: uk` no longer puts a EUR invoice under the UK Act (it follows its
+    # currency, so eu, with the EUR 40); only a policy that maps EUR to uk does, and then without a fixed sum.
     invoice = DebtInvoice("INV", "EUR", D("5000.00"), date(2025, 3, 31))
-    assert [line.kind for line in charges_for([invoice], date(2025, 4, 30), UK)] == ["statutory_interest"]
+    eur_under_uk = ChargesPolicy(statutory_interest="on", regimes={"EUR": "uk"})
+    assert [line.kind for line in charges_for([invoice], date(2025, 4, 30), eur_under_uk)] == [
+        "statutory_interest"
+    ]
+    assert [line.kind for line in charges_for([invoice], date(2025, 4, 30), UK)] == [
+        "statutory_interest",
+        "fixed_compensation",
+    ]
 
 
 # --- who gets interest ---------------------------------------------------------------------------------
 
 
 def test_consumers_get_late_fees_but_no_statutory_interest() -> None:
-    policy = ChargesPolicy(statutory_interest="eu", late_fees=(LateFee(stage="firm_notice", flat=D("10")),))
+    # Changed: the flat fee is stated per currency (a bare one would apply to no invoice).
+    fee = LateFee(stage="firm_notice", flat={"EUR": D("10")})
+    policy = ChargesPolicy(statutory_interest="eu", late_fees=(fee,))
     invoice = DebtInvoice("INV-C", "EUR", D("1000.00"), date(2024, 5, 31))
     lines = charges_for([invoice], date(2024, 7, 30), policy, business_customer=False)
     assert summary(lines) == [("late_fee", "INV-C", D("10.00"), "", "", "")]
@@ -302,7 +345,9 @@ def test_no_statutory_interest_when_the_policy_says_none() -> None:
 
 
 def test_a_stage_that_does_not_show_charges_gets_none() -> None:
-    policy = ChargesPolicy(statutory_interest="eu", late_fees=(LateFee(stage="reminder", flat=D("5")),))
+    # Changed: a bare flat fee needs charges.currency now.
+    fee = LateFee(stage="reminder", flat=D("5"))
+    policy = ChargesPolicy(statutory_interest="eu", late_fees=(fee,), currency="EUR")
     invoice = DebtInvoice("INV", "EUR", D("1000.00"), date(2024, 5, 31))
     assert charges_for([invoice], date(2024, 6, 5), policy, stage="reminder", stages_reached=()) == []
     # ... but the fee of the reminder is shown once a stage that shows charges goes out.
@@ -317,9 +362,10 @@ def test_late_fees_flat_and_percent_round_half_up_to_the_currency_minor_units() 
     # Flat 500 at firm_notice, 10 % at demand_letter; both stages reached.
     #   JPY 12,345 (no decimals):  flat 500 -> 500;      10 % = 1,234.5 -> 1,235 (half-up; half-even: 1,234)
     #   BHD 100.900 (3 decimals):  flat 500 -> 500.000;  10 % = 10.09 -> 10.090
+    # Changed: the flat fee is stated per currency (the same 500 in both, as the old bare fee meant).
     policy = ChargesPolicy(
         late_fees=(
-            LateFee(stage="firm_notice", flat=D("500")),
+            LateFee(stage="firm_notice", flat={"JPY": D("500"), "BHD": D("500")}),
             LateFee(stage="demand_letter", percent=D("10")),
         )
     )
@@ -358,12 +404,14 @@ def test_a_percent_fee_on_three_decimals_rounds_half_up() -> None:
 
 
 def test_fees_only_for_stages_reached_and_only_on_invoices_that_are_late_and_unpaid() -> None:
+    # Changed: bare flat fees, so the policy names their currency.
     policy = ChargesPolicy(
         late_fees=(
             LateFee(stage="firm_notice", flat=D("10")),
             LateFee(stage="demand_letter", flat=D("20")),
             LateFee(stage="final_notice", flat=D("30")),
-        )
+        ),
+        currency="EUR",
     )
     late = DebtInvoice("A", "EUR", D("100.00"), date(2025, 1, 31))
     not_yet_due = DebtInvoice("B", "EUR", D("100.00"), date(2025, 3, 15))
@@ -382,7 +430,9 @@ def test_fees_only_for_stages_reached_and_only_on_invoices_that_are_late_and_unp
 
 
 def test_lines_come_ordered_by_invoice_then_fee_interest_compensation_then_date() -> None:
-    policy = ChargesPolicy(statutory_interest="eu", late_fees=(LateFee(stage="firm_notice", flat=D("5")),))
+    # Changed: the flat fee is stated per currency.
+    fee = LateFee(stage="firm_notice", flat={"EUR": D("5")})
+    policy = ChargesPolicy(statutory_interest="eu", late_fees=(fee,))
     b = DebtInvoice("B", "EUR", D("1000.00"), date(2024, 5, 31))
     a = DebtInvoice("A", "EUR", D("1000.00"), date(2024, 5, 31))
     lines = charges_for([b, a], date(2024, 7, 30), policy)

@@ -62,6 +62,9 @@ INVOICES = (
         currency="EUR",
         days_overdue=30,
         attached=True,
+        amount=Decimal("1500.00"),
+        paid=Decimal("300.00"),
+        terms="Contract C-2027-14, 30 days net",
     ),
     NoticeInvoice(
         invoice_id="INV-1002",
@@ -71,6 +74,7 @@ INVOICES = (
         outstanding=Decimal("80.50"),
         currency="EUR",
         days_overdue=18,
+        amount=Decimal("80.50"),
     ),
 )
 # EU Late Payment Directive, worked by hand: reference rate 2.15 % + 8 points = 10.15 % a year, simple
@@ -130,6 +134,12 @@ SAMPLE = NoticeContext(
     business=BUSINESS,
     sent_on=date(2027, 4, 2),
     deadline=None,
+    # A business customer of a policy that charges fees and EU statutory interest, on a ladder that ends
+    # with the legal hand-off: every conditional sentence shows (test_letters_true covers the others).
+    charges_apply=True,
+    interest_law="eu",
+    legal_action=True,
+    postal_address=("Str. Florilor nr. 5, ap. 3", "400100 Cluj-Napoca"),
 )
 
 

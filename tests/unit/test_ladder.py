@@ -107,8 +107,11 @@ def _next(
         ("2027-03-02 07:00", ("wait", "send", "2027-03-02 09:00", "firm_notice")),
         # 40 days late: the demand letter.
         ("2027-03-22 07:00", ("wait", "send", "2027-03-22 09:00", "demand_letter")),
-        # 70 days late, nothing sent yet: never straight to the lawyers, the final notice first.
-        ("2027-04-21 07:00", ("wait", "send", "2027-04-21 09:00", "final_notice")),
+        # 70 days late, nothing sent yet: never straight to the lawyers, nor a final warning as the first
+        # notice (CONTRACT 7): the demand letter.
+        ("2027-04-21 07:00", ("wait", "send", "2027-04-21 09:00", "demand_letter")),
+        # 55 days late (the final notice's day has passed): still the demand letter first.
+        ("2027-04-06 07:00", ("wait", "send", "2027-04-06 09:00", "demand_letter")),
     ],
 )
 def test_the_stage_its_age_gives(now: str, expected: tuple[str, str, str, str]) -> None:

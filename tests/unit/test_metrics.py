@@ -54,7 +54,7 @@ def test_a_recorded_workflow_failure_counts_workflow_failed(
     logged: list[Any] = []
     monkeypatch.setattr(workflow, "log", lambda *args: logged.append(args))
     monkeypatch.setattr(workflow, "release", lambda *args, **kwargs: None)
-    request = escalation.StepRequest("ACME", "exec-1", 0)
+    request = escalation.StepRequest("ACME", "exec-1", "EUR", 0)
 
     result = escalation.fail_step(None, _FixedClock(), request, "RuntimeError", "boom")  # type: ignore[arg-type]
 

@@ -146,9 +146,13 @@ def test_demand_and_final_notices_state_the_deadline(stage: str) -> None:
 
 
 def test_the_wording_escalates_without_inventing_amounts() -> None:
-    texts = {stage: render_notice(replace(CONTEXT, stage=stage), [SHIPPED]).text for stage in CUSTOMER_STAGES}
+    # A business customer of a policy that charges under the EU regime, on a ladder that ends with legal.
+    stated = replace(CONTEXT, charges_apply=True, interest_law="eu", legal_action=True)
+    texts = {stage: render_notice(replace(stated, stage=stage), [SHIPPED]).text for stage in CUSTOMER_STAGES}
     assert "payment plan" in texts["second_reminder"] and "partial payment" in texts["second_reminder"]
-    assert "late payment fees and statutory interest may be" in " ".join(texts["firm_notice"].split())
+    firm = " ".join(texts["firm_notice"].split())
+    assert "late payment fees or interest may be charged" in firm
+    assert "including statutory interest under Directive 2011/7/EU" in firm
     assert "formally demand" in texts["demand_letter"]
     assert "legal team or a collection agency" in " ".join(texts["final_notice"].split())
 
@@ -339,13 +343,15 @@ def test_charges_are_broken_down_with_the_total_now_due(stage: str) -> None:
 
 
 def test_the_firm_notice_states_charges_or_says_neutrally_that_they_may_apply() -> None:
-    without = _words(render_notice(replace(CONTEXT, stage="firm_notice"), [SHIPPED]).text)
-    with_charges = _words(
-        render_notice(replace(CONTEXT, stage="firm_notice", charges=CHARGES), [SHIPPED]).text
-    )
+    charging = replace(CONTEXT, stage="firm_notice", charges_apply=True)
+    without = _words(render_notice(charging, [SHIPPED]).text)
+    with_charges = _words(render_notice(replace(charging, charges=CHARGES), [SHIPPED]).text)
+    not_charging = _words(render_notice(replace(CONTEXT, stage="firm_notice"), [SHIPPED]).text)
 
-    assert "Under our payment terms, late payment fees and statutory interest may be charged" in without
+    assert "Under our payment terms, late payment fees or interest may be charged on overdue" in without
     assert "Late payment charges" not in without and "€" + "69.75" not in without
+    # A policy that charges this customer nothing says nothing of fees or interest.
+    assert "fee" not in not_charging and "interest" not in not_charging
     assert "the late payment charges set out below now apply, bringing the total now due to €1,350.25" in (
         with_charges
     )
@@ -363,6 +369,26 @@ def test_the_early_notices_mention_no_charges(stage: str) -> None:
     [
         (ChargeLine("penalty", "INV-1001", Decimal(1), "EUR"), "unknown charge kind 'penalty'"),
         (ChargeLine("statutory_interest", "INV-1001", Decimal(1), "EUR", (("rate", "8"),)), "days, from, to"),
+        (
+            ChargeLine("contract_interest", "INV-1001", Decimal(1), "EUR", (("rate", "18"),)),
+            "days, from, per, stated_rate, to",
+        ),
+        (
+            ChargeLine(
+                "contract_interest",
+                "INV-1001",
+                Decimal(1),
+                "EUR",
+                (
+                    ("stated_rate", "1.5"),
+                    ("per", "week"),
+                    ("days", "3"),
+                    ("from", date(2027, 3, 4)),
+                    ("to", date(2027, 3, 6)),
+                ),
+            ),
+            "per month or per year",
+        ),
     ],
 )
 def test_a_charge_line_the_templates_cannot_describe_is_refused(line: ChargeLine, words: str) -> None:

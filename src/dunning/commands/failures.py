@@ -4,15 +4,14 @@ failure, and `dunning simulate` exits with status 3 when there was any.
 A failure is: an execution that ended in `workflow_failed`; a notice SES refused (`notice_failed`); a notice
 whose sending nobody can confirm (`notice_unconfirmed`: a person checks it); a call the
 deployed role could not have made (AccessDenied: `access_denied` events, the embedded IAM's record, or an
-event whose reason says so); statutory interest computed without a reference rate for the day; a custom
+event whose reason says so); interest left out of a notice or case for days without a reference rate
+(`charges_incomplete`); a custom
 template that does not compile or fails to render; an upload the ingest function failed on.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -35,45 +34,8 @@ class Failure:
     detail: str
 
 
-class MissingRates(logging.Handler):
-    """Collects charges' warnings that a day had no reference rate of its own (the last one was used)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: dict[str, int] = {}
-
-    def emit(self, record: logging.LogRecord) -> None:
-        args = record.args if isinstance(record.args, tuple) else ()
-        if len(args) >= 2:
-            key = f"no {args[0]} reference rate after the half-year from {args[1]}"
-        else:
-            key = record.getMessage()
-        self.seen[key] = self.seen.get(key, 0) + 1
-
-
-@contextmanager
-def missing_rates() -> Iterator[MissingRates]:
-    """While the run lasts, every missing-rate warning of dunning.charges is kept (and not printed: the
-    summary says it once)."""
-    charges = logging.getLogger("dunning.charges")
-    handler = MissingRates()
-    saved = (charges.level, charges.propagate)
-    charges.setLevel(logging.WARNING)
-    charges.propagate = False
-    charges.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        charges.removeHandler(handler)
-        charges.setLevel(saved[0])
-        charges.propagate = saved[1]
-
-
 def collect(
-    events: Sequence[Mapping[str, Any]],
-    aws: Any,
-    rates: MissingRates | None = None,
-    templates: Sequence[tuple[str, str]] = (),
+    events: Sequence[Mapping[str, Any]], aws: Any, templates: Sequence[tuple[str, str]] = ()
 ) -> list[Failure]:
     found = [Failure("template", "", "", f"templates/{name}: {problem}") for name, problem in templates]
     denied_events = False
@@ -96,9 +58,6 @@ def collect(
             found.append(Failure("template", "", "", f"{function} failed to render a notice: {_short(rest)}"))
     for upload in getattr(aws, "failed_uploads", None) or ():
         found.append(Failure("upload failed", "", "", f"{upload.key}: {_short(upload.error)}"))
-    for what, count in rates.seen.items() if rates else ():
-        detail = f"{what}: its rate was used {count} time(s); append the new half-year to the rate table"
-        found.append(Failure("missing rate", "", "", detail))
     return found
 
 
@@ -118,6 +77,9 @@ def _from_event(event: Mapping[str, Any]) -> Failure | None:
             f"{_short(event.get('reason', ''))}; see README, Exactly once"
         )
         return Failure("unconfirmed", at, account, detail)
+    if kind == "charges_incomplete":
+        detail = f"{event.get('stage', '')} {event.get('currency', '')}: {_short(event.get('reason', ''))}"
+        return Failure("missing rate", at, account, detail)
     if kind == "access_denied":
         return Failure("access denied", at, account, _denied(event))
     if "AccessDenied" in str(event.get("reason", "")):

@@ -220,7 +220,11 @@ def _policy(s3: Any, bucket: str, key: str) -> tuple[list[Check], Policy | None]
                 f"rejected/{key.rsplit('/', 1)[-1]}.errors.csv has the report",
             )
         ], None
-    return [Check("OK", name, "valid")], policy
+    warnings = [
+        Check("WARN", name, warning, "edit the policy and upload it again")
+        for warning in policy.charges.warnings()
+    ]
+    return [Check("OK", name, "valid"), *warnings], policy
 
 
 def _sender_matches_identity(policy: Policy, identity: str) -> Check:

@@ -14,6 +14,7 @@ import csv
 import io
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +31,8 @@ from dunning.ingest.csvfile import UnreadableFile, normalize_header, read_record
 from dunning.ledger import Ledger
 from dunning.local import EmbeddedAws, embedded_aws
 from dunning.notices.render import template_problems
-from dunning.policy import DEFAULT_POLICY, load_policy
+from dunning.owed import Owed, owed
+from dunning.policy import DEFAULT_POLICY, Policy, load_policy
 from dunning.report import InvoiceLine, render_report
 from dunning.simulator import Simulation, Upload
 
@@ -115,9 +117,8 @@ def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
         simulation = Simulation(aws, policy)
         dropped = _schedule_uploads(simulation, args, first, last)
         progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
-        with failures.missing_rates() as rates:
-            simulation.run(first, args.days, progress)
-        outcome = _write_outputs(aws, simulation, args.out, first, last, dropped, (rates, template_failures))
+        simulation.run(first, args.days, progress)
+        outcome = _write_outputs(aws, simulation, args.out, first, last, dropped, template_failures, policy)
     _print_summary(outcome, args, first, out)
     failures.print_failures(outcome.failures, out)
     return failures.EXIT_FAILURES if outcome.failures else 0
@@ -145,7 +146,8 @@ def _write_outputs(
     first: date,
     end: date,
     dropped: int,
-    observed: tuple[failures.MissingRates | None, list[tuple[str, str]]] = (None, []),
+    template_failures: Sequence[tuple[str, str]] = (),
+    policy: Policy = DEFAULT_POLICY,
 ) -> Outcome:
     ledger = Ledger(aws.dynamodb, aws.table_name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -163,10 +165,15 @@ def _write_outputs(
         (outbox / event["eml"]).write_bytes(raw)
     rejected = _merge_reject_reports(simulation, out_dir / "rejected")
     _copy_packets(aws, out_dir / "packets")
-    invoices = _invoice_lines(ledger)
-    found = failures.collect(events, aws, *observed)
+    invoices, owed_at_end = _invoice_lines(ledger, policy, end)
+    found = failures.collect(events, aws, template_failures)
     html = render_report(
-        events=events, invoices=invoices, start=first, end=end, failures=failures.rows(found)
+        events=events,
+        invoices=invoices,
+        start=first,
+        end=end,
+        failures=failures.rows(found),
+        owed=owed_at_end,
     )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
     cases = sum(1 for event in events if event["type"] == "case_opened")
@@ -210,11 +217,20 @@ def _merge_reject_reports(simulation: Simulation, folder: Path) -> list[Path]:
     return written
 
 
-def _invoice_lines(ledger: Ledger) -> list[InvoiceLine]:
+def _invoice_lines(
+    ledger: Ledger, policy: Policy, end: date
+) -> tuple[list[InvoiceLine], dict[str, list[Owed]]]:
+    """Every invoice as it stands at the end, and what each account owes then, per currency."""
     accounts = sorted({item["PK"][len("ACCOUNT#") :] for item in ledger.scan_kind("account")})
     lines = []
+    owed_at_end: dict[str, list[Owed]] = {}
     for account_id in accounts:
-        snapshot = AccountSnapshot.from_items(account_id, ledger.account_items(account_id))
+        items = list(ledger.account_items(account_id))
+        snapshot = AccountSnapshot.from_items(account_id, items)
+        owed_at_end[account_id] = [
+            owed(AccountSnapshot.from_items(account_id, items, currency), currency, on=end, policy=policy)
+            for currency in snapshot.currencies()
+        ]
         name = str(snapshot.profile.get("customer_name", account_id))
         for invoice in snapshot.invoices:
             lines.append(
@@ -229,7 +245,7 @@ def _invoice_lines(ledger: Ledger) -> list[InvoiceLine]:
                     invoice.status,
                 )
             )
-    return lines
+    return lines, owed_at_end
 
 
 def _progress_bar(stream: TextIO) -> Any:

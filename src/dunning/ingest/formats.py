@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -25,15 +26,19 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from dunning.ingest.csvfile import REPLACEMENT_CHARACTER, Record, UnreadableFile, normalize_header
 from dunning.models import (
+    ADDRESS_FIELDS,
     AccountProfile,
     Action,
+    CustomerType,
     Identifier,
     Invoice,
     InvoiceStatus,
     Payment,
     Problem,
+    country_timezone,
     problems_from,
 )
+from dunning.money import is_currency, parse_decimal, to_minor_units
 from dunning.policy import Policy
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -68,6 +73,12 @@ class InvoiceRow:
             "profile": self.profile.model_dump(mode="json"),
             "invoice": self.invoice.model_dump(mode="json"),
         }
+        # The optional columns added later (address, terms) count only when given, so a row uploaded
+        # again unchanged still hashes as it did before they existed.
+        for part, fields in (("profile", ADDRESS_FIELDS), ("invoice", ("terms",))):
+            for field in fields:
+                if content[part].get(field) is None:
+                    content[part].pop(field, None)
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -96,14 +107,44 @@ class ActionRow:
 
 
 @dataclass(frozen=True)
+class CreditNoteRow:
+    """A sales credit note from an accounting export (Xero): `remaining` is what is not yet allocated
+    there (zero once Paid, Voided, Deleted or still a draft), a credit for the account (balances.py)."""
+
+    line: int
+    account_id: str
+    credit_note_id: str
+    currency: str
+    total: Decimal
+    remaining: Decimal
+    issued_on: date
+    status: InvoiceStatus
+    reference: str = ""
+
+    @property
+    def row_hash(self) -> str:
+        content = [
+            self.account_id,
+            self.credit_note_id,
+            self.currency,
+            str(self.total),
+            str(self.remaining),
+            self.issued_on.isoformat(),
+            self.status.value,
+            self.reference,
+        ]
+        return hashlib.sha256(json.dumps(content).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
 class Skipped:
-    """A row that is valid but not for us (a Xero bill or credit note)."""
+    """A row that is valid but not for us (a Xero bill or a supplier's credit note)."""
 
     line: int
     reason: str
 
 
-ParsedRow = InvoiceRow | PaymentRow | ReversalRow | ActionRow | Rejection | Skipped
+ParsedRow = InvoiceRow | CreditNoteRow | PaymentRow | ReversalRow | ActionRow | Rejection | Skipped
 
 
 class Header:
@@ -303,6 +344,13 @@ INVOICE_OPTIONAL = (
     "segment",
     "reference",
     "document",
+    # The debtor's postal address and the invoice's payment terms, for letters and the case packet.
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "terms",
 )
 _PUBLIC_STATUSES = {"open", "paid", "void"}
 
@@ -311,7 +359,7 @@ def _invoice_row(
     line: int, row: dict[str, Any], raw: Mapping[str, str], column_for: Callable[[str], str], policy: Policy
 ) -> InvoiceRow | list[Rejection]:
     row["locale"] = row.get("locale") or policy.default_locale
-    row["timezone"] = row.get("timezone") or policy.customer_timezone_default
+    row["timezone"] = row.get("timezone") or _default_timezone(row, policy)
     too_large = _amount_problems(line, raw, tuple(column_for(field) for field in ("amount", "amount_paid")))
     if too_large:
         return too_large
@@ -334,6 +382,14 @@ def _invoice_row(
         return problems
     assert isinstance(profile, AccountProfile) and isinstance(invoice, Invoice)
     return InvoiceRow(line, profile, invoice)
+
+
+def _default_timezone(row: Mapping[str, Any], policy: Policy) -> str:
+    """The time zone of a row without one: a consumer's is their country's (the sending window is about
+    their evening and morning, CONTRACT 7), a business's the policy's default, as before."""
+    consumer = str(row.get("customer_type") or "").strip().lower() == CustomerType.CONSUMER.value
+    zone = country_timezone(str(row.get("country") or "")) if consumer else None
+    return zone or policy.customer_timezone_default
 
 
 def parse_invoices(header: Header, records: Iterator[Record], policy: Policy) -> Iterator[ParsedRow]:
@@ -398,6 +454,7 @@ XERO_INVOICE_LEVEL = (
     "Currency",
     "Status",
     "InvoiceAmountPaid",
+    "InvoiceAmountDue",
 )
 _XERO_STATUS = {
     "authorised": InvoiceStatus.OPEN,
@@ -410,6 +467,9 @@ _XERO_STATUS = {
     "awaitingapproval": InvoiceStatus.DRAFT,
 }
 _SALES_TYPES = {"", "accrec", "salesinvoice", "sales"}
+# A sales credit note (Xero's API says ACCRECCREDIT, its export "Sales credit note"); its amounts may be
+# written negative. A negative Total on an invoice row stays an error (an invoice's amount is > 0).
+_CREDIT_NOTE_TYPES = {"accreccredit", "salescreditnote", "salescredit", "creditnote"}
 _XERO_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _COUNTRY_BY_NAME = {
     name.casefold(): code for code, name in Locale("en").territories.items() if len(code) == 2
@@ -460,7 +520,10 @@ def _xero_invoice(line: int, raw: Mapping[str, str], policy: Policy) -> InvoiceR
     if problems:
         return problems
     assert status is not None
-    paid = raw.get("InvoiceAmountPaid", "")
+    paid = _xero_paid_or_credited(line, raw)
+    if isinstance(paid, Rejection):
+        return [paid]
+    paid_text, paid_column = paid
     row: dict[str, Any] = {
         "account_id": contact,
         "customer_name": contact,
@@ -468,13 +531,112 @@ def _xero_invoice(line: int, raw: Mapping[str, str], policy: Policy) -> InvoiceR
         "invoice_id": raw.get("InvoiceNumber", ""),
         "reference": raw.get("Reference", ""),
         "amount": raw.get("Total", ""),
-        "amount_paid": paid or "0",
+        "amount_paid": paid_text,
         "currency": raw.get("Currency", ""),
         "status": status.value,
         "country": _xero_country(raw.get("POCountry", "")),
         **dates,
     }
-    return _invoice_row(line, row, raw, lambda field: XERO_COLUMN_FOR.get(field, field), policy)
+    columns = {**XERO_COLUMN_FOR, "amount_paid": paid_column}
+    return _invoice_row(line, row, raw, lambda field: columns.get(field, field), policy)
+
+
+def _xero_paid_or_credited(line: int, raw: Mapping[str, str]) -> tuple[str, str] | Rejection:
+    """(amount_paid, the column it comes from): Total - InvoiceAmountDue when the export has it (Xero's
+    due amount is authoritative: it also counts the credit notes allocated in Xero), else
+    InvoiceAmountPaid. A Total that is not a number is left for the amount's own check."""
+    due_text = raw.get("InvoiceAmountDue", "")
+    if not due_text:
+        return raw.get("InvoiceAmountPaid", "") or "0", "InvoiceAmountPaid"
+    contact = raw.get("ContactName", "")
+    try:
+        due = parse_decimal(due_text)
+    except ValueError as exc:
+        return Rejection(line, "InvoiceAmountDue", due_text, str(exc), contact)
+    try:
+        total = parse_decimal(raw.get("Total", ""))
+    except ValueError:
+        return raw.get("InvoiceAmountPaid", "") or "0", "InvoiceAmountPaid"
+    if not 0 <= due <= total:
+        return Rejection(
+            line,
+            "InvoiceAmountDue",
+            due_text,
+            f"must be between 0 and the invoice's Total ({total})",
+            contact,
+        )
+    return str(total - due), "InvoiceAmountDue"
+
+
+def _xero_kind(raw: Mapping[str, str]) -> str | None:
+    """'invoice' or 'credit_note' for a sales row; None for anything else (bills, supplier credits)."""
+    kind = normalize_header(raw.get("Type", ""))
+    if kind in _CREDIT_NOTE_TYPES:
+        return "credit_note"
+    return "invoice" if kind in _SALES_TYPES else None
+
+
+def _xero_credit_note(line: int, raw: Mapping[str, str], policy: Policy) -> CreditNoteRow | list[Rejection]:
+    """A sales credit note. Amounts may be written negative; the remainder to allocate is
+    InvoiceAmountDue (else Total - InvoiceAmountPaid), nothing once Paid, Voided, Deleted or a draft."""
+    contact = raw.get("ContactName", "")
+    problems: list[Rejection] = []
+
+    def problem(column: str, error: str) -> None:
+        problems.append(Rejection(line, column, raw.get(column, ""), error, contact))
+
+    for column in ("ContactName", "InvoiceNumber"):
+        try:
+            _IDENTIFIER.validate_python(raw.get(column, ""))
+        except ValidationError as exc:
+            problem(column, problems_from(exc, Invoice)[0].message)
+    issued = None
+    try:
+        issued = xero_date(raw.get("InvoiceDate", ""), policy.imports.xero_date_format == "DD/MM/YYYY")
+    except ValueError as exc:
+        problem("InvoiceDate", str(exc))
+    currency = raw.get("Currency", "").strip().upper()
+    if not is_currency(currency):
+        problem("Currency", f"'{raw.get('Currency', '')}' is not an ISO 4217 currency code")
+    status = _XERO_STATUS.get(normalize_header(raw.get("Status", "")) or "authorised")
+    if status is None:
+        problem("Status", "is not a Xero credit note status")
+    amounts = _credit_note_amounts(raw, currency, problem)
+    if problems:
+        return problems
+    assert issued is not None and status is not None
+    total = amounts["Total"]
+    if status is not InvoiceStatus.OPEN:
+        remaining = Decimal(0)
+    elif "InvoiceAmountDue" in amounts:
+        remaining = amounts["InvoiceAmountDue"]
+    else:
+        remaining = total - amounts.get("InvoiceAmountPaid", Decimal(0))
+    if not 0 <= remaining <= total:
+        column = "InvoiceAmountDue" if "InvoiceAmountDue" in amounts else "InvoiceAmountPaid"
+        problem(column, f"leaves a remaining credit outside 0 to the credit note's Total ({total})")
+        return problems
+    reference = raw.get("Reference", "")
+    return CreditNoteRow(
+        line, contact, raw.get("InvoiceNumber", ""), currency, total, remaining, issued, status, reference
+    )
+
+
+def _credit_note_amounts(
+    raw: Mapping[str, str], currency: str, problem: Callable[[str, str], None]
+) -> dict[str, Decimal]:
+    """The credit note's amounts as positive numbers at the currency's precision (Total is required)."""
+    amounts: dict[str, Decimal] = {}
+    for column in ("Total", "InvoiceAmountPaid", "InvoiceAmountDue"):
+        text = raw.get(column, "")
+        if not text and column != "Total":
+            continue
+        try:
+            amount = abs(parse_decimal(text))
+            amounts[column] = to_minor_units(amount, currency) if is_currency(currency) else amount
+        except ValueError as exc:
+            problem(column, str(exc))
+    return amounts
 
 
 def parse_xero(header: Header, records: Iterator[Record], policy: Policy) -> Iterator[ParsedRow]:
@@ -519,9 +681,10 @@ def _xero_group_rows(
 ) -> Iterator[ParsedRow]:
     first_record, first = group[0]
     contact = first.get("ContactName", "")
-    if normalize_header(first.get("Type", "")) not in _SALES_TYPES:
+    kind = _xero_kind(first)
+    if kind is None:
         for record, _ in group:
-            yield Skipped(record.line, f"Type {first.get('Type')} is not a sales invoice")
+            yield Skipped(record.line, f"Type {first.get('Type')} is not a sales invoice or credit note")
         return
     problems: list[Rejection] = []
     for record, raw in group:
@@ -540,7 +703,11 @@ def _xero_group_rows(
                     )
                 )
     if not problems:
-        parsed = _xero_invoice(first_record.line, first, policy)
+        parsed: ParsedRow | list[Rejection]
+        if kind == "credit_note":
+            parsed = _xero_credit_note(first_record.line, first, policy)
+        else:
+            parsed = _xero_invoice(first_record.line, first, policy)
         if not isinstance(parsed, list):
             yield parsed
             return

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -21,23 +21,34 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from dunning import balances
-from dunning.account import AccountSnapshot, InvoiceState
+from dunning.account import (
+    AccountSnapshot,
+    InvoiceState,
+    credit_note,
+    feed_payment,
+    invoice_state,
+    reported_history,
+    with_credits,
+)
 from dunning.clock import rfc3339
 from dunning.events import Event, EventType
 from dunning.ingest import formats
 from dunning.ingest.csvfile import RejectReport, UnreadableFile, open_text, read_records
 from dunning.ledger import (
+    CREDIT_NOTE_PREFIX,
     PROFILE_SK,
     Item,
     Ledger,
     account_pk,
     action_sk,
+    credit_note_sk,
     due_keys,
     invoice_sk,
+    payment_prefix,
     payment_ref_sk,
     payment_sk,
 )
-from dunning.models import ActionKind, InvoiceStatus, Payment
+from dunning.models import ADDRESS_FIELDS, ActionKind, InvoiceStatus, Payment
 from dunning.money import format_amount, to_minor_units
 from dunning.policy import Policy
 from dunning.storage import (
@@ -52,7 +63,7 @@ from dunning.storage import (
     document_name,
     document_pk,
 )
-from dunning.workflow import STATE_SK
+from dunning.workflow import LEGACY_STATE_SK
 
 logger = Logger(service="dunning", child=True)
 
@@ -251,11 +262,14 @@ class Ingestor:
 
     # --- invoices ------------------------------------------------------------------------------------
 
-    def _import_invoices(self, run: _Run, rows: Iterator[formats.InvoiceRow]) -> None:
-        for chunk in _chunks_without_repeats(
-            rows, key=lambda row: (row.invoice.account_id, row.invoice.invoice_id)
-        ):
-            self._import_invoice_chunk(run, chunk)
+    def _import_invoices(self, run: _Run, rows: Iterator[formats.InvoiceRow | formats.CreditNoteRow]) -> None:
+        for chunk in _chunks_without_repeats(rows, key=_invoice_row_key):
+            invoices = [row for row in chunk if isinstance(row, formats.InvoiceRow)]
+            credit_notes = [row for row in chunk if isinstance(row, formats.CreditNoteRow)]
+            if invoices:
+                self._import_invoice_chunk(run, invoices)
+            if credit_notes:
+                self._import_credit_notes(run, credit_notes)
 
     def _import_invoice_chunk(self, run: _Run, chunk: list[formats.InvoiceRow]) -> None:
         keys = [(account_pk(row.invoice.account_id), invoice_sk(row.invoice.invoice_id)) for row in chunk]
@@ -273,10 +287,12 @@ class Ingestor:
                 run.summary.unchanged += 1
                 continue
             if current is None:
-                new_items.append(self._invoice_item(run, row, payments_total=Decimal(0)))
+                item = self._invoice_item(run, row, None, ())
+                new_items.append(item)
+                credit = invoice_state(item, ()).own.credit
                 run.summary.imported += 1
             else:
-                self._replace_invoice(run, row, current)
+                credit = self._replace_invoice(run, row, current)
                 run.summary.updated += 1
             profiles[row.profile.account_id] = self._profile_item(run, row)
             updated: dict[str, Any] = {"updated": True} if current else {}
@@ -287,24 +303,46 @@ class Ingestor:
                 invoice_id=row.invoice.invoice_id,
                 **updated,
             )
+            if credit:
+                # What the export says was paid beyond the amount, or a change of it: a credit (balances.py).
+                _credit_event(
+                    run,
+                    row.invoice.account_id,
+                    row.line,
+                    1,
+                    "",
+                    credit,
+                    row.invoice.currency,
+                    invoice_id=row.invoice.invoice_id,
+                )
         self._ledger.write_batch(new_items + list(profiles.values()) + list(claims.values()))
         self._flush_events(run)
 
-    def _replace_invoice(self, run: _Run, row: formats.InvoiceRow, current: Item) -> None:
-        """A corrected invoice: conditional on the version we read, re-read and retried if it moved."""
+    def _replace_invoice(self, run: _Run, row: formats.InvoiceRow, current: Item) -> Decimal:
+        """A corrected invoice: conditional on the version we read, re-read and retried if it moved. Returns
+        how much its credit (what it received beyond its amount) changed."""
         for _ in range(5):
-            paid = self._ledger.payments_total(row.invoice.account_id, row.invoice.invoice_id)
-            if self._ledger.replace(
-                self._invoice_item(run, row, paid), expected_row_hash=current["row_hash"]
-            ):
-                return
+            feed = self._feed(current)
+            item = self._invoice_item(run, row, current, feed)
+            if self._ledger.replace(item, expected_row_hash=current["row_hash"]):
+                return invoice_state(item, feed).own.credit - invoice_state(current, feed).own.credit
             latest = self._ledger.get(current["PK"], current["SK"])
             if latest is None or latest.get("row_hash") == row.row_hash:
-                return
+                return Decimal(0)
             current = latest
         raise RuntimeError(f"invoice {row.invoice.invoice_id} kept changing while it was being updated")
 
-    def _invoice_item(self, run: _Run, row: formats.InvoiceRow, payments_total: Decimal) -> Item:
+    def _feed(self, invoice: Item) -> list[balances.FeedPayment]:
+        """The payments that count towards an invoice item."""
+        items = self._ledger.query_partition(invoice["PK"], payment_prefix(invoice["invoice_id"]))
+        return [feed_payment(item) for item in items if item.get("kind") == "payment"]
+
+    def _invoice_item(
+        self, run: _Run, row: formats.InvoiceRow, current: Item | None, feed: Sequence[balances.FeedPayment]
+    ) -> Item:
+        """The invoice item for `row` (replacing `current`, if any). It is in the due index while it owes
+        something by its own export figure and payments (balances.py; account credits are left out: they
+        may settle it later, and the scan then finds it settled)."""
         invoice = row.invoice
         item: Item = {
             "PK": account_pk(invoice.account_id),
@@ -316,16 +354,86 @@ class Ingestor:
             "due_on": invoice.due_on.isoformat(),
             "status": invoice.status.value,
             "imported_at": rfc3339(run.source.uploaded_at),
+            "paid_reported": _paid_history(current, invoice.amount_paid, run.source.uploaded_at),
             **run.source_fields(row.line),
         }
-        if balances.outstanding(invoice.amount, invoice.amount_paid, payments_total, invoice.status) > 0:
+        if invoice_state(item, feed).own.outstanding > 0:
             item.update(due_keys(invoice.account_id, invoice.invoice_id, invoice.due_on))
         return item
 
+    def _import_credit_notes(self, run: _Run, rows: list[formats.CreditNoteRow]) -> None:
+        """Credit notes of the export: what is left of each to allocate is a credit on its account; the
+        change of it is logged as `credit_recorded` (negative when the accounting system allocated it)."""
+        keys = [(account_pk(row.account_id), credit_note_sk(row.credit_note_id)) for row in rows]
+        existing = self._ledger.get_many(keys)
+        for row, key in zip(rows, keys, strict=True):
+            current = existing.get(key)
+            if current is not None and current.get("row_hash") == row.row_hash:
+                run.summary.unchanged += 1
+                continue
+            before = self._put_credit_note(run, row, key, current)
+            if before is None:
+                run.summary.unchanged += 1
+                continue
+            if current is None:
+                run.summary.imported += 1
+            else:
+                run.summary.updated += 1
+            if row.remaining != before:
+                _credit_event(
+                    run,
+                    row.account_id,
+                    row.line,
+                    0,
+                    "",
+                    row.remaining - before,
+                    row.currency,
+                    credit_note_id=row.credit_note_id,
+                    reference=row.reference,
+                )
+        self._flush_events(run)
+
+    def _put_credit_note(
+        self, run: _Run, row: formats.CreditNoteRow, key: tuple[str, str], current: Item | None
+    ) -> Decimal | None:
+        """Write the credit note (conditionally on the version read); the remainder it replaced, or None
+        when another delivery wrote this very row first."""
+        item: Item = {
+            "PK": key[0],
+            "SK": key[1],
+            "kind": "credit_note",
+            "row_hash": row.row_hash,
+            "account_id": row.account_id,
+            "credit_note_id": row.credit_note_id,
+            "currency": row.currency,
+            "total": row.total,
+            "amount": row.remaining,
+            "issued_on": row.issued_on.isoformat(),
+            "status": row.status.value,
+            "reference": row.reference,
+            "imported_at": rfc3339(run.source.uploaded_at),
+            **run.source_fields(row.line),
+        }
+        for _ in range(5):
+            written = (
+                self._ledger.put_new(item)
+                if current is None
+                else self._ledger.replace(item, expected_row_hash=current["row_hash"])
+            )
+            if written:
+                return Decimal(current["amount"]) if current is not None else Decimal(0)
+            current = self._ledger.get(*key)
+            if current is not None and current.get("row_hash") == row.row_hash:
+                return None
+        raise RuntimeError(f"credit note {row.credit_note_id} kept changing while it was being updated")
+
     def _profile_item(self, run: _Run, row: formats.InvoiceRow) -> Item:
-        profile = row.profile.model_dump(mode="python", exclude_none=True)
+        profile = row.profile.model_dump(mode="python", exclude_none=True, exclude=set(ADDRESS_FIELDS))
         profile["emails"] = list(profile["emails"])
         profile["customer_type"] = row.profile.customer_type.value
+        # The postal address as one map, {line1, line2, city, region, postal_code}: only the parts given.
+        if address := row.profile.address:
+            profile["address"] = address
         return {
             "PK": account_pk(row.profile.account_id),
             "SK": PROFILE_SK,
@@ -388,12 +496,14 @@ class Ingestor:
         keys |= {
             (ref["PK"], invoice_sk(part.invoice_id)) for ref in refs.values() for part in _ref_parts(ref)
         }
-        keys |= {(account_pk(_row_account(row)), STATE_SK) for row in rows}
-        found = self._ledger.get_many(keys)
+        invoices = self._ledger.get_many(keys)
+        # Each currency's ladder has its own state (STATE#<currency>; plain STATE before that: all of them).
         legal = {
-            item["PK"] for key, item in found.items() if key[1] == STATE_SK and item.get("status") == "legal"
+            (pk, state.get("currency"))
+            for pk in sorted({account_pk(_row_account(row)) for row in rows})
+            for state in self._ledger.query_partition(pk, LEGACY_STATE_SK)
+            if state.get("status") == "legal"
         }
-        invoices = {key: item for key, item in found.items() if key[1] != STATE_SK}
         return _PaymentChunk(self._ledger, invoices, refs, legal, occurrences, reversals)
 
     def _named_payment(
@@ -423,22 +533,22 @@ class Ingestor:
             return False
         key, currency, amount, digest = named
         chunk.occurrences[digest] += 1
-        before = chunk.owed(key)
-        credit = max(amount - before, Decimal(0))
         sk = payment_sk(invoice_id, _occurrence_id(digest, chunk.occurrences[digest]))
-        part = _Part(invoice_id, amount, credit)
+        at = run.source.uploaded_at
+        [part], _ = _credited(chunk, key[0], [_Part(invoice_id, amount)], {}, payment.paid_on, at)
         if not self._ledger.put_new(self._payment_item(run, row, key[0], sk, part, currency)):
             run.summary.unchanged += 1
             return False
         run.summary.imported += 1
-        chunk.add(key, amount)
+        chunk.add(key, sk, balances.FeedPayment(payment.paid_on, amount, at))
         self._payment_events(run, EventType.PAYMENT_APPLIED, row, part, currency)
         return True
 
     # A payment on account (no invoice_id, CONTRACT 4.3) is allocated here, once: to the account's open
     # invoices of its currency, oldest due date first (ties: invoice id), each getting at most what it still
-    # owes; what is left is a credit, recorded on the last part (or, when nothing of that currency is open,
-    # on the account's newest invoice of it) the way an overpayment on a named invoice is. Each part is a
+    # owes (with the account's credits applied, as the balance computes it); what is left goes on the last
+    # part (or, when nothing of that currency is open, on the account's newest invoice of it) and is a
+    # credit the way an overpayment on a named invoice is (balances.py). Each part is a
     # normal payment item on its invoice. Every part item of a row without payment_id carries the row's
     # `allocation_id` (from its content and occurrence, as a named payment's id) and the whole plan
     # (`allocation`), so a re-delivery, or an overlapping export listing the row again, finds the plan and
@@ -461,6 +571,7 @@ class Ingestor:
             parts = _plan_parts(known["allocation"])
         else:
             parts = _allocate(chunk, pk, view, currency, amount, {})
+            parts, _ = _credited(chunk, pk, parts, {}, payment.paid_on, run.source.uploaded_at)
         plan = _plan(parts)
         extra: Item = {"on_account": True, "allocation_id": allocation_id, "allocation": plan}
         # A part already there (a re-delivery after a crash) is not written, counted or logged again; the
@@ -477,27 +588,39 @@ class Ingestor:
             return False
         run.summary.imported += 1
         for index, part in written:
-            chunk.add((pk, invoice_sk(part.invoice_id)), part.amount)
+            sk = payment_sk(part.invoice_id, _part_suffix(allocation_id, part.invoice_id))
+            fed = balances.FeedPayment(payment.paid_on, part.amount, run.source.uploaded_at)
+            chunk.add((pk, invoice_sk(part.invoice_id)), sk, fed)
             self._payment_events(run, EventType.PAYMENT_APPLIED, row, part, currency, index=index)
         return True
 
     def _account_view(self, chunk: _PaymentChunk, pk: str, account_id: str) -> _AccountView:
-        """The account's invoices and payments, read once per account and chunk (and kept current)."""
+        """The account's invoices, payments and credit notes, read once per account and chunk (and kept
+        current)."""
         view = chunk.accounts.get(pk)
         if view is not None:
             return view
-        items = [*self._ledger.query_partition(pk, "INVOICE#"), *self._ledger.query_partition(pk, "PAYMENT#")]
+        items = [
+            *self._ledger.query_partition(pk, "INVOICE#"),
+            *self._ledger.query_partition(pk, "PAYMENT#"),
+            *self._ledger.query_partition(pk, CREDIT_NOTE_PREFIX),
+        ]
         snapshot = AccountSnapshot.from_items(account_id, items)
         allocations: dict[str, Item] = {}
+        feeds: dict[tuple[str, str], dict[str, balances.FeedPayment]] = {}
         for item in items:
             if item.get("kind") == "invoice":
                 chunk.invoices.setdefault((pk, item["SK"]), item)
-            elif item.get("allocation_id"):
+                feeds.setdefault((pk, item["SK"]), {})
+            elif item.get("kind") == "payment":
+                feeds.setdefault((pk, invoice_sk(item["invoice_id"])), {})[item["SK"]] = feed_payment(item)
+            if item.get("allocation_id"):
                 allocations.setdefault(item["allocation_id"], item)
-        # Payments this chunk already applied are in the chunk's own totals; the others are read here.
-        for state in snapshot.invoices:
-            chunk.totals.setdefault((pk, invoice_sk(state.invoice_id)), state.payments_total)
-        view = _AccountView(snapshot.invoices, allocations)
+        # Payments this chunk already applied are in the chunk's own feeds; the others are read here.
+        for key, feed in feeds.items():
+            chunk.feeds.setdefault(key, feed)
+        notes = tuple(credit_note(item) for item in items if item.get("kind") == "credit_note")
+        view = _AccountView(snapshot.invoices, allocations, notes)
         chunk.accounts[pk] = view
         return view
 
@@ -550,16 +673,16 @@ class Ingestor:
                 return False
             # Where the id's payment counts now, if anywhere: it stops counting there.
             old_parts = _ref_parts(ref) if ref is not None and ref["state"] == _ACTIVE else []
-            leaving = {(pk, invoice_sk(part.invoice_id)): part.amount for part in old_parts}
-            for old_key in leaving:
-                chunk.owed(old_key)
+            leaving = {
+                (pk, invoice_sk(part.invoice_id)): {payment_sk(part.invoice_id, suffix)} for part in old_parts
+            }
             if view is not None:
                 parts = _allocate(chunk, pk, view, currency, amount, leaving)
             else:
                 assert payment.invoice_id is not None
-                key = (pk, invoice_sk(payment.invoice_id))
-                before = chunk.owed(key, leaving_out=leaving.get(key, Decimal(0)))
-                parts = [_Part(payment.invoice_id, amount, max(amount - before, Decimal(0)))]
+                parts = [_Part(payment.invoice_id, amount)]
+            at = run.source.uploaded_at
+            parts, left_behind = _credited(chunk, pk, parts, leaving, payment.paid_on, at)
             extra: Item = {"on_account": True} if payment.invoice_id is None else {}
             self._ledger.write_batch(
                 [
@@ -585,11 +708,19 @@ class Ingestor:
                 chunk.reread_ref(ref_key)
                 continue
             chunk.refs[ref_key] = new_ref
-            for old_key, old_amount in leaving.items():
-                chunk.add(old_key, -old_amount)
+            for old_key, sks in leaving.items():
+                for sk in sks:
+                    chunk.remove(old_key, sk)
             for part in parts:
-                chunk.add((pk, invoice_sk(part.invoice_id)), part.amount)
+                fed = balances.FeedPayment(payment.paid_on, part.amount, at)
+                chunk.add((pk, invoice_sk(part.invoice_id)), payment_sk(part.invoice_id, suffix), fed)
             self._identified_events(run, row, ref, parts, currency)
+            for key, change in left_behind.items():
+                # The invoices the payment was moved off: what it had received beyond them goes with it.
+                invoice_id = key[1].removeprefix("INVOICE#")
+                _credit_event(
+                    run, payment.account_id, row.line, 9, invoice_id, change, currency, invoice_id=invoice_id
+                )
             return True
         raise RuntimeError(f"payment {row.payment_id} kept changing while it was being corrected")
 
@@ -660,13 +791,13 @@ class Ingestor:
                 ),
             )
             return False
-        chunk.owed(key)
+        credit = chunk.credit_changes({key: {item_key[1]}}, {})[key]
         if item["kind"] != "payment" or not self._deactivate(run, item_key, amount, row.line):
             run.summary.unchanged += 1
             return False
-        chunk.add(key, -amount)
+        chunk.remove(key, item_key[1])
         run.summary.updated += 1
-        self._reversal_event(run, row.line, payment.account_id, item, amount, currency)
+        self._reversal_event(run, row.line, payment.account_id, item, amount, currency, credit=credit)
         return True
 
     def _reverse_on_account(
@@ -706,11 +837,11 @@ class Ingestor:
         changed = False
         for index, part in enumerate(_plan_parts(known["allocation"])):
             key = (pk, invoice_sk(part.invoice_id))
-            chunk.owed(key)
             item_key = (pk, payment_sk(part.invoice_id, _part_suffix(allocation_id, part.invoice_id)))
+            credit = chunk.credit_changes({key: {item_key[1]}}, {})[key]
             if not self._deactivate(run, item_key, part.amount, row.line):
                 continue
-            chunk.add(key, -part.amount)
+            chunk.remove(key, item_key[1])
             changed = True
             self._reversal_event(
                 run,
@@ -720,6 +851,7 @@ class Ingestor:
                 part.amount,
                 currency,
                 index=index,
+                credit=credit,
             )
         if not changed:
             run.summary.unchanged += 1
@@ -749,8 +881,11 @@ class Ingestor:
                 run.summary.unchanged += 1
                 return False
             parts = _ref_parts(ref)
+            credits = chunk.credit_changes(
+                {(pk, invoice_sk(part.invoice_id)): {payment_sk(part.invoice_id, suffix)} for part in parts},
+                {},
+            )
             for part in parts:
-                chunk.owed((pk, invoice_sk(part.invoice_id)))
                 self._deactivate(run, (pk, payment_sk(part.invoice_id, suffix)), part.amount, row.line)
             new_ref = dict(ref, state=_REVERSED, row_hash=_ref_hash(ref["content"], _REVERSED))
             if not self._put_ref(new_ref, ref):
@@ -759,7 +894,8 @@ class Ingestor:
             chunk.refs[ref_key] = new_ref
             run.summary.updated += 1
             for index, part in enumerate(parts):
-                chunk.add((pk, invoice_sk(part.invoice_id)), -part.amount)
+                key = (pk, invoice_sk(part.invoice_id))
+                chunk.remove(key, payment_sk(part.invoice_id, suffix))
                 self._reversal_event(
                     run,
                     row.line,
@@ -768,6 +904,7 @@ class Ingestor:
                     part.amount,
                     ref["currency"],
                     index=None if ref["invoice_id"] else index,
+                    credit=credits[key],
                 )
             return True
         raise RuntimeError(f"payment {row.payment_id} kept changing while it was being reversed")
@@ -841,7 +978,8 @@ class Ingestor:
         index: int = 0,
     ) -> None:
         """One event per part: a payment on account logs each invoice it went to (`part` keeps their
-        identities apart); its credit, if any, is on the last part and logged after it."""
+        identities apart); then, for a part that changed its invoice's credit (what it received beyond its
+        amount: an overpayment; a correction may also take some back), `credit_recorded`."""
         payment = row.payment
         on_account = payment.invoice_id is None
         data: dict[str, Any] = {
@@ -855,16 +993,10 @@ class Ingestor:
         }
         tag = part.invoice_id if on_account else ""
         run.event(type_, payment.account_id, row.line, seq=min(index, 8), part=tag, **data)
-        if part.credit > 0:
-            run.event(
-                EventType.CREDIT_RECORDED,
-                payment.account_id,
-                row.line,
-                seq=9 if on_account else 1,
-                part=tag,
-                invoice_id=part.invoice_id,
-                amount=format_amount(part.credit, currency),
-                currency=currency,
+        if part.credit:
+            seq = 9 if on_account else 1
+            _credit_event(
+                run, payment.account_id, row.line, seq, tag, part.credit, currency, invoice_id=part.invoice_id
             )
 
     def _reversal_event(
@@ -877,7 +1009,10 @@ class Ingestor:
         currency: str,
         *,
         index: int | None = None,
+        credit: Decimal = Decimal(0),
     ) -> None:
+        """`payment_reversed`, and `credit_recorded` (negative) when the payment had been received beyond
+        its invoice's amount: that credit goes with it."""
         data: dict[str, Any] = {
             "invoice_id": payment["invoice_id"],
             "amount": format_amount(amount, currency),
@@ -888,6 +1023,8 @@ class Ingestor:
         # A payment on account is reversed part by part: one event per invoice it had gone to.
         tag = "" if index is None else payment["invoice_id"]
         run.event(EventType.PAYMENT_REVERSED, account_id, line, seq=min(index or 0, 9), part=tag, **data)
+        if credit:
+            _credit_event(run, account_id, line, 9, tag, credit, currency, invoice_id=payment["invoice_id"])
 
     def _sync_due_index(self, chunk: _PaymentChunk) -> None:
         """The invoices whose payments changed enter or leave the sparse due index as they now owe or not:
@@ -899,7 +1036,7 @@ class Ingestor:
                 continue
             owed = chunk.owed(key)
             account_id, invoice_id = invoice["account_id"], invoice["invoice_id"]
-            if owed > 0 and "due_pk" not in invoice and key[0] not in chunk.legal:
+            if owed > 0 and "due_pk" not in invoice and not chunk.with_legal(key[0], invoice["currency"]):
                 due = due_keys(account_id, invoice_id, date.fromisoformat(invoice["due_on"]))
                 if self._ledger.update(
                     key,
@@ -1040,6 +1177,46 @@ class Ingestor:
         run.summary.imported = 1
 
 
+def _invoice_row_key(row: formats.InvoiceRow | formats.CreditNoteRow) -> tuple[str, str, str]:
+    if isinstance(row, formats.CreditNoteRow):
+        return row.account_id, "credit_note", row.credit_note_id
+    return row.invoice.account_id, "invoice", row.invoice.invoice_id
+
+
+# How many changes of an invoice's paid figure are remembered (balances.py): older ones are dropped, the
+# oldest kept then counting as the first (with the feed recorded before it: the larger of the two).
+_PAID_HISTORY = 20
+
+
+def _paid_history(current: Item | None, paid: Decimal, at: datetime) -> list[Item]:
+    """The export's paid figure each time it changed, as `paid_reported` on the invoice item: the current
+    item's history, and `paid` as of `at` if it differs from the last figure (a re-upload of the same
+    figure changes nothing, so feed payments recorded since still count on top of it)."""
+    history: list[Item] = []
+    for reported in reported_history(current) if current is not None else ():
+        history.append({"paid": reported.paid} | ({"at": rfc3339(reported.at)} if reported.at else {}))
+    if not history or Decimal(history[-1]["paid"]) != paid:
+        history.append({"at": rfc3339(at), "paid": paid})
+    return history[-_PAID_HISTORY:]
+
+
+def _credit_event(
+    run: _Run, account_id: str, line: int, seq: int, part: str, amount: Decimal, currency: str, **data: Any
+) -> None:
+    """`credit_recorded`: the account's credit changed by `amount` (negative: a credit was taken back).
+    Their sum per account and currency is balances.AccountCredits.total."""
+    run.event(
+        EventType.CREDIT_RECORDED,
+        account_id,
+        line,
+        seq=seq,
+        part=part,
+        **data,
+        amount=format_amount(amount, currency),
+        currency=currency,
+    )
+
+
 def _document_claim(account_id: str, document: str | None, invoice_id: str) -> Item:
     name = document_name(document, invoice_id)
     return {"PK": document_pk(name), "SK": claim_sk(account_id), "kind": "document_claim", "file_name": name}
@@ -1057,22 +1234,55 @@ class _PaymentChunk:
     ledger: Ledger
     invoices: dict[tuple[str, str], Item]
     refs: dict[tuple[str, str], Item]
-    legal: set[str]  # PKs of the accounts with the legal team
+    legal: set[tuple[str, str | None]]  # (PK, currency) of the ladders with the legal team; None: all
     occurrences: Counter[bytes]  # of each payment content in the file
     reversals: Counter[bytes]  # of each reversal content in the file
-    totals: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    # The payments that count towards each invoice, by item SK: read once per invoice (or with its
+    # account's view), then kept current by `add` and `remove` (keyed by SK: never counted twice).
+    feeds: dict[tuple[str, str], dict[str, balances.FeedPayment]] = field(default_factory=dict)
     touched: set[tuple[str, str]] = field(default_factory=set)
     accounts: dict[str, _AccountView] = field(default_factory=dict)  # by PK: accounts paid on account
 
-    def owed(self, key: tuple[str, str], leaving_out: Decimal = Decimal(0)) -> Decimal:
-        """What the invoice still owes; call before writing its payments (the total is read once)."""
-        if key not in self.totals:
-            invoice_id = key[1].removeprefix("INVOICE#")
-            self.totals[key] = self.ledger.payments_total(key[0].removeprefix("ACCOUNT#"), invoice_id)
-        invoice = self.invoices[key]
-        return balances.outstanding(
-            invoice["amount"], invoice["amount_paid"], self.totals[key] - leaving_out, invoice["status"]
-        )
+    def with_legal(self, pk: str, currency: str) -> bool:
+        """The account's debt in `currency` is with the legal team (its hand-off took it off the index)."""
+        return (pk, currency) in self.legal or (pk, None) in self.legal
+
+    def feed(self, key: tuple[str, str]) -> dict[str, balances.FeedPayment]:
+        if key not in self.feeds:
+            prefix = payment_prefix(key[1].removeprefix("INVOICE#"))
+            items = self.ledger.query_partition(key[0], prefix)
+            self.feeds[key] = {
+                item["SK"]: feed_payment(item) for item in items if item.get("kind") == "payment"
+            }
+        return self.feeds[key]
+
+    def state(
+        self,
+        key: tuple[str, str],
+        leaving_out: Collection[str] = (),
+        adding: Sequence[balances.FeedPayment] = (),
+    ) -> InvoiceState:
+        """The invoice as it stands (leaving out the payment items `leaving_out`, with `adding` recorded)."""
+        payments = [payment for sk, payment in self.feed(key).items() if sk not in leaving_out]
+        return invoice_state(self.invoices[key], [*payments, *adding])
+
+    def owed(self, key: tuple[str, str], leaving_out: Collection[str] = ()) -> Decimal:
+        """What the invoice owes by its own export figure and payments (InvoiceState.own): the due index's
+        test, which leaves account credits out."""
+        return self.state(key, leaving_out).own.outstanding
+
+    def credit_changes(
+        self,
+        leaving: Mapping[tuple[str, str], Collection[str]],
+        adding: Mapping[tuple[str, str], Sequence[balances.FeedPayment]],
+    ) -> dict[tuple[str, str], Decimal]:
+        """How each invoice's credit (what it received beyond its amount) would change if the payment items
+        `leaving` stopped counting and `adding` were recorded."""
+        return {
+            key: self.state(key, leaving.get(key, ()), adding.get(key, ())).own.credit
+            - self.state(key).own.credit
+            for key in sorted(set(leaving) | set(adding))
+        }
 
     def reread_ref(self, key: tuple[str, str]) -> None:
         """Another delivery changed the reference since it was read: read it again."""
@@ -1082,8 +1292,12 @@ class _PaymentChunk:
         else:
             self.refs[key] = current
 
-    def add(self, key: tuple[str, str], amount: Decimal) -> None:
-        self.totals[key] += amount
+    def add(self, key: tuple[str, str], sk: str, payment: balances.FeedPayment) -> None:
+        self.feed(key)[sk] = payment
+        self.touched.add(key)
+
+    def remove(self, key: tuple[str, str], sk: str) -> None:
+        self.feed(key).pop(sk, None)
         self.touched.add(key)
 
 
@@ -1098,11 +1312,47 @@ class _Part:
 
 @dataclass
 class _AccountView:
-    """An account that received a payment on account: its invoices (what they owe is the chunk's
-    `owed`) and the allocations already recorded for rows without payment_id, by allocation_id."""
+    """An account that received a payment on account: its invoices (what they owe is `_account_owed`),
+    its credit notes, and the allocations already recorded for rows without payment_id, by allocation_id."""
 
     invoices: tuple[InvoiceState, ...]
     allocations: dict[str, Item]
+    credit_notes: tuple[balances.CreditNote, ...] = ()
+
+
+def _account_owed(
+    chunk: _PaymentChunk,
+    pk: str,
+    view: _AccountView,
+    leaving: Mapping[tuple[str, str], Collection[str]],
+) -> dict[str, Decimal]:
+    """What each invoice of the account owes with the account's credits applied, as AccountSnapshot
+    computes it (leaving out the payment items `leaving`: the payment being corrected)."""
+    states = [
+        chunk.state(
+            (pk, invoice_sk(invoice.invoice_id)), leaving.get((pk, invoice_sk(invoice.invoice_id)), ())
+        )
+        for invoice in view.invoices
+    ]
+    return {state.invoice_id: state.outstanding for state in with_credits(states, view.credit_notes)}
+
+
+def _credited(
+    chunk: _PaymentChunk,
+    pk: str,
+    parts: list[_Part],
+    leaving: Mapping[tuple[str, str], Collection[str]],
+    paid_on: date,
+    at: datetime,
+) -> tuple[list[_Part], dict[tuple[str, str], Decimal]]:
+    """`parts` with the credit each makes (the change of its invoice's credit, balances.py, once the
+    payment items `leaving` stop counting), and the credit changes of the invoices the payment leaves."""
+    adding = {
+        (pk, invoice_sk(part.invoice_id)): [balances.FeedPayment(paid_on, part.amount, at)] for part in parts
+    }
+    changes = chunk.credit_changes(leaving, adding)
+    credited = [replace(part, credit=changes[(pk, invoice_sk(part.invoice_id))]) for part in parts]
+    return credited, {key: change for key, change in changes.items() if key not in adding and change}
 
 
 _CHARGEABLE = (InvoiceStatus.OPEN.value, InvoiceStatus.PAID.value)
@@ -1114,11 +1364,13 @@ def _allocate(
     view: _AccountView,
     currency: str,
     amount: Decimal,
-    leaving_out: dict[tuple[str, str], Decimal],
+    leaving: Mapping[tuple[str, str], Collection[str]],
 ) -> list[_Part]:
     """A payment on account split over the open invoices of its currency, oldest due date first, each
-    taking at most what it owes (leaving out `leaving_out`, the amounts of the payment being corrected);
-    the rest is a credit on the last part, or on the newest invoice of the currency if none is open."""
+    taking at most what it owes with the account's credits applied (leaving out `leaving`, the payment
+    items of the payment being corrected); the rest goes on the last part, or on the newest invoice of the
+    currency if none is open: received beyond that invoice's amount, it is a credit (see `_credited`)."""
+    owed = _account_owed(chunk, pk, view, leaving)
     of_currency = sorted(
         (invoice for invoice in view.invoices if invoice.currency == currency),
         key=lambda invoice: (invoice.due_on, invoice.invoice_id),
@@ -1128,20 +1380,18 @@ def _allocate(
     for invoice in of_currency:
         if left <= 0:
             break
-        key = (pk, invoice_sk(invoice.invoice_id))
-        owed = chunk.owed(key, leaving_out.get(key, Decimal(0)))
-        if owed > 0:
-            taken = min(left, owed)
+        if owed[invoice.invoice_id] > 0:
+            taken = min(left, owed[invoice.invoice_id])
             parts.append(_Part(invoice.invoice_id, taken))
             left -= taken
     if left > 0:
         if parts:
             last = parts.pop()
-            parts.append(_Part(last.invoice_id, last.amount + left, left))
+            parts.append(_Part(last.invoice_id, last.amount + left))
         else:
             holders = [invoice for invoice in of_currency if invoice.status in _CHARGEABLE]
             # _on_account_currency rejected the row when there is no invoice of the currency to hold it.
-            parts.append(_Part(holders[-1].invoice_id, left, left))
+            parts.append(_Part(holders[-1].invoice_id, left))
     return parts
 
 
@@ -1179,13 +1429,8 @@ def _on_account_currency(
                 currency = candidate
                 break
     if currency is None:
-        open_currencies = sorted(
-            {
-                invoice.currency
-                for invoice in chargeable
-                if chunk.owed((pk, invoice_sk(invoice.invoice_id))) > 0
-            }
-        )
+        owed = _account_owed(chunk, pk, view, {})
+        open_currencies = sorted({invoice.currency for invoice in chargeable if owed[invoice.invoice_id] > 0})
         choices = open_currencies or all_currencies
         if len(choices) > 1:
             which = "open invoices" if open_currencies else "invoices"

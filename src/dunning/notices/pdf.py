@@ -27,6 +27,11 @@ customer's language, laid out as a letter; the parts that are the email's own ar
   charge's amount) goes, the table itemising them; a text with neither gets the table before its last
   paragraph (the sign-off);
 - the payment instructions and link are added after the table unless the text already gives them;
+- the addressee's postal address (NoticeContext.postal_address) is printed under their name, and the
+  text's own recipient block goes with its heading; each invoice's payment terms are in the table, with
+  its total and what was paid when the total is known;
+- a Letter of Claim's English annex (the Pre-Action Protocol's Information Sheet and Reply Form) starts
+  on a new page;
 - lines the text template wrapped at 76 characters are joined again, so paragraphs fill the page width;
   short lines (a sign-off, an address) keep their breaks.
 Where a heuristic does not match, the text is printed as it is: a paragraph too many rather than one lost.
@@ -63,6 +68,7 @@ from fpdf.fonts import FontFace
 
 from dunning.notices.render import (
     FALLBACK_LANGUAGE,
+    PAP_ANNEX_HEADING,
     RTL_LANGUAGES,
     Business,
     ChargeLine,
@@ -99,7 +105,8 @@ _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 _LINE_BREAKS = re.compile("\r\n|[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
 _BREAKABLE_SPACE = re.compile(r"[ \t\n\r\f\v]+")
-_BULLETS = ("- ", "* ", "• ", "– ")
+# A list item; "[ ] " is a box to tick on a form (the Letter of Claim's Reply Form).
+_BULLETS = ("- ", "* ", "• ", "– ", "[ ] ")
 
 
 def font_dir() -> Path:
@@ -128,8 +135,10 @@ class _Labels:
     late_fee: str
     statutory_interest: str
     fixed_compensation: str
+    contract_interest: str
     other_charge: str
     annual_rate: str  # "{rate}": the locale's percentage, e.g. "10.15%" or "10,15 %"
+    monthly_rate: str  # "{rate}", as annual_rate
     # "{days}": a count of days; None where Babel knows the plural forms of "day" for the language.
     days: str | None
     copy_title: str
@@ -137,6 +146,8 @@ class _Labels:
     your_reference: str
     issue_date: str
     invoice_amount: str
+    paid: str  # paid or credited against the invoice
+    payment_terms: str
     payment_reference: str  # "{invoice}"
     copy_note: str  # "{date}"
     comma: str = ", "
@@ -158,14 +169,18 @@ _LABELS: dict[str, _Labels] = {
         late_fee="Late payment fee",
         statutory_interest="Statutory interest",
         fixed_compensation="Fixed compensation for recovery costs",
+        contract_interest="Contractual interest",
         other_charge="Charge",
         annual_rate="{rate} a year",
+        monthly_rate="{rate} a month",
         days=None,
         copy_title="Copy of invoice",
         customer="Customer",
         your_reference="Your reference",
         issue_date="Issue date",
         invoice_amount="Invoice amount",
+        paid="Paid",
+        payment_terms="Payment terms",
         payment_reference="Please quote {invoice} as the payment reference.",
         copy_note=(
             "This copy was produced from our records on {date}. It does not replace the original invoice."
@@ -185,14 +200,18 @@ _LABELS: dict[str, _Labels] = {
         late_fee="Penalitate de întârziere",
         statutory_interest="Dobândă legală penalizatoare",
         fixed_compensation="Compensație fixă pentru costurile de recuperare",
+        contract_interest="Dobândă contractuală",
         other_charge="Cost suplimentar",
         annual_rate="{rate} pe an",
+        monthly_rate="{rate} pe lună",
         days=None,
         copy_title="Copie a facturii",
         customer="Client",
         your_reference="Referința dumneavoastră",
         issue_date="Data emiterii",
         invoice_amount="Valoarea facturii",
+        paid="Achitat",
+        payment_terms="Condiții de plată",
         payment_reference="Vă rugăm să menționați {invoice} ca referință la plată.",
         copy_note=(
             "Această copie a fost generată din evidențele noastre la data de {date}. "
@@ -213,14 +232,18 @@ _LABELS: dict[str, _Labels] = {
         late_fee="Штраф за просрочку платежа",
         statutory_interest="Проценты за просрочку платежа",
         fixed_compensation="Фиксированная компенсация расходов на взыскание",
+        contract_interest="Проценты по договору",
         other_charge="Начисление",
         annual_rate="{rate} годовых",
+        monthly_rate="{rate} в месяц",
         days=None,
         copy_title="Копия счёта",
         customer="Клиент",
         your_reference="Ваш номер документа",
         issue_date="Дата выставления",
         invoice_amount="Сумма счёта",
+        paid="Оплачено",
+        payment_terms="Условия оплаты",
         payment_reference="Пожалуйста, укажите {invoice} в назначении платежа.",
         copy_note="Эта копия сформирована по нашим учётным данным {date}. Она не заменяет оригинал счёта.",
     ),
@@ -238,14 +261,18 @@ _LABELS: dict[str, _Labels] = {
         late_fee="Késedelmi díj",
         statutory_interest="Késedelmi kamat",
         fixed_compensation="Behajtási költségátalány",
+        contract_interest="Szerződés szerinti kamat",
         other_charge="Egyéb tétel",
         annual_rate="évi {rate}",
+        monthly_rate="havi {rate}",
         days=None,
         copy_title="Számlamásolat",
         customer="Ügyfél",
         your_reference="Az Ön hivatkozási száma",
         issue_date="Kiállítás dátuma",
         invoice_amount="Számla összege",
+        paid="Kifizetve",
+        payment_terms="Fizetési feltételek",
         payment_reference="Kérjük, a közleményben adja meg: {invoice}.",
         copy_note=(
             "Ez a másolat nyilvántartásunk alapján készült ({date}). Nem helyettesíti az eredeti számlát."
@@ -265,8 +292,10 @@ _LABELS: dict[str, _Labels] = {
         late_fee="رسوم التأخر في السداد",
         statutory_interest="الفائدة القانونية على التأخير",
         fixed_compensation="تعويض ثابت عن تكاليف التحصيل",
+        contract_interest="الفائدة التعاقدية",
         other_charge="رسوم",
         annual_rate="{rate} سنويًا",
+        monthly_rate="{rate} شهريًا",
         # Neutral wording: the noun after an Arabic numeral changes form with the number.
         days="عدد الأيام: {days}",
         copy_title="نسخة من الفاتورة",
@@ -274,6 +303,8 @@ _LABELS: dict[str, _Labels] = {
         your_reference="مرجعكم",
         issue_date="تاريخ الإصدار",
         invoice_amount="مبلغ الفاتورة",
+        paid="المدفوع",
+        payment_terms="شروط الدفع",
         payment_reference="يرجى ذكر {invoice} كمرجع للدفع.",
         copy_note="أُعدّت هذه النسخة من سجلاتنا بتاريخ {date}، ولا تحل محل الفاتورة الأصلية.",
         comma="، ",
@@ -293,14 +324,18 @@ _LABELS: dict[str, _Labels] = {
         late_fee="جریمه دیرکرد",
         statutory_interest="خسارت تأخیر قانونی",
         fixed_compensation="غرامت ثابت هزینه\u200cهای وصول",
+        contract_interest="بهره قراردادی",
         other_charge="هزینه",
         annual_rate="{rate} در سال",
+        monthly_rate="{rate} در ماه",
         days="{days} روز",
         copy_title="رونوشت فاکتور",
         customer="مشتری",
         your_reference="شماره مرجع شما",
         issue_date="تاریخ صدور",
         invoice_amount="مبلغ فاکتور",
+        paid="پرداخت\u200cشده",
+        payment_terms="شرایط پرداخت",
         payment_reference="لطفاً {invoice} را به\u200cعنوان شناسه پرداخت ذکر کنید.",
         copy_note="این رونوشت در تاریخ {date} از روی سوابق ما تهیه شده است و جایگزین فاکتور اصلی نیست.",
         comma="، ",
@@ -388,6 +423,9 @@ def _join_wrapped(lines: Sequence[str]) -> str:
         # A list item too long for its line goes on indented below it (a hanging indent).
         continued = in_item and _is_indented(line)
         first_word = line.split(" ", 1)[0]
+        if first_word[:1].isdigit():
+            # A date the wrapper kept whole ("2 April 2027", "2027. május 2."): its words moved together.
+            first_word = " ".join(line.split(" ")[:3])
         wrapped = continued or (len(previous) + 1 + len(first_word) > _TEXT_WIDTH and not _is_bullet(line))
         joined += f" {line.strip()}" if wrapped else f"\n{line}"
         in_item = _is_bullet(line) or continued
@@ -408,15 +446,22 @@ def _list_items(paragraph: Sequence[str]) -> str:
     return "\n".join(items)
 
 
-def _without_heading(paragraphs: list[list[str]], customer_name: str) -> list[list[str]]:
+def _without_heading(
+    paragraphs: list[list[str]], customer_name: str, address: Sequence[str] = ()
+) -> list[list[str]]:
     name = _clean(customer_name)
     if not name:
         return paragraphs
     pattern = _word_pattern(name)
-    for index, paragraph in enumerate(paragraphs[: _HEADING_PARAGRAPHS_MAX + 1]):
+    # A letter's recipient block (the name on a line of its own, then the postal address) is heading: the
+    # PDF prints the address itself, under the name.
+    block = {name, *(_clean(line) for line in address)}
+    for index, paragraph in enumerate(paragraphs[: _HEADING_PARAGRAPHS_MAX + 2]):
+        if paragraph[0].strip() == name:
+            continue
         if pattern.search(paragraph[0]):
             heading = paragraphs[:index]
-            if all(len(line) <= _HEADING_LINE_MAX for p in heading for line in p):
+            if all(len(line) <= _HEADING_LINE_MAX or line.strip() in block for p in heading for line in p):
                 return paragraphs[index:]
             return paragraphs
     return paragraphs
@@ -437,7 +482,7 @@ def _list_index(
 
 def _letter_text(context: NoticeContext, text: str, fmt: _Format) -> tuple[list[str], list[str]]:
     """The letter's paragraphs before and after the invoice table."""
-    paragraphs = _without_heading(_paragraphs(text), context.customer_name)
+    paragraphs = _without_heading(_paragraphs(text), context.customer_name, context.postal_address)
     invoice_ids = [_word_pattern(_clean(invoice.invoice_id)) for invoice in context.invoices]
     invoices = _list_index(paragraphs, invoice_ids, skip=None)
     amounts = [re.compile(re.escape(fmt.money(c.amount, c.currency))) for c in context.charges]
@@ -601,6 +646,7 @@ def _charge_text(line: ChargeLine, labels: _Labels, fmt: _Format) -> str:
     label = {
         "late_fee": labels.late_fee,
         "statutory_interest": labels.statutory_interest,
+        "contract_interest": labels.contract_interest,
         "fixed_compensation": labels.fixed_compensation,
     }.get(line.kind, labels.other_charge)
     if line.invoice_id:
@@ -608,10 +654,16 @@ def _charge_text(line: ChargeLine, labels: _Labels, fmt: _Format) -> str:
     # The details a reader checks the figure with (see ChargeLine); anything else is not for the reader.
     details: dict[str, Any] = dict(line.details)
     parts: list[str] = []
-    if (rate := details.get("rate")) is not None:
+    if line.kind == "contract_interest":
+        # The rate as the contract states it, a month or a year (render checked "per").
+        rate, period = details.get("stated_rate"), details.get("per")
+        period_text = labels.monthly_rate if period == "month" else labels.annual_rate
+    else:
+        rate = details.get("rate")
+        period_text = labels.annual_rate if line.kind == "statutory_interest" else "{rate}"
+    if rate is not None:
         rate_text = fmt.rate(rate) if isinstance(rate, Decimal | int | str) else _clean(str(rate))
-        annual = line.kind == "statutory_interest"
-        parts.append(labels.annual_rate.format(rate=rate_text) if annual else rate_text)
+        parts.append(period_text.format(rate=rate_text))
     if (days := details.get("days")) is not None:
         parts.append(fmt.days(int(days), labels) if str(days).isdigit() else _clean(str(days)))
     start, end = details.get("from"), details.get("to")
@@ -620,17 +672,38 @@ def _charge_text(line: ChargeLine, labels: _Labels, fmt: _Format) -> str:
     return f"{label} ({labels.semicolon.join(parts)})" if parts else label
 
 
+def _with_amounts(context: NoticeContext) -> bool:
+    """Whether the invoice table has the total and paid columns: when any invoice's total is known."""
+    return any(invoice.amount is not None for invoice in context.invoices)
+
+
 def _invoice_rows(context: NoticeContext, labels: _Labels, fmt: _Format) -> list[list[_Cell]]:
-    rows = [[_Cell(labels.invoice), _Cell(labels.due_date), _Cell(labels.outstanding, "R")]]
+    """Each invoice (with its payment terms when known) and, when the totals are known, its total and what
+    was paid; what is outstanding; then the charges, the total due and the deadline."""
+    amounts = _with_amounts(context)
+    rows = [[_Cell(labels.invoice), _Cell(labels.due_date)]]
+    if amounts:
+        rows[0] += [_Cell(labels.invoice_amount, "R"), _Cell(labels.paid, "R")]
+    rows[0].append(_Cell(labels.outstanding, "R"))
     for invoice in context.invoices:
         name = _clean(invoice.invoice_id)
         if reference := _clean(invoice.reference or ""):
             name += f" ({reference})"
-        outstanding = fmt.money(invoice.outstanding, invoice.currency)
-        rows.append([_Cell(name), _Cell(fmt.date(invoice.due_on)), _Cell(outstanding, "R")])
+        if terms := _clean(invoice.terms or ""):
+            name += f"\n{labels.payment_terms}: {terms}"
+        row = [_Cell(name), _Cell(fmt.date(invoice.due_on))]
+        if amounts:
+            known = invoice.amount is not None
+            row += [
+                _Cell(fmt.money(invoice.amount, invoice.currency) if invoice.amount is not None else "", "R"),
+                _Cell(fmt.money(invoice.paid, invoice.currency) if known else "", "R"),
+            ]
+        row.append(_Cell(fmt.money(invoice.outstanding, invoice.currency), "R"))
+        rows.append(row)
+    span = len(rows[0]) - 1
 
     def total(label: str, amount: str, *, bold: bool = False) -> list[_Cell]:
-        return [_Cell(label, colspan=2, bold=bold), _Cell(amount, "R", bold=bold)]
+        return [_Cell(label, colspan=span, bold=bold), _Cell(amount, "R", bold=bold)]
 
     currency = context.currency
     if context.charges:
@@ -638,8 +711,7 @@ def _invoice_rows(context: NoticeContext, labels: _Labels, fmt: _Format) -> list
         for charge in context.charges:
             rows.append(total(_charge_text(charge, labels, fmt), fmt.money(charge.amount, charge.currency)))
         rows.append(total(labels.charges_total, fmt.money(context.total_charges, currency)))
-    total_due = context.total_due + context.total_charges
-    rows.append(total(labels.total_due, fmt.money(total_due, currency), bold=True))
+    rows.append(total(labels.total_due, fmt.money(context.grand_total, currency), bold=True))
     if context.deadline is not None:
         rows.append(total(labels.deadline, fmt.date(context.deadline), bold=True))
     return rows
@@ -666,7 +738,11 @@ def letter_pdf(context: NoticeContext, rendered: RenderedNotice) -> bytes:
     )
     pdf.add_page()
     pdf.letterhead(context.business)
+    # The addressee: name and postal address (when known) as on an envelope, then the account.
     pdf.paragraph(_clean(context.customer_name), bold=True)
+    for line in context.postal_address:
+        if cleaned := _clean(line):
+            pdf.paragraph(cleaned)
     pdf.paragraph(f"{labels.account}: {_clean(context.account_id)}")
     pdf.gap()
     pdf.paragraph(fmt.date(context.sent_on), align=pdf.end)
@@ -678,10 +754,20 @@ def letter_pdf(context: NoticeContext, rendered: RenderedNotice) -> bytes:
     for text in before:
         pdf.paragraph(text)
         pdf.gap()
-    _table(pdf, (45, 25, 30), _invoice_rows(context, labels, fmt), headings=True)
+    widths = (32, 20, 17, 14, 19) if _with_amounts(context) else (45, 25, 30)
+    _table(pdf, widths, _invoice_rows(context, labels, fmt), headings=True)
     pdf.payment_block(context.business, labels, already_said=_clean_block(rendered.text))
     pdf.gap(2)
     for text in after:
+        if context.pre_action_protocol and text.startswith(PAP_ANNEX_HEADING):
+            # The Letter of Claim's annex (Information Sheet and Reply Form) starts on a page of its own.
+            pdf.add_page()
+            heading, _, rest = text.partition("\n")
+            pdf.paragraph(heading, size=11, bold=True, align="L")
+            if rest.strip():
+                pdf.paragraph(rest)
+            pdf.gap()
+            continue
         pdf.paragraph(text)
         pdf.gap()
     return bytes(pdf.output())

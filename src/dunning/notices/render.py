@@ -2,7 +2,9 @@
 
 Templates live in <dir>/<language>/<stage>.{subject,txt,html}.j2. Several directories can be given: the
 first that has a file wins, so a business overrides single shipped templates by putting its own copies in
-a directory listed before the shipped one.
+a directory listed before the shipped one. What every language shares sits in <dir>/_shared/: the HTML
+invoice and charge tables (each language passes its words), a letter's recipient block, and the English
+annex of a Letter of Claim (the Pre-Action Protocol's Information Sheet and Reply Form).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import textwrap
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,16 @@ logger = logging.getLogger(__name__)
 FALLBACK_LANGUAGE = "en"
 RTL_LANGUAGES = frozenset({"ar", "fa"})
 _PARTS = ("subject", "txt", "html")
+# The statutory late-payment regimes a notice may cite (NoticeContext.interest_law): EU Directive 2011/7/EU,
+# the UK Late Payment of Commercial Debts (Interest) Act 1998, Romanian Law 72/2013, Hungarian Civil Code
+# 6:155. The templates word each citation in their language.
+INTEREST_LAWS = frozenset({"eu", "uk", "ro", "hu"})
+# Pre-Action Protocol for Debt Claims (England and Wales): the debtor has 30 days from the date of the
+# Letter of Claim to reply.
+PAP_REPLY_DAYS = 30
+# The heading the Letter of Claim's English annex (the protocol's Information Sheet and Reply Form) starts
+# with: the PDF letter starts a new page there.
+PAP_ANNEX_HEADING = "PRE-ACTION PROTOCOL FOR DEBT CLAIMS: INFORMATION SHEET AND REPLY FORM"
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,12 @@ class NoticeInvoice:
     # Whether this invoice's document is attached to the email: the templates only say "attached" when
     # it is true, and otherwise offer to send a copy.
     attached: bool = False
+    # The invoice total and what was paid or credited against it: the notice shows total, paid and
+    # outstanding when the total is known (None: only what is outstanding).
+    amount: Decimal | None = None
+    paid: Decimal = Decimal(0)
+    # Payment terms or contract reference (the invoice's `terms` column), quoted in letters.
+    terms: str | None = None
 
     def __post_init__(self) -> None:
         # Ingest strips bidi controls, but rows imported before it did still hold them; every notice part
@@ -57,6 +75,8 @@ class NoticeInvoice:
         object.__setattr__(self, "invoice_id", strip_bidi_controls(self.invoice_id))
         if self.reference is not None:
             object.__setattr__(self, "reference", strip_bidi_controls(self.reference))
+        if self.terms is not None:
+            object.__setattr__(self, "terms", strip_bidi_controls(self.terms).strip() or None)
 
 
 @dataclass(frozen=True)
@@ -82,12 +102,16 @@ class ChargeLine:
     figure (render_notice refuses a line without the required ones):
     - statutory_interest: "rate" (a year, in percent: "10.15" is 10.15 %), "days", "from" and "to" (dates,
       both included in the days); optionally "principal", the amount the interest ran on;
+    - contract_interest (interest the contract states, CONTRACT 13): "stated_rate" (in percent, as the
+      contract states it) and "per" ("month" or "year": the period the stated rate is for), "days",
+      "from" and "to"; optionally "principal" (and "rate", the yearly equivalent, which the notice does not
+      print);
     - late_fee: optionally "rate" (percent) and "of" (the amount it is a percentage of);
     - fixed_compensation: nothing.
     Numbers are Decimal, int or str, never float; other details are ignored.
     """
 
-    kind: str  # late_fee | statutory_interest | fixed_compensation
+    kind: str  # late_fee | statutory_interest | contract_interest | fixed_compensation
     invoice_id: str | None
     amount: Decimal
     currency: str
@@ -103,8 +127,11 @@ class ChargeLine:
 CHARGE_DETAILS: Mapping[str, frozenset[str]] = {
     "late_fee": frozenset(),
     "statutory_interest": frozenset({"rate", "days", "from", "to"}),
+    "contract_interest": frozenset({"stated_rate", "per", "days", "from", "to"}),
     "fixed_compensation": frozenset(),
 }
+# contract_interest's "per": the period its stated rate is for.
+CONTRACT_INTEREST_PERIODS = frozenset({"month", "year"})
 
 
 @dataclass(frozen=True)
@@ -122,11 +149,35 @@ class NoticeContext:
     charges: tuple[ChargeLine, ...] = ()
     # Consumers get an opt-out line (US Regulation F).
     consumer: bool = False
+    # What the notice may say, so that it never says what is not true (CONTRACT 7, 13). The defaults say
+    # nothing of fees, interest, law or legal action:
+    # - charges_apply: the policy charges this customer fees or interest in this currency; only then may a
+    #   notice without charge lines warn that charges may be added;
+    # - interest_law: the statutory regime ("eu", "uk", "ro", "hu"; INTEREST_LAWS) when statutory interest
+    #   applies to this customer; only then does a notice cite a law, and never to a consumer (all four are
+    #   business-to-business laws: render_notice drops it for one);
+    # - legal_action: the ladder ends with a hand-off to legal; only then may a notice mention legal
+    #   consequences;
+    # - pre_action_protocol: a UK consumer's demand letter, written as a Letter of Claim under the
+    #   Pre-Action Protocol for Debt Claims, with the protocol's Information Sheet and Reply Form (in
+    #   English) after the letter.
+    charges_apply: bool = False
+    interest_law: str | None = None
+    legal_action: bool = False
+    # The debtor's postal address, one line each, printed on letters (empty: none known).
+    postal_address: tuple[str, ...] = ()
+    pre_action_protocol: bool = False
 
     def __post_init__(self) -> None:
         # As NoticeInvoice: the customer's own words, never our templates (which may mark direction).
         object.__setattr__(self, "customer_name", strip_bidi_controls(self.customer_name))
         object.__setattr__(self, "account_id", strip_bidi_controls(self.account_id))
+        lines = (strip_bidi_controls(line).strip() for line in self.postal_address)
+        object.__setattr__(self, "postal_address", tuple(line for line in lines if line))
+        if self.interest_law is not None and self.interest_law not in INTEREST_LAWS:
+            raise ValueError(
+                f"unknown interest_law {self.interest_law!r}; known: {', '.join(sorted(INTEREST_LAWS))}"
+            )
 
     @property
     def business_name(self) -> str:
@@ -139,6 +190,17 @@ class NoticeContext:
     @property
     def total_charges(self) -> Decimal:
         return sum((line.amount for line in self.charges if line.currency == self.currency), Decimal(0))
+
+    @property
+    def grand_total(self) -> Decimal:
+        """What the notice asks for: the principal outstanding (total_due) and the charges."""
+        return self.total_due + self.total_charges
+
+    @property
+    def reply_by(self) -> date | None:
+        """The last day of the 30 the Pre-Action Protocol gives the debtor to reply (None: not a Letter of
+        Claim)."""
+        return self.sent_on + timedelta(days=PAP_REPLY_DAYS) if self.pre_action_protocol else None
 
 
 @dataclass(frozen=True)
@@ -303,14 +365,15 @@ def _reflow(text: str, width: int = 76) -> str:
     return prose + "\n" if prose else ""
 
 
-def _bullet(text: str, width: int = 76) -> str:
-    """One list item ("- ..."), wrapped with its continuation lines indented under the text."""
+def _bullet(text: str, marker: str = "- ", width: int = 76) -> str:
+    """One list item ("- ...", or another marker such as a form's "[ ] "), wrapped with its continuation
+    lines indented under the text."""
     item = _BREAKABLE_SPACE.sub(" ", text).strip(" ")
     return textwrap.fill(
         item,
         width,
-        initial_indent="- ",
-        subsequent_indent="  ",
+        initial_indent=marker,
+        subsequent_indent=" " * len(marker),
         break_long_words=False,
         break_on_hyphens=False,
     )
@@ -346,6 +409,9 @@ def _check_charges(charges: Sequence[ChargeLine]) -> None:
         missing = CHARGE_DETAILS[line.kind] - line.facts.keys()
         if missing:
             raise ValueError(f"a {line.kind} charge line needs the details {', '.join(sorted(missing))}")
+        if line.kind == "contract_interest" and line.facts["per"] not in CONTRACT_INTEREST_PERIODS:
+            per = line.facts["per"]
+            raise ValueError(f"a contract_interest charge line is per month or per year, not {per!r}")
 
 
 class _Environment(SandboxedEnvironment):
@@ -434,7 +500,14 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
         "business_name": context.business_name,
         "reply_to": context.reply_to,
         "total_charges": context.total_charges,
-        "total_now_due": context.total_due + context.total_charges,
+        "grand_total": context.grand_total,
+        # The name the templates used before grand_total; a business's own templates may still use it.
+        "total_now_due": context.grand_total,
+        "reply_by": context.reply_by,
+        # The regimes a notice can cite are all business-to-business: a consumer's notice cites none, whatever
+        # the caller passed (CONTRACT 13: consumers never get B2B statutory interest).
+        "interest_law": None if context.consumer else context.interest_law,
+        "pap_annex_heading": PAP_ANNEX_HEADING,
         "logo_url": _https_url(context.business.logo_url, "logo"),
         "payment_link": _https_url(context.business.payment_link, "payment link"),
     }
@@ -442,6 +515,8 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
         "lang": language,
         "dir": direction,
         _LOCALE_VARIABLE: format_locale(context.locale, language),
+        # The protocol's annex is in English whatever the letter's language: its dates and amounts too.
+        "english_format_locale": format_locale(FALLBACK_LANGUAGE, FALLBACK_LANGUAGE),
     }
     subject = single_line(_plain_spaces(subject_template.render(variables)))
     variables["subject"] = subject
