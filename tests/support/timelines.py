@@ -76,6 +76,7 @@ PROPERTIES = (
     "min_gap",
     "window",
     "payments_applied",
+    "no_final_first",
 )
 
 
@@ -549,6 +550,21 @@ def _min_gap(outcome: Outcome) -> list[str]:
     return found
 
 
+def _no_final_first(outcome: Outcome) -> list[str]:
+    """CONTRACT 7: a customer never hears a final warning first. The first notice each currency of an
+    account gets is never the final notice (nor anything after the demand letter)."""
+    found = []
+    first: dict[tuple[str, str], tuple[datetime, str]] = {}
+    for account, notice, at in _notices(outcome):
+        key = (account, str(notice.get("currency", "")))
+        if key not in first or at < first[key][0]:
+            first[key] = (at, notice["stage"])
+    for (account, currency), (at, stage) in sorted(first.items()):
+        if stage in ("final_notice", "legal_handoff"):
+            found.append(f"{account} {currency}: the first notice, at {at:%Y-%m-%d %H:%M}, was the {stage}")
+    return found
+
+
 @lru_cache(maxsize=256)
 def _calendar(country: str, year: int) -> holidays.HolidayBase:
     return holidays.country_holidays(country, years=year)
@@ -640,4 +656,5 @@ CHECKS: dict[str, Callable[[Outcome], list[str]]] = {
     "min_gap": _min_gap,
     "window": _window,
     "payments_applied": _payments_applied,
+    "no_final_first": _no_final_first,
 }
