@@ -754,7 +754,7 @@ def letter_pdf(context: NoticeContext, rendered: RenderedNotice) -> bytes:
     for text in before:
         pdf.paragraph(text)
         pdf.gap()
-    widths = (32, 20, 17, 14, 19) if _with_amounts(context) else (45, 25, 30)
+    widths = (28, 18, 18, 18, 18) if _with_amounts(context) else (45, 25, 30)
     _table(pdf, widths, _invoice_rows(context, labels, fmt), headings=True)
     pdf.payment_block(context.business, labels, already_said=_clean_block(rendered.text))
     pdf.gap(2)
