@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
-# The runtime dependencies only (no dev extra): `make smoke` proves `make demo` needs nothing else.
+# What `make demo` installs, the runtime dependencies and the local tooling (`dunning[local]`), and not the dev
+# extra: `make smoke` proves `make demo` needs nothing else.
 RUNTIME_VENV := .venv-runtime
 SMOKE_OUT := .smoke-out
 export AWS_DEFAULT_REGION ?= eu-west-1
@@ -17,11 +18,12 @@ OUT ?= dunning-out
 
 .PHONY: demo test lint typecheck unit infra smoke bench clean build deploy
 
+# The package with the local tooling (`dunning simulate` runs moto in-process): what `make demo` needs.
 $(BIN)/.runtime: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "dunning needs Python 3.11 or newer (PYTHON=$(PYTHON))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[local]'
 	touch $@
 
 $(BIN)/.dev: $(BIN)/.runtime pyproject.toml
@@ -31,7 +33,7 @@ $(BIN)/.dev: $(BIN)/.runtime pyproject.toml
 $(RUNTIME_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet --upgrade pip
-	$(RUNTIME_VENV)/bin/pip install --quiet -e .
+	$(RUNTIME_VENV)/bin/pip install --quiet -e '.[local]'
 	touch $@
 
 $(SAM_VENV)/.installed:
@@ -52,6 +54,7 @@ demo: $(BIN)/.runtime
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(BIN)/.dev
 	$(BIN)/mypy
@@ -66,15 +69,16 @@ infra: $(BIN)/.dev $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	# The Lambda runtime is python3.12: `sam build` needs that interpreter (pyenv's, where present).
 	PYENV_VERSION=3.12.1 bash infra/build-check.sh $(SAM_VENV)/bin/sam
 
-# `dunning simulate` from an environment with only the runtime dependencies, the way `make demo` installs
-# them: a dependency that only the dev extra brings in fails here (a few days of examples/, then the outputs).
+# `dunning simulate` from an environment with only what `make demo` installs (the runtime dependencies and the
+# local extra): a dependency that only the dev extra brings in fails here (a few days of examples/, then the
+# outputs).
 smoke: $(RUNTIME_VENV)/.installed
 	rm -rf $(SMOKE_OUT)
 	$(RUNTIME_VENV)/bin/dunning simulate --invoices examples/invoices.csv --invoices examples/xero_export.csv \
 		--payments examples/payments.csv --actions examples/actions.csv --start 2026-11-20 --days 5 \
 		--quiet --out $(SMOKE_OUT) > /dev/null
 	test -s $(SMOKE_OUT)/events.jsonl && test -s $(SMOKE_OUT)/report.html
-	@echo "smoke: dunning simulate runs on the runtime dependencies alone"
+	@echo "smoke: dunning simulate runs on the runtime dependencies and the local extra alone"
 
 test: lint typecheck unit infra smoke
 

@@ -30,11 +30,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any, cast
 
+from dunning.adapters.ledger import Ledger, due_keys
+from dunning.adapters.storage import ObjectStore, StoredObject
+from dunning.domain.policy import DEFAULT_POLICY
 from dunning.ingest.csvfile import open_text, read_records
 from dunning.ingest.service import Ingestor
-from dunning.ledger import Ledger, due_keys
-from dunning.policy import DEFAULT_POLICY
-from dunning.storage import ObjectStore, StoredObject
 
 UPLOADED_AT = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 PAYER, PAYER_INVOICE = "PAYER", "P-1"

@@ -39,11 +39,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from dunning.adapters.ledger import Ledger
+from dunning.adapters.storage import ObjectStore
+from dunning.domain.policy import DEFAULT_POLICY
 from dunning.ingest.service import Ingestor
-from dunning.ledger import Ledger
-from dunning.local import load_template, table_definition
-from dunning.policy import DEFAULT_POLICY
-from dunning.storage import ObjectStore
+from dunning.local.embedded_aws import load_template, table_definition
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results-ingest.json"

@@ -48,13 +48,13 @@ from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.conditions import Attr
 
-from dunning.clock import FixedClock
-from dunning.events import EventType
+from dunning.adapters.ledger import DUE_INDEX, Item, Ledger
+from dunning.domain.clock import FixedClock
+from dunning.domain.events import EventType
+from dunning.domain.policy import DEFAULT_POLICY, Policy
 from dunning.ingest.formats import INVOICE_REQUIRED
-from dunning.ledger import DUE_INDEX, Item, Ledger
-from dunning.local import REGION, EmbeddedAws, embedded_aws
-from dunning.policy import DEFAULT_POLICY, Policy
-from dunning.simulator import Simulation, Upload
+from dunning.local.embedded_aws import REGION, EmbeddedAws, embedded_aws
+from dunning.local.simulator import Simulation, Upload
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
@@ -328,7 +328,7 @@ def scan_case(invoices: int, policy: Policy = DEFAULT_POLICY) -> ScanCase:
     with embedded_aws(uploaded_at) as aws:
         # Imported once the embedded AWS has set POWERTOOLS_LOG_LEVEL: Powertools fixes a module logger's
         # level when the module is first imported, and the scan's INFO line would otherwise be printed.
-        from dunning.scan import run_scan
+        from dunning.services.scan import run_scan
 
         started = time.perf_counter()
         for kind, name, body in plan.files:

@@ -42,6 +42,16 @@ build_dir=.aws-sam/build
 rm -rf "$build_dir"
 "$sam" build --template infra/template.yaml --build-dir "$build_dir"
 
+# A layer holds what the functions import (infra/layer/Makefile): never the local tooling or moto.
+for layer_python in "$build_dir"/*/python; do
+    for stray in moto dunning/local dunning/cli; do
+        if [[ -e $layer_python/$stray ]]; then
+            echo "build-check: the built layer $layer_python has $stray, local tooling the functions never import" >&2
+            exit 1
+        fi
+    done
+done
+
 # The Lambda runtime provides boto3 (which is why the layer does not ship it): stand it in with the pin
 # from pyproject.toml, kept apart from the build and reused while the pin stays the same.
 boto3_pin=$(sed -nE 's/^[[:space:]]*"(boto3==[^"]+)",?[[:space:]]*$/\1/p' pyproject.toml)

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import aws_xray_sdk.core  # type: ignore[import-untyped]  # noqa: F401 - opens its (unused) UDP emitter socket now, before sockets are blocked
 import pytest
 
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws, embedded_aws
+from dunning.adapters.ledger import Ledger
+from dunning.local.embedded_aws import EmbeddedAws, embedded_aws
 
 UPLOADED_AT = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 

@@ -11,10 +11,11 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from dunning import escalation, workflow
-from dunning.clock import current_clock
-from dunning.runtime import runtime
-from dunning.stepfunctions import Continuations
+from dunning.adapters import workflow
+from dunning.adapters.stepfunctions import Continuations
+from dunning.domain.clock import current_clock
+from dunning.runtime.wiring import runtime
+from dunning.services import escalation
 
 logger = Logger()
 tracer = Tracer()

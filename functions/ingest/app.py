@@ -11,13 +11,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dunning import legal
+from dunning.adapters.storage import ObjectGone, ObjectStore, StoredObject
 from dunning.ingest.policy_upload import install_policy
 from dunning.ingest.s3events import Upload, uploads_in
 from dunning.ingest.service import ImportSummary, Ingestor
-from dunning.runtime import runtime
-from dunning.settings import Settings
-from dunning.storage import ObjectGone, ObjectStore, StoredObject
+from dunning.runtime.settings import Settings
+from dunning.runtime.wiring import runtime
+from dunning.services import legal
 
 logger = Logger()
 tracer = Tracer()

@@ -9,10 +9,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dunning.clock import current_clock
-from dunning.runtime import runtime
-from dunning.scan import run_scan
-from dunning.stepfunctions import StepFunctions
+from dunning.adapters.stepfunctions import StepFunctions
+from dunning.domain.clock import current_clock
+from dunning.runtime.wiring import runtime
+from dunning.services.scan import run_scan
 
 logger = Logger()
 tracer = Tracer()

@@ -10,13 +10,13 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from dunning import workflow
-from dunning.clock import current_clock
-from dunning.mailer import SesMailer
+from dunning.adapters import workflow
+from dunning.adapters.mailer import SesMailer
+from dunning.adapters.storage import S3Archive, S3Documents
+from dunning.domain.clock import current_clock
 from dunning.notices.render import shipped_template_dir
-from dunning.runtime import runtime
-from dunning.sending import Collaborators, SendRequest, send_notice
-from dunning.storage import S3Archive, S3Documents
+from dunning.runtime.wiring import runtime
+from dunning.services.sending import Collaborators, SendRequest, send_notice
 
 logger = Logger()
 tracer = Tracer()
@@ -54,7 +54,7 @@ def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
     currency = workflow.ladder_currency(env.ledger, event.account_id, event.currency)
     request = SendRequest(event.account_id, event.episode, event.stage, event.execution, currency)
     outcome = send_notice(request, deps)
-    # A refused notice is counted once, as NoticeFailed (dunning.metrics: the alarm's metric).
+    # A refused notice is counted once, as NoticeFailed (dunning.adapters.metrics: the alarm's metric).
     if not outcome.get("failed"):
         metrics.add_metric(
             name="notices_sent" if outcome["sent"] else "notices_skipped", unit=MetricUnit.Count, value=1

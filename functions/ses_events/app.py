@@ -11,8 +11,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dunning.runtime import runtime
-from dunning.suppression import SesNotification, record_ses_event
+from dunning.runtime.wiring import runtime
+from dunning.services.suppression import SesNotification, record_ses_event
 
 logger = Logger()
 tracer = Tracer()

@@ -1,15 +1,18 @@
-"""The Lambda layer installs exactly the runtime pins of pyproject.toml, less what Lambda itself provides."""
+"""The Lambda layer installs exactly the runtime pins of pyproject.toml; local tooling is an extra."""
 
 from __future__ import annotations
 
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-# moto only backs the local, embedded AWS. boto3 *is* in the layer although Lambda ships one: the X-Ray
-# SDK pulls botocore into the layer, and a layer botocore next to the runtime's older boto3 could mismatch.
-NOT_IN_LAYER = {"moto"}
+LAYER_REQUIREMENTS = ROOT / "infra" / "layer" / "requirements.txt"
+# What the functions never import: the embedded AWS (moto) is local tooling, the rest are dev tools. boto3
+# *is* a runtime pin and in the layer although Lambda ships one: the X-Ray SDK pulls botocore into the layer,
+# and a layer botocore next to the runtime's older boto3 could mismatch.
+NOT_FOR_LAMBDA = {"moto", "pytest", "hypothesis", "ruff", "mypy", "cfn-lint", "import-linter", "pypdf"}
 
 
 def _name(requirement: str) -> str:
@@ -18,31 +21,47 @@ def _name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _project() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return project
+
+
 def _runtime_pins() -> list[str]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    dependencies: list[str] = project["dependencies"]
+    dependencies: list[str] = _project()["dependencies"]
     return dependencies
 
 
 def _layer_requirements() -> list[str]:
-    lines = (ROOT / "src" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    lines = LAYER_REQUIREMENTS.read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
-def test_layer_requirements_are_the_runtime_pins_less_what_lambda_provides() -> None:
-    expected = {pin for pin in _runtime_pins() if _name(pin) not in NOT_IN_LAYER}
+def test_layer_requirements_are_the_runtime_pins() -> None:
+    expected = set(_runtime_pins())
     layer = _layer_requirements()
-    assert len(layer) == len(set(layer)), f"duplicate lines in src/requirements.txt: {layer}"
+    assert len(layer) == len(set(layer)), f"duplicate lines in {LAYER_REQUIREMENTS.name}: {layer}"
     missing, extra = sorted(expected - set(layer)), sorted(set(layer) - expected)
     assert not missing and not extra, (
-        "src/requirements.txt must list exactly pyproject.toml's [project].dependencies without "
-        f"{sorted(NOT_IN_LAYER)}; missing: {missing}, extra: {extra}"
+        "infra/layer/requirements.txt must list exactly pyproject.toml's [project].dependencies; "
+        f"missing: {missing}, extra: {extra}"
     )
 
 
-def test_the_excluded_packages_are_runtime_dependencies() -> None:
-    """An exclusion that no longer matches a dependency (a rename, a typo) would hide a real difference."""
-    assert {_name(pin) for pin in _runtime_pins()} >= NOT_IN_LAYER
+def test_no_runtime_dependency_is_local_or_dev_tooling() -> None:
+    strays = sorted(pin for pin in _runtime_pins() if _name(pin) in NOT_FOR_LAMBDA)
+    assert not strays, (
+        f"{strays} in [project].dependencies would be installed with the Lambda-facing package (and the "
+        "layer): moto belongs in the `local` extra, test and lint tools in `dev`"
+    )
+
+
+def test_the_local_extra_brings_the_embedded_aws_and_the_dev_extra_brings_the_local_one() -> None:
+    extras: dict[str, list[str]] = _project()["optional-dependencies"]
+    assert "moto" in {_name(pin) for pin in extras["local"]}, "`dunning[local]` must install moto"
+    # `make test` installs the dev extra only: the suite runs the simulator, so dev includes local.
+    assert "dunning[local]" in extras["dev"]
+    # Local tooling needs nothing from dev: `make smoke` runs `dunning simulate` with the local extra alone.
+    assert not {_name(pin) for pin in extras["local"]} & (NOT_FOR_LAMBDA - {"moto"})
 
 
 def test_every_layer_requirement_is_an_exact_pin() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dunning.local import load_template
+from dunning.local.embedded_aws import load_template
 
 Template = dict[str, Any]
 INFRA = Path(__file__).resolve().parents[2] / "infra"
@@ -479,7 +479,7 @@ def test_the_ses_events_function_may_record_delivery_problems_only(template: Tem
     }
     ledger = json.dumps(LEDGER_ARN, sort_keys=True)
     key = json.dumps(DATA_KEY_ARN, sort_keys=True)
-    # What dunning.suppression calls: put_new and get (DELIVERY items), update (SUPPRESSED items),
+    # What dunning.services.suppression calls: put_new and get (DELIVERY items), update (SUPPRESSED items),
     # append_events (BatchWriteItem). No reads of accounts, no deletes, no index, no other service.
     assert granted == {
         ("dynamodb:GetItem", ledger),
@@ -492,7 +492,7 @@ def test_the_ses_events_function_may_record_delivery_problems_only(template: Tem
 
 
 def test_the_configuration_set_publishes_delivery_problems_to_the_default_bus(template: Template) -> None:
-    from dunning.suppression import DESTINATION_EVENT_TYPES
+    from dunning.services.suppression import DESTINATION_EVENT_TYPES
 
     destinations = _resources(template, "AWS::SES::ConfigurationSetEventDestination")
     to_eventbridge = [
@@ -512,7 +512,7 @@ def test_the_configuration_set_publishes_delivery_problems_to_the_default_bus(te
 
 
 def test_the_ses_events_rule_takes_the_notices_bounces_complaints_and_delays(template: Template) -> None:
-    from dunning.suppression import DETAIL_TYPES
+    from dunning.services.suppression import DETAIL_TYPES
     from tests.integration.test_ses_events import (
         CONFIGURATION_SET,
         bounce_event,
@@ -1001,7 +1001,7 @@ def test_every_alarm_alerts_the_topic_and_no_data_is_no_alarm(template: Template
 
 
 def test_the_alarms_watch_exactly_the_metrics_operations_need(template: Template) -> None:
-    from dunning import metrics
+    from dunning.adapters import metrics
 
     machine = {"StateMachineArn": {"Ref": "CollectionsStateMachine"}}
     functions = _resources(template, "AWS::Serverless::Function")
@@ -1058,8 +1058,8 @@ _ADDED = re.compile(r"add_metric\(\s*name\s*=\s*(?:\"([A-Za-z_.]+)\"|metrics\.([
 
 
 def _emitted_metric_names() -> set[str]:
-    """Every metric name our code emits with a literal or a dunning.metrics constant."""
-    from dunning import metrics
+    """Every metric name our code emits with a literal or a dunning.adapters.metrics constant."""
+    from dunning.adapters import metrics
 
     root = INFRA.parent
     names: set[str] = set()
@@ -1072,9 +1072,10 @@ def _emitted_metric_names() -> set[str]:
 
 
 def test_the_metrics_our_code_emits_for_alarms_are_exactly_those_the_alarms_watch(template: Template) -> None:
-    """Alarm-worthy metrics are named in CamelCase (dunning.metrics); the snake_case ones are activity counts
-    for the dashboard. A renamed or a forgotten metric would leave an alarm watching nothing."""
-    from dunning import metrics
+    """Alarm-worthy metrics are named in CamelCase (dunning.adapters.metrics); the snake_case ones are
+    activity counts for the dashboard. A renamed or a forgotten metric would leave an alarm watching
+    nothing."""
+    from dunning.adapters import metrics
 
     alarmed = {
         alarm["MetricName"] for alarm in _alarms(template).values() if alarm["Namespace"] == metrics.NAMESPACE
@@ -1128,3 +1129,16 @@ def test_every_function_and_the_state_machine_publish_a_live_alias(template: Tem
     # older definition): nothing else.
     unqualified = [{"Fn::GetAtt": [alias["Ref"].removesuffix(".Alias"), "Arn"]} for alias in aliases]
     assert targets == aliases + unqualified
+
+
+def test_every_layer_is_built_by_its_makefile_target(template: Template) -> None:
+    # The python3.12 build method copies all of ContentUri (src/, local tooling included); infra/layer/
+    # Makefile picks what the functions import instead (tests/infra/test_packaging.py builds one, looks in).
+    for logical_id, layer in _resources(template, "AWS::Serverless::LayerVersion").items():
+        metadata = layer.get("Metadata") or {}
+        assert metadata.get("BuildMethod") == "makefile", logical_id
+        makefile = INFRA / metadata["ContextPath"] / "Makefile"
+        assert re.search(rf"^build-{logical_id}:", makefile.read_text(encoding="utf-8"), re.MULTILINE), (
+            f"{makefile} has no build-{logical_id} target"
+        )
+        assert metadata.get("BuildArchitecture") in layer["Properties"]["CompatibleArchitectures"], logical_id

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dunning.cli import main
-from dunning.local import LEGAL_BUCKET
+from dunning.cli.main import main
+from dunning.local.embedded_aws import LEGAL_BUCKET
 from tests.support.collections import world
 from tests.support.files import invoice_row
 

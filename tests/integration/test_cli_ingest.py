@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dunning.cli import main
+from dunning.cli.main import main
 from tests.support.files import invoice_row, invoices_csv
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from dunning.cli import main
-from dunning.commands import preflight
+from dunning.cli import preflight
+from dunning.cli.main import main
 
 REGION = "eu-west-1"
 STACK = """

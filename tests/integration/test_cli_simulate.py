@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dunning.cli import main
+from dunning.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ARGS = [
@@ -231,7 +231,7 @@ def test_interest_without_a_reference_rate_for_the_day_is_a_failure(
 
 
 def test_every_kind_of_failure_is_collected() -> None:
-    from dunning.commands.failures import collect
+    from dunning.cli.failures import collect
 
     class Denied:
         def __init__(self) -> None:

@@ -278,8 +278,8 @@ def test_consumers_are_never_contacted_outside_08_00_to_21_00_local() -> None:
 def test_ses_throttling_is_retried_and_every_notice_goes_out_exactly_once(
     failures: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dunning.mailer import SesMailer
-    from dunning.sending import SendThrottled
+    from dunning.adapters.mailer import SesMailer
+    from dunning.ports import SendThrottled
 
     original = SesMailer.send
     attempts: dict[bytes, int] = {}
@@ -309,7 +309,7 @@ def test_ses_throttling_is_retried_and_every_notice_goes_out_exactly_once(
 def test_a_crash_after_ses_accepted_never_sends_the_notice_twice(monkeypatch: pytest.MonkeyPatch) -> None:
     # The function dies after SES accepted the reminder and before anything was logged: the retry cannot
     # know whether it went out, so it is not sent again and is reported as unconfirmed, in full.
-    from dunning import workflow
+    from dunning.adapters import workflow
     from tests.support.faults import crash_once_at
 
     def logging_the_reminder(ledger: object, account_id: str, at: object, entries: list[object]) -> bool:
@@ -336,7 +336,7 @@ def test_a_crash_between_logging_and_acknowledging_a_send_is_repaired(
 ) -> None:
     # notice_sent was logged, then the function died before marking the reservation sent: the retry finds
     # the logged event and completes the acknowledgement. Nothing is sent twice, nothing is left out.
-    from dunning import workflow
+    from dunning.adapters import workflow
     from tests.support.faults import crash_once_at
 
     def acknowledging_the_reminder(*args: object, **_: object) -> bool:
@@ -373,7 +373,7 @@ def test_after_the_hand_off_payments_are_still_applied_and_nothing_is_sent() -> 
 def test_a_long_wait_hands_over_to_fresh_executions_and_keeps_the_ladder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dunning import escalation
+    from dunning.services import escalation
 
     monkeypatch.setattr(escalation, "MAX_ROUNDS", 3)
     with world(date(2027, 2, 1)) as w:
@@ -395,7 +395,7 @@ def test_a_long_wait_hands_over_to_fresh_executions_and_keeps_the_ladder(
 def test_a_failing_step_is_logged_and_the_next_scan_picks_the_account_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dunning import escalation
+    from dunning.services import escalation
 
     original = escalation.decide  # type: ignore[attr-defined]
     failures: list[int] = []
@@ -437,8 +437,8 @@ def test_a_customer_who_opted_out_gets_no_email_and_the_ladder_still_moves_on() 
 
 
 def test_a_bounced_address_is_suppressed_and_the_next_notice_skipped() -> None:
-    from dunning.local import invoke_handler
-    from dunning.suppression import account_tag
+    from dunning.local.embedded_aws import invoke_handler
+    from dunning.ports import account_tag
     from functions.ses_events import app as ses_events
     from tests.integration.test_ses_events import bounce_event
 

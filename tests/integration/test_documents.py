@@ -1,5 +1,6 @@
 """Invoice PDFs are bound to an account, never to a file name alone: invoice ids are unique only per
-account, so two customers can both have an invoice 1001 (the rule is in dunning.storage's docstring)."""
+account, so two customers can both have an invoice 1001 (the rule is in dunning.adapters.storage's
+docstring)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import io
 import zipfile
 from datetime import date
 
-from dunning.local import LEGAL_BUCKET
-from dunning.simulator import Upload
+from dunning.local.embedded_aws import LEGAL_BUCKET
+from dunning.local.simulator import Upload
 from tests.support.collections import World, world
 from tests.support.files import invoice_row
 

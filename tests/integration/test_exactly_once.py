@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from dunning import workflow
-from dunning.clock import FixedClock
-from dunning.escalation import StepRequest, decide_step
-from dunning.policy import DEFAULT_POLICY
+from dunning.adapters import workflow
+from dunning.domain.clock import FixedClock
+from dunning.domain.policy import DEFAULT_POLICY
+from dunning.services.escalation import StepRequest, decide_step
 from tests.support.collections import world
 from tests.support.files import invoice_row
 
@@ -33,7 +33,7 @@ def test_a_payment_recorded_while_the_notice_is_rendered_stops_it(monkeypatch: p
             state.aws.upload("payments", "paid-while-rendering.csv", body)
         return rendered
 
-    monkeypatch.setattr("dunning.sending.render_notice", render_then_pay)
+    monkeypatch.setattr("dunning.services.sending.render_notice", render_then_pay)
     with world(date(2027, 2, 1)) as state:
         state.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
         state.run_through(date(2027, 2, 20))
@@ -91,7 +91,7 @@ def test_ses_send_event_confirms_a_notice_whose_answer_was_lost(monkeypatch: pyt
     # through the configuration set) then settles it: notice_sent at the attempt's time, notice_confirmed.
     from moto.ses.models import ses_backends
 
-    from dunning.local import invoke_handler
+    from dunning.local.embedded_aws import invoke_handler
     from functions.ses_events import app
     from tests.integration.test_ses_events import _eventbridge, _mail
     from tests.support.faults import SesFaults

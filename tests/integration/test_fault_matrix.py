@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from dunning import workflow
-from dunning.local import LEGAL_BUCKET
+from dunning.adapters import workflow
+from dunning.local.embedded_aws import LEGAL_BUCKET
 from tests.support.collections import World, world
 from tests.support.faults import (
     CRASH_POINTS,
@@ -132,7 +132,7 @@ def test_extra_scans_and_redelivered_uploads_change_nothing() -> None:
         def thrice(kind: str, name: str, body: bytes, at: datetime | None = None) -> dict[str, Any]:
             result = original(kind, name, body, at)
             event = w.aws.upload_event(f"incoming/{kind}/{name}", at or w.aws.now())
-            from dunning.local import invoke_handler
+            from dunning.local.embedded_aws import invoke_handler
             from functions.ingest import app
 
             for _ in range(2):  # S3 -> EventBridge delivers at least once

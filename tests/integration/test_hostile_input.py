@@ -10,8 +10,8 @@ from datetime import date
 
 from pypdf import PdfReader
 
-from dunning.ledger import PROFILE_SK, account_pk, invoice_sk
-from dunning.local import LEGAL_BUCKET
+from dunning.adapters.keys import PROFILE_SK, account_pk, invoice_sk
+from dunning.local.embedded_aws import LEGAL_BUCKET
 from tests.support.collections import world
 from tests.support.files import invoice_row, reject_report
 

@@ -1,6 +1,6 @@
 """Every function runs with only the permissions infra/template.yaml gives its role.
 
-The embedded IAM (dunning.embedded_iam) reads the template and refuses, as AWS would, every call a
+The embedded IAM (dunning.local.embedded_iam) reads the template and refuses, as AWS would, every call a
 function's role could not make. These tests show that it bites: a representative run of the whole system
 needs every statement the functions have, removing any one of them denies a call the run made, and a
 removed permission shows up to the user as a failure, not as a quiet success.
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from dunning.embedded_iam import Check, Decision, StackIam, sole_allowers, unused_statements
-from dunning.local import FUNCTION_LOGICAL_IDS, FunctionContainers, invoke_handler, load_template
-from dunning.policy import DEFAULT_POLICY
-from dunning.simulator import Upload
+from dunning.domain.policy import DEFAULT_POLICY
+from dunning.local.embedded_aws import FUNCTION_LOGICAL_IDS, FunctionContainers, invoke_handler, load_template
+from dunning.local.embedded_iam import Check, Decision, StackIam, sole_allowers, unused_statements
+from dunning.local.simulator import Upload
 from tests.support.collections import PAYMENT_HEADER, World, world
 from tests.support.files import csv_bytes, invoice_row
 
@@ -45,7 +45,7 @@ def stack_iam(template: dict[str, Any] | None = None) -> StackIam:
 
 
 def _bounce_the_first_notice(w: World) -> None:
-    from dunning.suppression import account_tag
+    from dunning.ports import account_tag
     from functions.ses_events import app as ses_events
     from tests.integration.test_ses_events import bounce_event
 
@@ -92,7 +92,7 @@ def _failing_for_a_while(original: Any, account: str, times: int) -> Any:
 
 @pytest.fixture(scope="module")
 def recorded() -> Iterator[tuple[StackIam, list[Decision]]]:
-    from dunning import escalation
+    from dunning.services import escalation
 
     with pytest.MonkeyPatch.context() as patch, world(date(2026, 11, 20)) as w:
         patch.setattr(escalation, "MAX_ROUNDS", 10)
@@ -221,7 +221,7 @@ def test_a_removed_permission_fails_the_run_loudly() -> None:
 
 
 def test_calls_are_authorised_as_aws_authorises_them() -> None:
-    from dunning.embedded_iam import CallMapper
+    from dunning.local.embedded_iam import CallMapper
 
     mapper = CallMapper(stack_iam())
     by_version = mapper.checks("s3", "GetObject", {"Bucket": "dunning-ingest", "Key": "k", "VersionId": "v1"})

@@ -8,8 +8,8 @@ import io
 
 import pytest
 
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws
+from dunning.adapters.ledger import Ledger
+from dunning.local.embedded_aws import EmbeddedAws
 from tests.conftest import UPLOADED_AT
 from tests.support.files import INVOICE_HEADER, csv_bytes, invoice_row, invoices_csv, reject_report
 
@@ -165,7 +165,7 @@ def test_a_corrected_upload_removes_the_stale_reject_report(aws: EmbeddedAws) ->
 
 def test_unknown_upload_prefixes_are_ignored(aws: EmbeddedAws) -> None:
     aws.s3.put_object(Bucket=aws.bucket, Key="incoming/other/x.csv", Body=b"a,b\n")
-    from dunning.local import LocalContext
+    from dunning.local.embedded_aws import LocalContext
     from functions.ingest import app
 
     result = app.handler(aws.upload_event("incoming/other/x.csv", UPLOADED_AT), LocalContext("ingest"))

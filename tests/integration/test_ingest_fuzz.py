@@ -13,8 +13,8 @@ import io
 import random
 
 from bench.ingest_fuzz import PAYER, PAYER_INVOICE, check, fuzz_files, generate, imported_ids
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws
+from dunning.adapters.ledger import Ledger
+from dunning.local.embedded_aws import EmbeddedAws
 from tests.conftest import UPLOADED_AT
 from tests.support.files import invoice_row, invoices_csv
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws, LocalContext
+from dunning.adapters.ledger import Ledger
+from dunning.local.embedded_aws import EmbeddedAws, LocalContext
 from functions.ingest import app
 from tests.conftest import UPLOADED_AT
 from tests.support.files import csv_bytes, invoice_row, invoices_csv, s3_notification

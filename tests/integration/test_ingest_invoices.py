@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws
+from dunning.adapters.ledger import Ledger
+from dunning.local.embedded_aws import EmbeddedAws
 from tests.conftest import UPLOADED_AT
 from tests.support.files import csv_bytes, invoice_row, invoices_csv, reject_report
 

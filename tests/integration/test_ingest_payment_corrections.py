@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from dunning.balances import outstanding
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws
+from dunning.adapters.ledger import Ledger
+from dunning.domain.balances import outstanding
+from dunning.local.embedded_aws import EmbeddedAws
 from tests.conftest import UPLOADED_AT
 from tests.support.files import csv_bytes, invoice_row, invoices_csv, reject_report
 

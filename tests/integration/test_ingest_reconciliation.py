@@ -2,7 +2,7 @@
 the accounting system knew when it exported; feed payments it could not have known are added on top; an
 overpayment is a credit that reduces the account's other open invoices of its currency; Xero's
 InvoiceAmountDue and credit notes count. The due index, the snapshot's balance and the `credit_recorded`
-events come from one computation (dunning.balances), through the real ingest handler."""
+events come from one computation (dunning.domain.balances), through the real ingest handler."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from dunning import balances
-from dunning.account import AccountSnapshot, credit_note
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws
+from dunning.adapters.ledger import Ledger
+from dunning.domain import balances
+from dunning.domain.account import AccountSnapshot, credit_note
+from dunning.local.embedded_aws import EmbeddedAws
 from tests.conftest import UPLOADED_AT
 from tests.support.files import csv_bytes, invoice_row, invoices_csv
 

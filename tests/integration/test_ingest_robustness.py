@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws
+from dunning.adapters.ledger import Ledger
+from dunning.local.embedded_aws import EmbeddedAws
 from tests.conftest import UPLOADED_AT
 from tests.support.files import INVOICE_HEADER, csv_bytes, invoice_row, invoices_csv, reject_report
 

@@ -16,12 +16,15 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from pypdf import PdfReader
 
-from dunning import legal, packets, workflow
-from dunning.ledger import Ledger, account_pk
-from dunning.local import LEGAL_BUCKET
-from dunning.mailer import SesMailer
-from dunning.money import format_amount
-from dunning.sending import SendThrottled, SendUnconfirmed
+from dunning.adapters import workflow
+from dunning.adapters.keys import CASES_PK, account_pk, state_key
+from dunning.adapters.ledger import Ledger
+from dunning.adapters.mailer import SesMailer
+from dunning.domain.money import format_amount
+from dunning.local.embedded_aws import LEGAL_BUCKET
+from dunning.packets import archive as packets
+from dunning.ports import SendThrottled, SendUnconfirmed
+from dunning.services import legal
 from tests.support.collections import World, world
 from tests.support.files import invoice_row
 
@@ -139,7 +142,7 @@ def assert_one_finished_case(w: World, account: str, stored: int = 1) -> dict[st
     case_id = opened["case_id"]
     (record,) = [case for case in legal.list_cases(w.ledger) if case.account_id == account]
     assert record.case_id == case_id
-    state = w.ledger.get(*workflow.state_key(account, "EUR")) or {}
+    state = w.ledger.get(*state_key(account, "EUR")) or {}
     assert (state["status"], state["handoff"], state.get("owner")) == ("legal", "done", None)
     assert opened["at"] == state["handed_over_at"], "dated by the hand-off, whatever attempt logged it"
     packet = w.aws.s3.get_object(Bucket=LEGAL_BUCKET, Key=record.packet_key)["Body"].read()
@@ -162,7 +165,7 @@ def assert_one_finished_case(w: World, account: str, stored: int = 1) -> dict[st
     assert notified["case_id"] == case_id
     emails = [m for m in _legal_emails(w) if m["X-Dunning-Case"] == case_id]
     assert len(emails) == 1, "the legal team heard about it once"
-    assert w.ledger.get(legal.CASES_PK, case_id)["notify_status"] == "sent"  # type: ignore[index]
+    assert w.ledger.get(CASES_PK, case_id)["notify_status"] == "sent"  # type: ignore[index]
     assert not [
         item for item in w.ledger.query_partition(account_pk(account), "INVOICE#") if "due_pk" in item
     ], "a finished case is out of the daily scan"
@@ -200,7 +203,7 @@ def test_a_crash_after_marking_legal_and_before_the_packet_is_stored_is_finished
 def test_a_crash_after_the_packet_and_before_the_case_record_is_finished_by_the_retry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    crashes = _crash_once(monkeypatch, Ledger, "put_new", lambda _, item: item.get("PK") == legal.CASES_PK)
+    crashes = _crash_once(monkeypatch, Ledger, "put_new", lambda _, item: item.get("PK") == CASES_PK)
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
         w.run_through(date(2027, 3, 17))
@@ -342,9 +345,9 @@ def test_a_lost_ses_answer_to_the_legal_email_is_never_sent_again(monkeypatch: p
         (unconfirmed,) = w.events("ACME", "notice_unconfirmed")
         (opened,) = w.events("ACME", "case_opened")
         assert (unconfirmed["stage"], unconfirmed["case_id"]) == ("legal_handoff", opened["case_id"])
-        record = w.ledger.get(legal.CASES_PK, opened["case_id"]) or {}
+        record = w.ledger.get(CASES_PK, opened["case_id"]) or {}
         assert record["notify_status"] == "unconfirmed"
-        state = w.ledger.get(*workflow.state_key("ACME", "EUR")) or {}
+        state = w.ledger.get(*state_key("ACME", "EUR")) or {}
         assert state["handoff"] == "done", "a person checks it; the scan does not come back"
         assert w.aws.scan()["accounts"] == 0
 

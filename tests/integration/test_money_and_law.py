@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from dunning.local import LEGAL_BUCKET
+from dunning.local.embedded_aws import LEGAL_BUCKET
 from tests.support.collections import World, world
 from tests.support.files import invoice_row
 

@@ -16,13 +16,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dunning import legal, workflow
-from dunning.ledger import Ledger
-from dunning.legal import WITHHELD, Case, LegalDesk, PacketLink, link_expiry_text
-from dunning.links import AssumedRoleLinkSigner, signed_at
-from dunning.local import LEGAL_BUCKET, EmbeddedAws
-from dunning.policy import Policy
-from dunning.storage import ObjectStore, S3Archive, S3Documents
+from dunning.adapters import workflow
+from dunning.adapters.ledger import Ledger
+from dunning.adapters.links import AssumedRoleLinkSigner, signed_at
+from dunning.adapters.storage import ObjectStore, S3Archive, S3Documents
+from dunning.domain.policy import Policy
+from dunning.local.embedded_aws import LEGAL_BUCKET, EmbeddedAws
+from dunning.ports import PacketLink
+from dunning.services import legal
+from dunning.services.legal import WITHHELD, Case, LegalDesk, link_expiry_text
 from tests.support.files import invoice_row, invoices_csv
 
 REGION = "eu-central-1"

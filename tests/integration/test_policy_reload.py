@@ -10,10 +10,11 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from dunning.ledger import Ledger
-from dunning.local import POLICY_KEY, EmbeddedAws, invoke_handler
-from dunning.policy import ACTIVE_POLICY_KEY, POLICY_MAX_AGE, ActivePolicy, Policy, policy_json
-from dunning.storage import ObjectStore
+from dunning.adapters.ledger import Ledger
+from dunning.adapters.policy_store import ACTIVE_POLICY_KEY, POLICY_MAX_AGE, ActivePolicy
+from dunning.adapters.storage import ObjectStore
+from dunning.domain.policy import Policy, policy_json
+from dunning.local.embedded_aws import POLICY_KEY, EmbeddedAws, invoke_handler
 from tests.integration.test_ingest_invoices import XERO_HEADER, _xero
 from tests.support.files import csv_bytes
 
@@ -80,7 +81,7 @@ def test_an_invalid_policy_is_reported_and_the_previous_one_stays_in_force(
     rows = list(csv.DictReader(io.StringIO(report)))
     assert {row["row"] for row in rows} == {"0"}
     by_field = {row["field"]: row for row in rows}
-    assert by_field["min_gap_days"]["value"] == "'-4"  # made formula-safe, like every report
+    assert by_field["min_gap_days"]["value"] == "-4"  # a plain number stays a number
     assert "greater than or equal to 0" in by_field["min_gap_days"]["error"]
     assert "sending_window" in by_field and "bogus" in by_field
     assert _active(aws) == in_force, "the active policy is untouched"

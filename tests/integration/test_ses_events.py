@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws, invoke_handler, load_template
-from dunning.suppression import suppressed
+from dunning.adapters.ledger import Ledger
+from dunning.local.embedded_aws import EmbeddedAws, invoke_handler, load_template
+from dunning.services.suppression import suppressed
 from functions.ses_events import app
 
 CONFIGURATION_SET = "dunning-notices"

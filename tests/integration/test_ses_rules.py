@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from dunning.embedded_ses import NOTICE_CONFIGURATION_SET
-from dunning.ledger import PROFILE_SK, Ledger, account_pk
-from dunning.local import EmbeddedAws
+from dunning.adapters.keys import PROFILE_SK, account_pk
+from dunning.adapters.ledger import Ledger
+from dunning.local.embedded_aws import EmbeddedAws
+from dunning.local.embedded_ses import NOTICE_CONFIGURATION_SET
 from tests.conftest import UPLOADED_AT
 from tests.support.collections import World, world
 from tests.support.files import invoice_row, invoices_csv, reject_report
@@ -68,7 +69,7 @@ def test_a_non_ascii_address_is_refused_and_the_stage_retried_once_fixed() -> No
 def test_an_unencoded_display_name_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A mailer that handed SES the policy's sender as written (the bug this encoding fixes)."""
     policy = 'sender: "Façturi SRL <billing@example.com>"\n'
-    monkeypatch.setattr("dunning.mailer.ses_address", lambda address: address)
+    monkeypatch.setattr("dunning.adapters.mailer.ses_address", lambda address: address)
     with world(date(2027, 2, 1), policy) as w:
         _refused_then_fixed(
             w,
@@ -134,7 +135,7 @@ def test_an_unknown_configuration_set_is_refused() -> None:
 
 def test_a_send_without_a_configuration_set_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A function deployed without SES_CONFIGURATION_SET."""
-    from dunning.mailer import SesMailer
+    from dunning.adapters.mailer import SesMailer
 
     original = SesMailer.__init__
 
@@ -201,8 +202,8 @@ def test_a_refused_final_notice_holds_the_account_at_that_stage_and_opens_no_cas
 
 
 def test_a_hard_bounced_final_notice_opens_no_case() -> None:
-    from dunning.local import invoke_handler
-    from dunning.suppression import account_tag
+    from dunning.local.embedded_aws import invoke_handler
+    from dunning.ports import account_tag
     from functions.ses_events import app as ses_events
     from tests.integration.test_ses_events import bounce_event
 
@@ -221,7 +222,7 @@ def test_a_hard_bounced_final_notice_opens_no_case() -> None:
 
 def test_the_notice_failed_alarm_metric_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     counted: list[str] = []
-    monkeypatch.setattr("dunning.metrics.count", lambda name, value=1: counted.append(name))
+    monkeypatch.setattr("dunning.adapters.metrics.count", lambda name, value=1: counted.append(name))
     with world(date(2027, 2, 1), ses_sandbox=True) as w:
         w.invoices(invoice_row("A-1", account_id=ACCOUNT, due_on="2027-02-10"))
         w.run_through(date(2027, 2, 8))
@@ -260,7 +261,7 @@ def test_ingest_punycodes_idn_domains_and_rejects_non_ascii_local_parts(
 def test_simulate_in_the_sandbox_with_no_verified_recipient_sends_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dunning.cli import main
+    from dunning.cli.main import main
 
     invoices = tmp_path / "invoices.csv"
     invoices.write_bytes(

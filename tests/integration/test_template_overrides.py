@@ -7,7 +7,7 @@ import email
 import email.policy
 from pathlib import Path
 
-from dunning.cli import main
+from dunning.cli.main import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

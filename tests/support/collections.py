@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws, embedded_aws
-from dunning.policy import DEFAULT_POLICY, Policy, parse_policy
-from dunning.simulator import Simulation, Upload
+from dunning.adapters.ledger import Ledger
+from dunning.domain.policy import DEFAULT_POLICY, Policy, parse_policy
+from dunning.local.embedded_aws import EmbeddedAws, embedded_aws
+from dunning.local.simulator import Simulation, Upload
 from tests.support.files import csv_bytes, invoices_csv
 
 PAYMENT_HEADER = ["account_id", "invoice_id", "amount", "paid_on"]

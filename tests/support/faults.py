@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from dunning.local import LEGAL_BUCKET, LEGAL_TEAM_EMAIL
+from dunning.local.embedded_aws import LEGAL_BUCKET, LEGAL_TEAM_EMAIL
 from tests.support.collections import World
 from tests.support.files import invoice_row
 
@@ -79,7 +79,7 @@ class SesFaults:
         return False
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from dunning.runtime import Runtime
+        from dunning.runtime.wiring import Runtime
 
         make_client = Runtime.__dict__["sesv2"].func
         faults = self
@@ -157,7 +157,7 @@ class LambdaFaults:
     injected: int = 0
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from dunning.embedded_sfn import _InProcessLambda
+        from dunning.local.embedded_sfn import _InProcessLambda
 
         original = _InProcessLambda.invoke
         faults = self
@@ -213,14 +213,18 @@ class CrashPoint:
 
 
 CRASH_POINTS = {
-    "before_ses": CrashPoint("crash between reservation and SES", "dunning.mailer:SesMailer", "send", False),
+    "before_ses": CrashPoint(
+        "crash between reservation and SES", "dunning.adapters.mailer:SesMailer", "send", False
+    ),
     "after_ses": CrashPoint(
-        "crash after SES accepted, before the log", "dunning.mailer:SesMailer", "send", True
+        "crash after SES accepted, before the log", "dunning.adapters.mailer:SesMailer", "send", True
     ),
     "after_log": CrashPoint(
-        "crash after the log, before the acknowledgement", "dunning.workflow", "finish_send", False
+        "crash after the log, before the acknowledgement", "dunning.adapters.workflow", "finish_send", False
     ),
-    "handoff": CrashPoint("crash after marking the account legal", "dunning.workflow", "mark_legal", True),
+    "handoff": CrashPoint(
+        "crash after marking the account legal", "dunning.adapters.workflow", "mark_legal", True
+    ),
 }
 
 

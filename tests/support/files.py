@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dunning.ingest.formats import INVOICE_REQUIRED
-from dunning.local import EmbeddedAws
+from dunning.local.embedded_aws import EmbeddedAws
 
 INVOICE_HEADER = INVOICE_REQUIRED
 

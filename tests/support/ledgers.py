@@ -34,26 +34,22 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from dunning import escalation, workflow
-from dunning.account import AccountSnapshot, InvoiceState
-from dunning.calendar import local_date
-from dunning.clock import rfc3339
-from dunning.currencies import minor_units
-from dunning.events import Event
-from dunning.ledger import (
-    Ledger,
-    account_pk,
-    action_sk,
-    event_item,
-    invoice_sk,
-    payment_sk,
-)
-from dunning.legal import CASES_PK, Case, LegalDesk, packet_key
-from dunning.money import format_amount
-from dunning.owed import Owed, charge_to_json, owed
-from dunning.packets import MANIFEST, STATEMENT, verify_packet
-from dunning.policy import Policy
-from dunning.storage import ObjectStore
+from dunning.adapters import workflow
+from dunning.adapters.keys import CASES_PK, account_pk, action_sk, invoice_sk, notice_key, payment_sk
+from dunning.adapters.ledger import Ledger, event_item
+from dunning.adapters.storage import ObjectStore
+from dunning.domain.account import AccountSnapshot, InvoiceState
+from dunning.domain.calendar import local_date
+from dunning.domain.clock import rfc3339
+from dunning.domain.currencies import minor_units
+from dunning.domain.events import Event
+from dunning.domain.money import format_amount
+from dunning.domain.naming import case_id_for
+from dunning.domain.owed import Owed, charge_to_json, owed
+from dunning.domain.policy import Policy
+from dunning.packets.archive import MANIFEST, STATEMENT, verify_packet
+from dunning.services import escalation
+from dunning.services.legal import Case, LegalDesk, packet_key
 
 ACCOUNT = "ACC-1"
 EPISODE = 0
@@ -480,7 +476,7 @@ def send(
         "charge_lines": [charge_to_json(line) for line in due.charges],
     }
     message_id = f"ses-{currency}-{stage}"
-    pk, sk = workflow.notice_key(ACCOUNT, currency, EPISODE, stage)
+    pk, sk = notice_key(ACCOUNT, currency, EPISODE, stage)
     item = {  # begin_send's reservation, then finish_send's `sent`
         "PK": pk,
         "SK": sk,
@@ -564,7 +560,7 @@ def hand_off(spec: AccountSpec, items: list[dict[str, Any]], currency: str, at: 
         presign=None,
         legal_email=None,
     )
-    case_id = escalation.case_id_for(ACCOUNT, currency, EPISODE)
+    case_id = case_id_for(ACCOUNT, currency, EPISODE)
     request = escalation.StepRequest(ACCOUNT, EXECUTION, currency)
     progress = workflow.Handoff(case_id, at, open=True, owner=EXECUTION)
     escalation._open_case(ledger, policy, request, progress, desk)

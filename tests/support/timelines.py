@@ -35,12 +35,12 @@ from zoneinfo import ZoneInfo
 import holidays
 from hypothesis import strategies as st
 
-from dunning.currencies import minor_units
-from dunning.embedded_sfn import SimulationStuck
-from dunning.ledger import Ledger
-from dunning.local import EmbeddedAws, embedded_aws
-from dunning.policy import parse_policy
-from dunning.simulator import Simulation, Upload
+from dunning.adapters.ledger import Ledger
+from dunning.domain.currencies import minor_units
+from dunning.domain.policy import parse_policy
+from dunning.local.embedded_aws import EmbeddedAws, embedded_aws
+from dunning.local.embedded_sfn import SimulationStuck
+from dunning.local.simulator import Simulation, Upload
 from tests.support.files import csv_bytes, invoices_csv
 
 BUSINESS_TZ = "Europe/London"
@@ -298,7 +298,7 @@ def _losing_answers(lost: frozenset[int], record: set[str]) -> Iterator[None]:
     from botocore.exceptions import ReadTimeoutError
     from moto.sesv2.responses import SESV2Response
 
-    from dunning.embedded_ses import _raw
+    from dunning.local.embedded_ses import _raw
 
     accepted = Counter[str]()
     current = SESV2Response.send_email  # the embedded SES's, which refuses what SES refuses

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 
-from dunning import calendar as business_calendar
-from dunning.calendar import add_business_days, is_business_day, local_date, next_send_slot
-from dunning.policy import CONSUMER_LIMITS, Window
+from dunning.domain import calendar as business_calendar
+from dunning.domain.calendar import add_business_days, is_business_day, local_date, next_send_slot
+from dunning.domain.policy import CONSUMER_LIMITS, Window
 
 OFFICE = Window(start=time(9), end=time(17))
 BUCHAREST = ZoneInfo("Europe/Bucharest")

@@ -2,7 +2,7 @@
 
 Every figure below was computed on paper from the rule, not by running the code: interest for a piece is
 principal x (reference rate + 8) / 100 x days / 365, rounded half-up to the currency's minor units.
-Reference rates used (src/dunning/reference_rates.json):
+Reference rates used (src/dunning/domain/reference_rates.json):
   ECB MRO   2024 H1 4.50, 2024 H2 4.25
   BoE Bank Rate  2025 H1 (31 Dec 2024) 4.75, 2025 H2 (30 Jun 2025) 4.25
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from dunning.charges import (
+from dunning.domain.charges import (
     ChargesPolicy,
     DebtInvoice,
     LateFee,
@@ -34,7 +34,7 @@ from dunning.charges import (
     next_half_year,
     rate_in_force,
 )
-from dunning.charges import (
+from dunning.domain.charges import (
     charges_for as _charges_for,
 )
 from dunning.notices.render import ChargeLine
@@ -96,7 +96,7 @@ def test_rate_in_force_past_the_table_gives_the_last_known_rate_and_a_warning_sa
 ) -> None:
     # rate_in_force is a lookup for people (and the metric test); the charges no longer use it: they give a
     # day past the table no interest and report it (test_regimes.py). The table now ends with 2026 H2.
-    with caplog.at_level(logging.WARNING, logger="dunning.charges"):
+    with caplog.at_level(logging.WARNING, logger="dunning.domain.charges"):
         assert rate_in_force("eu", date(2031, 3, 1)) == D("2.40")
     assert "ends with the half-year from 2026-07-01" in caplog.text
 
@@ -108,7 +108,7 @@ def test_before_the_table_there_is_no_rate_to_use() -> None:
 
 
 def test_the_shipped_table_is_ordered_and_tells_the_business_to_append_half_years() -> None:
-    shipped = Path(__file__).parents[2] / "src" / "dunning" / "reference_rates.json"
+    shipped = Path(__file__).parents[2] / "src" / "dunning" / "domain" / "reference_rates.json"
     rates = ReferenceRates.load(shipped)
     assert rates == ReferenceRates.load()
     assert "append" in rates.note

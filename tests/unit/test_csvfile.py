@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 
+from dunning.domain.models import safe_cell
 from dunning.ingest.csvfile import (
     MAX_FIELD_CHARACTERS,
     MAX_RECORD_CHARACTERS,
@@ -9,7 +10,6 @@ from dunning.ingest.csvfile import (
     RejectReport,
     open_text,
     read_records,
-    safe_cell,
 )
 
 
@@ -31,7 +31,7 @@ def test_byte_order_mark_is_dropped() -> None:
 def test_formula_like_cells_are_written_as_text() -> None:
     assert safe_cell("=1+1") == "'=1+1"
     assert safe_cell("@SUM(A1)") == "'@SUM(A1)"
-    assert safe_cell("-2") == "'-2"
+    assert safe_cell("-2+A1") == "'-2+A1"  # a bare number ("-2") is left a number: see below
     assert safe_cell("plain") == "plain"
 
 
@@ -111,3 +111,10 @@ def test_quotes_inside_unquoted_values_are_literal_as_in_the_csv_module() -> Non
 def test_repeated_and_row_leading_byte_order_marks_are_dropped() -> None:
     data = "\ufeff\ufeff\ufeffinvoice_id,x\n\ufeffA,1\n".encode()
     assert [r.values for r in read_records(open_text(io.BytesIO(data)))] == [["invoice_id", "x"], ["A", "1"]]
+
+
+def test_a_negative_amount_stays_a_number_while_a_formula_is_neutralised() -> None:
+    assert safe_cell("-2.39") == "-2.39"
+    assert safe_cell("-2") == "-2"
+    assert safe_cell("-2+3") == "'-2+3"
+    assert safe_cell("-cmd|' /C calc'!A0") == "'-cmd|' /C calc'!A0"

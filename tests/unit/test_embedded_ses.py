@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from dunning.embedded_ses import MAX_RAW_MESSAGE_BYTES, Refusal, embedded_ses, refusal
+from dunning.local.embedded_ses import MAX_RAW_MESSAGE_BYTES, Refusal, embedded_ses, refusal
 
 REGION = "eu-west-1"
 RAW = (

@@ -28,6 +28,7 @@ from typing import Any
 import jinja2
 import pytest
 
+from dunning.domain.policy import DEFAULT_LADDER
 from dunning.notices import NoticeContext, NoticeInvoice, RenderedNotice, render_notice, shipped_template_dir
 from dunning.notices.render import (
     Business,
@@ -37,7 +38,6 @@ from dunning.notices.render import (
     format_money,
     format_rate,
 )
-from dunning.policy import DEFAULT_LADDER
 
 SHIPPED = shipped_template_dir()
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -79,7 +79,8 @@ INVOICES = (
 )
 # EU Late Payment Directive, worked by hand: reference rate 2.15 % + 8 points = 10.15 % a year, simple
 # daily interest up to the send date (1200.00 x 10.15 % x 30/365 = 10.01; 80.50 x 10.15 % x 18/365 =
-# 0.40), and EUR 40 fixed compensation per late invoice. The details are as dunning.charges writes them.
+# 0.40), and EUR 40 fixed compensation per late invoice. The details are as dunning.domain.charges writes
+# them.
 CHARGES = (
     ChargeLine(
         kind="statutory_interest",
@@ -245,7 +246,8 @@ FORMATTED = {
     "ru": ("15 марта 2027\u202fг.", "1\xa0280,50\xa0€", "0,40\xa0€"),
     "hu": ("2027. március 15.", "1\xa0280,50\xa0EUR", "0,40\xa0EUR"),
     "ar": ("15 مارس 2027", "\u200f1,280.50\xa0€", "\u200f0.40\xa0€"),
-    "fa": ("15 مارس 2027", "\u200e€\xa01,280.50", "\u200e€\xa00.40"),
+    # Persian in its own digits (CLDR's default numbering system for fa, arabext: ۰-۹, ٬ and ٫).
+    "fa": ("۱۵ مارس ۲۰۲۷", "\u200e€\xa0۱٬۲۸۰٫۵۰", "\u200e€\xa0۰٫۴۰"),
 }
 RATE = {
     "en": "10.15%",
@@ -253,7 +255,7 @@ RATE = {
     "ru": "10,15\xa0%",
     "hu": "10,15%",
     "ar": "10.15%",
-    "fa": "10.15%",
+    "fa": "۱۰٫۱۵%",
 }
 # Words of the English templates that must not show through in a translation.
 ENGLISH = re.compile(

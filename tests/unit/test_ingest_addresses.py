@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dunning.models import AccountProfile, problems_from
+from dunning.domain.models import AccountProfile, problems_from
 
 PROFILE: dict[str, Any] = {
     "account_id": "ACME",

@@ -9,10 +9,10 @@ import tracemalloc
 from datetime import UTC, datetime
 from typing import IO, Any, cast
 
+from dunning.adapters.ledger import Ledger
+from dunning.adapters.storage import ObjectStore, StoredObject
+from dunning.domain.policy import DEFAULT_POLICY
 from dunning.ingest.service import Ingestor
-from dunning.ledger import Ledger
-from dunning.policy import DEFAULT_POLICY
-from dunning.storage import ObjectStore, StoredObject
 from tests.support.files import INVOICE_HEADER
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from dunning.account import AccountSnapshot
-from dunning.ladder import decide, payment_deadline
-from dunning.policy import DEFAULT_POLICY, parse_policy
+from dunning.domain.account import AccountSnapshot
+from dunning.domain.ladder import decide, payment_deadline
+from dunning.domain.policy import DEFAULT_POLICY, parse_policy
 
 
 def _at(text: str) -> datetime:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dunning.ledger import Backoff, Ledger, LedgerError
+from dunning.adapters.ledger import Backoff, Ledger, LedgerError
 
 
 class FlakyDynamo:

@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
-from dunning.mailer import NO_RETRIES, SesMailer
-from dunning.sending import SendRejected, SendThrottled, SendUnconfirmed
+from dunning.adapters.mailer import NO_RETRIES, SesMailer
+from dunning.ports import SendRejected, SendThrottled, SendUnconfirmed
 
 
 @pytest.fixture

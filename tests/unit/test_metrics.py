@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Metrics
 
-from dunning import escalation, metrics, workflow
-from dunning.charges import MissingReferenceRate, rate_in_force
+from dunning.adapters import metrics, workflow
+from dunning.domain.charges import MissingReferenceRate, rate_in_force
+from dunning.services import escalation
 
 
 @pytest.fixture
@@ -26,21 +27,32 @@ def _count(emitted: dict[str, Any], name: str) -> float:
     return sum(float(value) for value in emitted.get(name, {}).get("Value", []))
 
 
-def test_a_rate_in_force_counts_nothing(emitted: dict[str, Any]) -> None:
+def test_a_rate_lookup_counts_nothing(emitted: dict[str, Any]) -> None:
+    # The domain computes and reports; only the send and the hand-off, which log charges_incomplete, count.
     rate_in_force("eu", date(2024, 7, 1))
+    rate_in_force("eu", date(2031, 3, 1))
+    with pytest.raises(MissingReferenceRate):
+        rate_in_force("uk", date(1999, 1, 1))
     assert metrics.MISSING_REFERENCE_RATE not in emitted
 
 
-def test_a_day_past_the_rate_table_counts_a_missing_reference_rate(emitted: dict[str, Any]) -> None:
-    rate_in_force("eu", date(2031, 3, 1))
-    assert _count(emitted, metrics.MISSING_REFERENCE_RATE) == 1
+def test_interest_left_out_for_a_missing_rate_counts_the_alarm_metric(emitted: dict[str, Any]) -> None:
+    from dunning.domain.charges import MissingRate
+    from dunning.domain.owed import Owed
+    from dunning.services.sending import report_missing_rates
+
+    class _Ledger:
+        def append_events(self, events: object) -> None:
+            pass
+
+    gaps = (
+        MissingRate("eu", date(2031, 1, 1), date(2031, 1, 31)),
+        MissingRate("uk", date(2031, 1, 1), date(2031, 1, 2)),
+    )
+    due = Owed("ACME", "EUR", date(2031, 2, 1), (), missing_rates=gaps)
+    report_missing_rates(_Ledger(), "ACME", datetime(2031, 2, 1, 9, tzinfo=UTC), due, "firm_notice")  # type: ignore[arg-type]
+    assert _count(emitted, metrics.MISSING_REFERENCE_RATE) == 2
     assert emitted[metrics.MISSING_REFERENCE_RATE]["Unit"] == "Count"
-
-
-def test_a_day_before_the_rate_table_counts_a_missing_reference_rate(emitted: dict[str, Any]) -> None:
-    with pytest.raises(MissingReferenceRate):
-        rate_in_force("uk", date(1999, 1, 1))
-    assert _count(emitted, metrics.MISSING_REFERENCE_RATE) == 1
 
 
 class _FixedClock:

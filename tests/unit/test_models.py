@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dunning.models import Action, Invoice, Payment, Problem, problems_from
+from dunning.domain.models import Action, Invoice, Payment, Problem, problems_from
 
 VALID: dict[str, Any] = {
     "account_id": "ACME",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 import logging
 import re
 from dataclasses import replace
@@ -21,6 +22,7 @@ from typing import Any
 import jinja2
 import pytest
 
+from dunning.domain.policy import DEFAULT_LADDER
 from dunning.notices import (
     Attachment,
     NoticeContext,
@@ -33,8 +35,18 @@ from dunning.notices import (
 )
 from dunning.notices import render as render_module
 from dunning.notices.mime import safe_filename
-from dunning.notices.render import Business, ChargeLine, language_of, single_line
-from dunning.policy import DEFAULT_LADDER
+from dunning.notices.render import (
+    Business,
+    ChargeLine,
+    format_long_date,
+    format_money,
+    format_number,
+    format_rate,
+    language_of,
+    numbering_system,
+    single_line,
+)
+from tests.unit.test_golden_notices import sample as golden_sample
 
 SHIPPED = shipped_template_dir()
 CUSTOMER_STAGES = [stage.template_name for stage in DEFAULT_LADDER if not stage.is_handoff]
@@ -605,3 +617,98 @@ def test_override_templates_cannot_reach_into_python(tmp_path: Path) -> None:
     (evil / "reminder.subject.j2").write_text("{{ customer_name.__class__.__mro__[1].__subclasses__() }}\n")
     with pytest.raises(jinja2.exceptions.SecurityError):
         render_notice(replace(CONTEXT, stage="reminder"), [tmp_path, SHIPPED])
+
+
+def without_identifiers(text: str, context: NoticeContext) -> str:
+    """`text` without what a notice quotes as written, ASCII digits and all: invoice ids and references,
+    payment terms, the account id, the addresses and bank details, email addresses and links, the law a
+    notice cites (a directive's number), and the PDF's page numbers ("1/2"). (Shared with test_pdf.)"""
+    business = context.business
+    quoted = [
+        *(invoice.invoice_id for invoice in context.invoices),
+        *(invoice.reference or "" for invoice in context.invoices),
+        *(invoice.terms or "" for invoice in context.invoices),
+        context.account_id,
+        *business.address,
+        *business.payment_instructions,
+        *context.postal_address,
+        "2011/7/EU",
+        "EU/2011/7",  # as pypdf extracts it from a right-to-left line
+    ]
+    # A line may break inside a value, and a table cell's label may come between its words: the value, its
+    # comma-separated parts and its words that mix digits with letters ("C-2027-14", "RO49"), never a bare
+    # number on its own (that would hide an ASCII count or amount).
+    pieces = {piece.strip() for value in quoted for piece in (value, *value.split(","))}
+    pieces |= {word.strip(",") for value in quoted for word in value.split() if not word.strip(",").isdigit()}
+    for value in sorted(filter(None, pieces), key=len, reverse=True):
+        text = re.sub(r"\s+".join(map(re.escape, value.split())), " ", text)
+    text = re.sub(r"https://\S+|\S+@\S+", " ", text)
+    # The page numbers, last: a directive's number is gone already.
+    return re.sub(r"(?<![0-9])[0-9]+/[0-9]+(?![0-9])", " ", text)
+
+
+# --- the locale's digits ------------------------------------------------------------------------------
+
+
+def test_persian_numbers_are_in_persian_digits_and_arabic_ones_as_its_locale_says() -> None:
+    # CLDR's default numbering system: arabext for fa (۰-۹ with ٬ and ٫), latn for ar in Babel 2.18's
+    # CLDR, arab for ar_EG (٠-٩). Babel itself formats every locale with ASCII digits.
+    assert format_money(Decimal("1280.50"), "EUR", "fa") == "\u200e€\xa0۱٬۲۸۰٫۵۰"
+    assert format_money(Decimal("1234"), "JPY", "fa_IR") == "\u200e¥\xa0۱٬۲۳۴"
+    assert format_rate(Decimal("10.15"), "fa") == "۱۰٫۱۵%"
+    assert format_long_date(date(2027, 3, 15), "fa") == "۱۵ مارس ۲۰۲۷"
+    assert format_number(30, "fa") == "۳۰" and format_number(1000, "fa") == "۱٬۰۰۰"
+    assert format_money(Decimal("1280.50"), "EUR", "ar") == "\u200f1,280.50\xa0€"
+    assert format_long_date(date(2027, 3, 15), "ar") == "15 مارس 2027"
+    assert format_money(Decimal("1280.50"), "EUR", "ar_EG") == "\u200f١٬٢٨٠٫٥٠\xa0€"
+    assert format_rate("2", "ar_EG") == "٢%"
+    assert (
+        format_number(1000, "en") == "1,000"
+        and format_long_date(date(2027, 3, 15), "en_GB") == "15 March 2027"
+    )
+    assert (numbering_system("fa"), numbering_system("ar"), numbering_system("ar_EG")) == (
+        "arabext",
+        "latn",
+        "arab",
+    )
+
+
+@pytest.mark.parametrize("stage", CUSTOMER_STAGES)
+def test_a_persian_notice_has_no_ascii_digit_outside_what_it_quotes(stage: str) -> None:
+    """Every amount, date, rate and count in a Persian notice (subject, text and HTML) is in Persian digits;
+    the ids, references, addresses and links it quotes stay as the customer or the business wrote them."""
+    context = golden_sample("fa", stage)
+    notice = render_notice(context, [SHIPPED])
+    # The HTML's words, not its markup (style="margin:0 0 16px", links in href).
+    html_words = html.unescape(re.sub(r"<[^>]*>", " ", notice.html))
+
+    for part in (notice.subject, notice.text, html_words):
+        assert re.search("[۰-۹]", part)
+        left = without_identifiers(part, context)
+        assert not re.search("[0-9]", left), re.findall(r"\S*[0-9]\S*", left)
+    for part in (notice.text, html_words):
+        # What the notice quotes is as written: never converted to Persian digits.
+        for quoted in ("INV-1001", "ACC-9", "PO-77", "IBAN RO49 AAAA 1B31 0075 9384 0000", "acc-9"):
+            assert quoted in part
+    if stage in {"firm_notice", "demand_letter", "final_notice"}:
+        for part in (notice.text, html_words):
+            flat = " ".join(part.split())
+            # The days ngettext counts ("for 30 days") and the rate, in the locale's digits.
+            assert "برای ۳۰ روز" in flat and "برای ۱۸ روز" in flat and "۱۰٫۱۵%" in flat
+
+
+def test_the_check_for_ascii_digits_finds_them() -> None:
+    # The same notice with ASCII digits (as it was before Persian digits): the check above would fail.
+    context = golden_sample("fa", "final_notice")
+    text = render_notice(context, [SHIPPED]).text.translate({0x6F0 + d: str(d) for d in range(10)})
+    assert re.findall("[0-9]", without_identifiers(text, context))
+
+
+def test_a_business_template_writes_a_count_in_the_locales_digits(tmp_path: Path) -> None:
+    (tmp_path / "fa").mkdir()
+    (tmp_path / "fa" / "reminder.subject.j2").write_text(
+        "{{ invoices|length|number }} صورتحساب، {{ ngettext('%(num)s day', '%(num)s days', 1000) }}",
+        encoding="utf-8",
+    )
+    notice = render_notice(golden_sample("fa", "reminder"), [tmp_path, SHIPPED])
+    assert notice.subject == "۲ صورتحساب، ۱٬۰۰۰ روز"

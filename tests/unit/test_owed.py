@@ -1,4 +1,4 @@
-"""dunning.owed: the one computation of what an account owes, per currency (CONTRACT 13).
+"""dunning.domain.owed: the one computation of what an account owes, per currency (CONTRACT 13).
 
 Each case is worked by hand in its comment; the snapshot is built from ledger items as the workflow reads
 them, so what is tested is what the notice, the case and the report see.
@@ -10,9 +10,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from dunning.account import AccountSnapshot
-from dunning.owed import charge_from_json, charge_to_json, owed
-from dunning.policy import DEFAULT_POLICY, Policy
+from dunning.domain.account import AccountSnapshot
+from dunning.domain.owed import charge_from_json, charge_to_json, owed
+from dunning.domain.policy import DEFAULT_POLICY, Policy
 
 
 def _policy(**charges: Any) -> Policy:

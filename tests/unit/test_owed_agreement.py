@@ -42,10 +42,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from pypdf import PdfReader
 
-from dunning import packets
-from dunning.currencies import minor_units
-from dunning.ladder import payment_deadline
-from dunning.money import format_amount, quantum
+from dunning.domain.currencies import minor_units
+from dunning.domain.ladder import payment_deadline
+from dunning.domain.money import format_amount, quantum
+from dunning.domain.owed import charge_from_json, charge_to_json
+from dunning.notices.context import business_of, notice_invoice
 from dunning.notices.render import (
     NoticeContext,
     format_locale,
@@ -53,8 +54,7 @@ from dunning.notices.render import (
     render_notice,
     shipped_template_dir,
 )
-from dunning.owed import charge_from_json, charge_to_json
-from dunning.sending import business_of, notice_invoice
+from dunning.packets import archive as packets
 from tests.support.ledgers import (
     CURRENCIES,
     FINAL,

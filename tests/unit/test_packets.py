@@ -17,9 +17,9 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader
 
-from dunning.account import InvoiceState
+from dunning.domain.account import InvoiceState
 from dunning.notices.render import Business, ChargeLine, format_money
-from dunning.packets import (
+from dunning.packets.archive import (
     MANIFEST,
     STATEMENT_COLUMNS,
     CaseFile,

@@ -24,6 +24,9 @@ from dunning.notices.render import (
     format_long_date,
     format_money,
 )
+from tests.unit.test_golden_notices import CHARGES as GOLDEN_CHARGES
+from tests.unit.test_golden_notices import sample as golden_sample
+from tests.unit.test_notices import without_identifiers
 
 INVOICES = (
     NoticeInvoice(
@@ -260,7 +263,7 @@ HUNGARIAN = RenderedNotice(
     ("locale", "customer", "rendered", "words"),
     [
         ("ru", "Анна Сергеевна Попова", RUSSIAN, ["Просим погасить задолженность", "Итого к оплате"]),
-        ("ro_RO", "Ștefan Țăranu", ROMANIAN, ["achitați", "mulțumim", "Termen de plată", "Scadența"]),
+        ("ro_RO", "Ștefan Țăranu", ROMANIAN, ["achitați", "mulțumim", "Termen de plată", "Data scadenței"]),
         ("hu_HU", "Kővári Győző", HUNGARIAN, ["határidőig", "köszönjük", "Fizetendő összesen"]),
     ],
 )
@@ -332,13 +335,35 @@ def test_arabic_and_persian_letters_are_shaped_right_to_left_in_their_language(
     for name_part in customer.split():
         assert name_part in text
     assert "INV-1001" in text and "(PO-77)" in text
-    assert "1,280.50" in text and "€" in text
-    for part in ("29", "2027"):
-        assert part in text
+    # In the locale's digits: ASCII for ar (CLDR's default numbering system for it is latn), Extended
+    # Arabic-Indic for fa ("۱٬۲۸۰٫۵۰"). pypdf gives some runs of Persian digits back to front, though the
+    # page shows them the right way round: each figure is looked for either way.
+    locale_format = format_locale(locale, rendered.lang)
+    total = re.sub(r"[^\d.,٫٬]", "", format_money(Decimal("1280.50"), "EUR", locale_format))
+    assert total == ("1,280.50" if locale == "ar" else "۱٬۲۸۰٫۵۰")
+    assert (total in text or total[::-1] in text) and "€" in text
+    deadline = format_long_date(date(2027, 3, 29), locale_format)
+    for part in (word for word in deadline.split() if word[0].isdigit()):
+        assert part in text or part[::-1] in text
+    if locale != "ar":
+        assert "1,280.50" not in text and "2027" not in text and "7202" not in text
     # The Arabic list became the table, as the English one does.
     assert "مرجعكم PO-77" not in text
     # Not the English fallback.
     assert "Total due" not in text
+
+
+def test_a_persian_letter_writes_every_number_in_persian_digits() -> None:
+    """Amounts, dates, rates and counts of days in Extended Arabic-Indic digits, as in the email; what the
+    customer or the business wrote (ids, references, addresses, bank details, links) stays as written, and
+    so does the page number (fpdf2 writes the page count in ASCII digits)."""
+    context = replace(golden_sample("fa", "demand_letter"), charges=GOLDEN_CHARGES)
+    rendered = render_notice(context, [shipped_template_dir()])
+    text = _text(letter_pdf(context, rendered))
+
+    assert "۱۰٫۱۵%" in text or "%۵۱٫۰۱" in text  # the rate (pypdf may reverse the run)
+    assert "۳۰ روز" in text or "۰۳ روز" in text  # the days counted (ngettext's number)
+    assert not re.search(r"[0-9]", without_identifiers(text, context)), without_identifiers(text, context)
 
 
 def test_building_twice_gives_the_same_bytes() -> None:

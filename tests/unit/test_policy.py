@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dunning.policy import DEFAULT_POLICY, PolicyError, parse_policy
+from dunning.domain.policy import DEFAULT_POLICY, PolicyError, parse_policy
 
 
 def test_an_empty_policy_is_the_default() -> None:

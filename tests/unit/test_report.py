@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -10,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from dunning.report import BUCKETS, InvoiceLine, aging, aging_bucket, collected, describe, render_report
+from dunning.local.report import (
+    BUCKETS,
+    TEMPLATE_DIR,
+    InvoiceLine,
+    aging,
+    aging_bucket,
+    collected,
+    describe,
+    render_report,
+)
 
 START = date(2027, 1, 4)  # a Monday, so ISO weeks start on the period's first day
 END = date(2027, 3, 31)
@@ -392,3 +402,16 @@ def test_each_event_type_has_a_short_description(event: dict[str, Any], words: s
 def test_an_empty_simulation_still_renders() -> None:
     html = render_report(events=[], invoices=[], start=START, end=END)
     assert "Nothing outstanding." in html and "No payments applied." in html and "No accounts." in html
+
+
+# The page's bytes for this module's inputs: the same as when the page was an HTML string in report.py, before
+# it moved to templates/report.html.j2 (issue 11). Changing the page on purpose changes it: update it then.
+PAGE_SHA256 = "22bda1920326bea561e4c8c927f7aa365bae2130dfe8b0242ac1c129e71b6cda"
+
+
+def test_the_page_comes_from_the_packaged_template_byte_for_byte() -> None:
+    assert (TEMPLATE_DIR / "report.html.j2").is_file()
+    html = render_report(events=EVENTS, invoices=INVOICES, start=START, end=END)
+    assert hashlib.sha256(html.encode("utf-8")).hexdigest() == PAGE_SHA256, (
+        "report.html changed: if on purpose, set PAGE_SHA256 to the new digest"
+    )

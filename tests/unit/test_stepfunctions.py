@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from dunning.stepfunctions import StepFunctions
+from dunning.adapters.stepfunctions import StepFunctions
 
 MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:dunning-collections"
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dunning.ledger import Ledger
-from dunning.suppression import (
+from dunning.adapters.ledger import Ledger
+from dunning.services.suppression import (
     BOUNCE,
     COMPLAINT,
     TRANSIENT,

@@ -36,10 +36,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from dunning.domain.models import safe_cell
+
 REPLACEMENT_CHARACTER = "\ufffd"
 BYTE_ORDER_MARK = "\ufeff"
-# Cells starting with these are formulas to Excel, LibreOffice and Google Sheets.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 MAX_FIELD_CHARACTERS = 100_000
 MAX_RECORD_CHARACTERS = 1_000_000
 MAX_RECORD_LINES = 100
@@ -219,14 +219,6 @@ def read_records(text: IO[str]) -> Iterator[Record]:
 def normalize_header(name: str) -> str:
     """Column names compare without case, spaces or Xero's '*' required-column marker."""
     return name.strip().lstrip(BYTE_ORDER_MARK).lstrip("*").strip().lower().replace(" ", "")
-
-
-def safe_cell(value: object) -> str:
-    """A cell value that a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 class RejectReport:

@@ -24,8 +24,7 @@ from typing import Annotated, Any, TypeVar
 from babel import Locale
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from dunning.ingest.csvfile import REPLACEMENT_CHARACTER, Record, UnreadableFile, normalize_header
-from dunning.models import (
+from dunning.domain.models import (
     ADDRESS_FIELDS,
     AccountProfile,
     Action,
@@ -38,8 +37,9 @@ from dunning.models import (
     country_timezone,
     problems_from,
 )
-from dunning.money import is_currency, parse_decimal, to_minor_units
-from dunning.policy import Policy
+from dunning.domain.money import is_currency, parse_decimal, to_minor_units
+from dunning.domain.policy import Policy
+from dunning.ingest.csvfile import REPLACEMENT_CHARACTER, Record, UnreadableFile, normalize_header
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 logger = logging.getLogger(__name__)

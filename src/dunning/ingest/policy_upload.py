@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from dunning.adapters.storage import ObjectGone, ObjectStore
+from dunning.domain.policy import PolicyError, PolicyProblem, parse_policy, policy_json
 from dunning.ingest.csvfile import RejectReport
 from dunning.ingest.service import ImportSummary
-from dunning.policy import PolicyError, PolicyProblem, parse_policy, policy_json
-from dunning.storage import ObjectGone, ObjectStore
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,39 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from dunning import balances
-from dunning.account import (
+from dunning.adapters.keys import (
+    CLAIM_PREFIX,
+    CREDIT_NOTE_PREFIX,
+    INVOICE_PREFIX,
+    LEGACY_STATE_SK,
+    PAYMENT_PREFIX,
+    PROFILE_SK,
+    UNBOUND_DOCUMENT_SK,
+    account_pk,
+    action_sk,
+    bound_document_sk,
+    claim_sk,
+    claimants,
+    credit_note_sk,
+    document_pk,
+    due_keys,
+    invoice_of,
+    invoice_sk,
+    payment_prefix,
+    payment_ref_sk,
+    payment_sk,
+    receipt_key,
+)
+from dunning.adapters.ledger import Item, Ledger
+from dunning.adapters.storage import (
+    DOCUMENTS_PREFIX,
+    ObjectStore,
+    StoredObject,
+    document_account,
+    document_name,
+)
+from dunning.domain import balances
+from dunning.domain.account import (
     AccountSnapshot,
     InvoiceState,
     credit_note,
@@ -30,40 +61,13 @@ from dunning.account import (
     reported_history,
     with_credits,
 )
-from dunning.clock import rfc3339
-from dunning.events import Event, EventType
+from dunning.domain.clock import rfc3339
+from dunning.domain.events import Event, EventType
+from dunning.domain.models import ADDRESS_FIELDS, ActionKind, InvoiceStatus, Payment
+from dunning.domain.money import format_amount, to_minor_units
+from dunning.domain.policy import Policy
 from dunning.ingest import formats
 from dunning.ingest.csvfile import RejectReport, UnreadableFile, open_text, read_records
-from dunning.ledger import (
-    CREDIT_NOTE_PREFIX,
-    PROFILE_SK,
-    Item,
-    Ledger,
-    account_pk,
-    action_sk,
-    credit_note_sk,
-    due_keys,
-    invoice_sk,
-    payment_prefix,
-    payment_ref_sk,
-    payment_sk,
-)
-from dunning.models import ADDRESS_FIELDS, ActionKind, InvoiceStatus, Payment
-from dunning.money import format_amount, to_minor_units
-from dunning.policy import Policy
-from dunning.storage import (
-    DOCUMENTS_PREFIX,
-    UNBOUND_DOCUMENT_SK,
-    ObjectStore,
-    StoredObject,
-    bound_document_sk,
-    claim_sk,
-    claimants,
-    document_account,
-    document_name,
-    document_pk,
-)
-from dunning.workflow import LEGACY_STATE_SK
 
 logger = Logger(service="dunning", child=True)
 
@@ -155,8 +159,8 @@ class Ingestor:
             logger.warning("Ignoring an object outside the upload prefixes", extra={"key": source.key})
             return None
         summary = ImportSummary(key=source.key, kind=kind.value)
-        receipt_key = (f"FILE#{source.key}", f"RECEIPT#{source.revision}")
-        if self._ledger.get(*receipt_key) is not None:
+        receipt = receipt_key(source.key, source.revision)
+        if self._ledger.get(*receipt) is not None:
             summary.already_processed = True
             logger.info("Upload already processed", extra={"key": source.key, "revision": source.revision})
             return summary
@@ -170,7 +174,7 @@ class Ingestor:
             self._publish_report(run)
         finally:
             run.report.close()
-        self._ledger.write_batch([self._receipt(receipt_key, summary)])
+        self._ledger.write_batch([self._receipt(receipt, summary)])
         logger.info("Upload ingested", extra={"summary": summary.__dict__})
         return summary
 
@@ -601,8 +605,8 @@ class Ingestor:
         if view is not None:
             return view
         items = [
-            *self._ledger.query_partition(pk, "INVOICE#"),
-            *self._ledger.query_partition(pk, "PAYMENT#"),
+            *self._ledger.query_partition(pk, INVOICE_PREFIX),
+            *self._ledger.query_partition(pk, PAYMENT_PREFIX),
             *self._ledger.query_partition(pk, CREDIT_NOTE_PREFIX),
         ]
         snapshot = AccountSnapshot.from_items(account_id, items)
@@ -717,7 +721,7 @@ class Ingestor:
             self._identified_events(run, row, ref, parts, currency)
             for key, change in left_behind.items():
                 # The invoices the payment was moved off: what it had received beyond them goes with it.
-                invoice_id = key[1].removeprefix("INVOICE#")
+                invoice_id = invoice_of(key[1])
                 _credit_event(
                     run, payment.account_id, row.line, 9, invoice_id, change, currency, invoice_id=invoice_id
                 )
@@ -1148,10 +1152,10 @@ class Ingestor:
         name = run.source.file_name
         account = document_account(run.source.key)
         if account is None:
-            others = sorted(claimants(self._ledger.query_partition(document_pk(name), "CLAIM#")))
+            others = sorted(claimants(self._ledger.query_partition(document_pk(name), CLAIM_PREFIX)))
             if len(others) > 1:
                 # Attaching it to any of them could send one customer another's invoice (module docstring
-                # of dunning.storage); invoices that claim it later make it ambiguous the same way.
+                # of dunning.adapters.storage); invoices that claim it later make it ambiguous the same way.
                 error = (
                     f"invoices of several accounts ({', '.join(others)}) look for this file, so it is "
                     f"attached to none of them; upload it as {DOCUMENTS_PREFIX}<account_id>/{name}"
@@ -1249,7 +1253,7 @@ class _PaymentChunk:
 
     def feed(self, key: tuple[str, str]) -> dict[str, balances.FeedPayment]:
         if key not in self.feeds:
-            prefix = payment_prefix(key[1].removeprefix("INVOICE#"))
+            prefix = payment_prefix(invoice_of(key[1]))
             items = self.ledger.query_partition(key[0], prefix)
             self.feeds[key] = {
                 item["SK"]: feed_payment(item) for item in items if item.get("kind") == "payment"

@@ -36,10 +36,12 @@ customer's language, laid out as a letter; the parts that are the email's own ar
   short lines (a sign-off, an address) keep their breaks.
 Where a heuristic does not match, the text is printed as it is: a paragraph too many rather than one lost.
 
-The labels the PDF adds (table headings, totals, "How to pay") are in the text's language (en, ro, ru, hu,
-ar, fa; English otherwise). Amounts, dates and rates are formatted by render's own functions, so the table
-says exactly what the text says: the locale's conventions, the currency's ISO 4217 minor units, Decimal
-throughout. The business logo is not drawn: it is a URL, and a letter is built without network access.
+The labels the PDF adds (table headings, totals, "How to pay", the charge names, a number of days) are in the
+text's language, from the same gettext catalog as the email's words (catalog.py: en, ro, ru, hu, ar, fa;
+English otherwise), so that a letter names a charge as its email does. Amounts, dates and rates are formatted
+by render's own functions, so the table says exactly what the text says: the locale's conventions, the
+currency's ISO 4217 minor units, Decimal throughout. The business logo is not drawn: it is a URL, and a letter
+is built without network access.
 
 Customer-supplied text (names, references, ids) is only ever text here: control characters and explicit
 bidirectional embeddings/overrides are removed (an RLO in a name would otherwise show the amounts after it
@@ -51,9 +53,10 @@ so the same input gives the same bytes (with the same fpdf2 version).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -62,10 +65,10 @@ from typing import Any, Literal
 from unicodedata import bidirectional
 from urllib.parse import urlsplit
 
-from babel.units import format_unit
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from dunning.notices import catalog
 from dunning.notices.render import (
     FALLBACK_LANGUAGE,
     PAP_ANNEX_HEADING,
@@ -78,6 +81,7 @@ from dunning.notices.render import (
     format_locale,
     format_long_date,
     format_money,
+    format_number,
     format_rate,
     language_of,
 )
@@ -120,8 +124,10 @@ def font_dir() -> Path:
 
 @dataclass(frozen=True)
 class _Labels:
-    """The words the PDF adds around the notice text, in one language."""
+    """The words the PDF adds around the notice text, in one language: from the language's catalog
+    (catalog.py), the same one the email's templates read, so that the two say a thing the same way."""
 
+    language: str
     account: str
     invoice: str
     due_date: str
@@ -137,10 +143,8 @@ class _Labels:
     fixed_compensation: str
     contract_interest: str
     other_charge: str
-    annual_rate: str  # "{rate}": the locale's percentage, e.g. "10.15%" or "10,15 %"
-    monthly_rate: str  # "{rate}", as annual_rate
-    # "{days}": a count of days; None where Babel knows the plural forms of "day" for the language.
-    days: str | None
+    annual_rate: str  # "%(rate)s": the locale's percentage, e.g. "10.15%" or "10,15 %"
+    monthly_rate: str  # "%(rate)s", as annual_rate
     copy_title: str
     customer: str
     your_reference: str
@@ -148,200 +152,81 @@ class _Labels:
     invoice_amount: str
     paid: str  # paid or credited against the invoice
     payment_terms: str
-    payment_reference: str  # "{invoice}"
-    copy_note: str  # "{date}"
-    comma: str = ", "
-    semicolon: str = "; "
+    payment_reference: str  # "%(invoice)s"
+    copy_note: str  # "%(date)s"
+    comma: str
+    semicolon: str
+
+    def days(self, count: int, fmt: _Format | None = None) -> str:
+        """A number of days, in the plural form the language's rules give `count`, and written in the digits
+        of `fmt`'s locale (ASCII without one)."""
+        words = catalog.translations(self.language).ngettext("%(num)s day", "%(num)s days", count)
+        return str(words) % {"num": fmt.number(count) if fmt is not None else count}
 
 
-_LABELS: dict[str, _Labels] = {
-    "en": _Labels(
-        account="Account",
-        invoice="Invoice",
-        due_date="Due date",
-        outstanding="Outstanding",
-        total_due="Total due",
-        invoices_total="Invoices outstanding",
-        charges_total="Total charges",
-        deadline="Payment deadline",
-        how_to_pay="How to pay",
-        pay_online="Pay online",
-        late_fee="Late payment fee",
-        statutory_interest="Statutory interest",
-        fixed_compensation="Fixed compensation for recovery costs",
-        contract_interest="Contractual interest",
-        other_charge="Charge",
-        annual_rate="{rate} a year",
-        monthly_rate="{rate} a month",
-        days=None,
-        copy_title="Copy of invoice",
-        customer="Customer",
-        your_reference="Your reference",
-        issue_date="Issue date",
-        invoice_amount="Invoice amount",
-        paid="Paid",
-        payment_terms="Payment terms",
-        payment_reference="Please quote {invoice} as the payment reference.",
-        copy_note=(
-            "This copy was produced from our records on {date}. It does not replace the original invoice."
+def _capitalized(text: str) -> str:
+    # The email describes a charge inside a sentence ("fixed compensation for recovery costs"); the PDF's
+    # table starts a line with the same words.
+    return text[:1].upper() + text[1:]
+
+
+@functools.cache
+def _labels(language: str) -> _Labels:
+    """The labels in `language`; English for a language without a catalog."""
+    if not catalog.has_catalog(language):
+        language = FALLBACK_LANGUAGE
+    _ = catalog.translations(language).gettext
+    return _Labels(
+        language=language,
+        account=_("Account"),
+        invoice=_("Invoice"),
+        due_date=_("Due date"),
+        outstanding=_("Outstanding"),
+        total_due=_("Total due"),
+        invoices_total=_("Invoices outstanding"),
+        charges_total=_("Total charges"),
+        deadline=_("Payment deadline"),
+        how_to_pay=_("How to pay"),
+        pay_online=_("Pay online"),
+        late_fee=_capitalized(_("late payment fee")),
+        statutory_interest=_("Statutory interest"),
+        fixed_compensation=_capitalized(_("fixed compensation for recovery costs")),
+        contract_interest=_("Contractual interest"),
+        other_charge=_("Charge"),
+        annual_rate=_("%(rate)s a year"),
+        monthly_rate=_("%(rate)s a month"),
+        copy_title=_("Copy of invoice"),
+        customer=_("Customer"),
+        your_reference=_("Your reference"),
+        issue_date=_("Issue date"),
+        invoice_amount=_("Invoice amount"),
+        paid=_("Paid"),
+        payment_terms=_("Payment terms"),
+        payment_reference=_("Please quote %(invoice)s as the payment reference."),
+        copy_note=_(
+            "This copy was produced from our records on %(date)s. It does not replace the original invoice."
         ),
-    ),
-    "ro": _Labels(
-        account="Cont client",
-        invoice="Factura",
-        due_date="Scadența",
-        outstanding="Rest de plată",
-        total_due="Total de plată",
-        invoices_total="Total facturi neachitate",
-        charges_total="Total costuri suplimentare",
-        deadline="Termen de plată",
-        how_to_pay="Modalități de plată",
-        pay_online="Plată online",
-        late_fee="Penalitate de întârziere",
-        statutory_interest="Dobândă legală penalizatoare",
-        fixed_compensation="Compensație fixă pentru costurile de recuperare",
-        contract_interest="Dobândă contractuală",
-        other_charge="Cost suplimentar",
-        annual_rate="{rate} pe an",
-        monthly_rate="{rate} pe lună",
-        days=None,
-        copy_title="Copie a facturii",
-        customer="Client",
-        your_reference="Referința dumneavoastră",
-        issue_date="Data emiterii",
-        invoice_amount="Valoarea facturii",
-        paid="Achitat",
-        payment_terms="Condiții de plată",
-        payment_reference="Vă rugăm să menționați {invoice} ca referință la plată.",
-        copy_note=(
-            "Această copie a fost generată din evidențele noastre la data de {date}. "
-            "Ea nu înlocuiește factura originală."
-        ),
-    ),
-    "ru": _Labels(
-        account="Номер клиента",
-        invoice="Счёт",
-        due_date="Срок оплаты",
-        outstanding="Задолженность",
-        total_due="Итого к оплате",
-        invoices_total="Задолженность по счетам",
-        charges_total="Итого дополнительных начислений",
-        deadline="Крайний срок оплаты",
-        how_to_pay="Как оплатить",
-        pay_online="Оплатить онлайн",
-        late_fee="Штраф за просрочку платежа",
-        statutory_interest="Проценты за просрочку платежа",
-        fixed_compensation="Фиксированная компенсация расходов на взыскание",
-        contract_interest="Проценты по договору",
-        other_charge="Начисление",
-        annual_rate="{rate} годовых",
-        monthly_rate="{rate} в месяц",
-        days=None,
-        copy_title="Копия счёта",
-        customer="Клиент",
-        your_reference="Ваш номер документа",
-        issue_date="Дата выставления",
-        invoice_amount="Сумма счёта",
-        paid="Оплачено",
-        payment_terms="Условия оплаты",
-        payment_reference="Пожалуйста, укажите {invoice} в назначении платежа.",
-        copy_note="Эта копия сформирована по нашим учётным данным {date}. Она не заменяет оригинал счёта.",
-    ),
-    "hu": _Labels(
-        account="Ügyfélazonosító",
-        invoice="Számla",
-        due_date="Esedékesség",
-        outstanding="Fennálló összeg",
-        total_due="Fizetendő összesen",
-        invoices_total="Számlák fennálló összege",
-        charges_total="Késedelmi költségek összesen",
-        deadline="Fizetési határidő",
-        how_to_pay="Fizetési tudnivalók",
-        pay_online="Online fizetés",
-        late_fee="Késedelmi díj",
-        statutory_interest="Késedelmi kamat",
-        fixed_compensation="Behajtási költségátalány",
-        contract_interest="Szerződés szerinti kamat",
-        other_charge="Egyéb tétel",
-        annual_rate="évi {rate}",
-        monthly_rate="havi {rate}",
-        days=None,
-        copy_title="Számlamásolat",
-        customer="Ügyfél",
-        your_reference="Az Ön hivatkozási száma",
-        issue_date="Kiállítás dátuma",
-        invoice_amount="Számla összege",
-        paid="Kifizetve",
-        payment_terms="Fizetési feltételek",
-        payment_reference="Kérjük, a közleményben adja meg: {invoice}.",
-        copy_note=(
-            "Ez a másolat nyilvántartásunk alapján készült ({date}). Nem helyettesíti az eredeti számlát."
-        ),
-    ),
-    "ar": _Labels(
-        account="رقم الحساب",
-        invoice="الفاتورة",
-        due_date="تاريخ الاستحقاق",
-        outstanding="المبلغ المستحق",
-        total_due="إجمالي المبلغ المستحق",
-        invoices_total="إجمالي الفواتير غير المسددة",
-        charges_total="إجمالي الرسوم الإضافية",
-        deadline="آخر موعد للسداد",
-        how_to_pay="طريقة السداد",
-        pay_online="السداد عبر الإنترنت",
-        late_fee="رسوم التأخر في السداد",
-        statutory_interest="الفائدة القانونية على التأخير",
-        fixed_compensation="تعويض ثابت عن تكاليف التحصيل",
-        contract_interest="الفائدة التعاقدية",
-        other_charge="رسوم",
-        annual_rate="{rate} سنويًا",
-        monthly_rate="{rate} شهريًا",
-        # Neutral wording: the noun after an Arabic numeral changes form with the number.
-        days="عدد الأيام: {days}",
-        copy_title="نسخة من الفاتورة",
-        customer="العميل",
-        your_reference="مرجعكم",
-        issue_date="تاريخ الإصدار",
-        invoice_amount="مبلغ الفاتورة",
-        paid="المدفوع",
-        payment_terms="شروط الدفع",
-        payment_reference="يرجى ذكر {invoice} كمرجع للدفع.",
-        copy_note="أُعدّت هذه النسخة من سجلاتنا بتاريخ {date}، ولا تحل محل الفاتورة الأصلية.",
-        comma="، ",
-        semicolon="؛ ",
-    ),
-    "fa": _Labels(
-        account="شماره حساب",
-        invoice="فاکتور",
-        due_date="سررسید",
-        outstanding="مانده بدهی",
-        total_due="جمع قابل پرداخت",
-        invoices_total="جمع فاکتورهای پرداخت\u200cنشده",
-        charges_total="جمع هزینه\u200cهای اضافی",
-        deadline="مهلت پرداخت",
-        how_to_pay="نحوه پرداخت",
-        pay_online="پرداخت آنلاین",
-        late_fee="جریمه دیرکرد",
-        statutory_interest="خسارت تأخیر قانونی",
-        fixed_compensation="غرامت ثابت هزینه\u200cهای وصول",
-        contract_interest="بهره قراردادی",
-        other_charge="هزینه",
-        annual_rate="{rate} در سال",
-        monthly_rate="{rate} در ماه",
-        days="{days} روز",
-        copy_title="رونوشت فاکتور",
-        customer="مشتری",
-        your_reference="شماره مرجع شما",
-        issue_date="تاریخ صدور",
-        invoice_amount="مبلغ فاکتور",
-        paid="پرداخت\u200cشده",
-        payment_terms="شرایط پرداخت",
-        payment_reference="لطفاً {invoice} را به\u200cعنوان شناسه پرداخت ذکر کنید.",
-        copy_note="این رونوشت در تاریخ {date} از روی سوابق ما تهیه شده است و جایگزین فاکتور اصلی نیست.",
-        comma="، ",
-        semicolon="؛ ",
-    ),
-}
+        comma=_(", "),
+        semicolon=_("; "),
+    )
+
+
+class _LabelsByLanguage(Mapping[str, _Labels]):
+    """The labels of each language that has a catalog, by language (what packets reads)."""
+
+    def __getitem__(self, language: str) -> _Labels:
+        if not catalog.has_catalog(language):
+            raise KeyError(language)
+        return _labels(language)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(catalog.languages())
+
+    def __len__(self) -> int:
+        return len(catalog.languages())
+
+
+_LABELS: Mapping[str, _Labels] = _LabelsByLanguage()
 
 
 # --- text hygiene -----------------------------------------------------------------------------------------
@@ -381,10 +266,8 @@ class _Format:
     def rate(self, value: Decimal | int | str) -> str:
         return format_rate(value, self.locale)
 
-    def days(self, count: int, labels: _Labels) -> str:
-        if labels.days is not None:
-            return labels.days.format(days=count)
-        return format_unit(count, "duration-day", length="long", locale=self.locale)
+    def number(self, value: int) -> str:
+        return format_number(value, self.locale)
 
 
 # --- the letter text ------------------------------------------------------------------------------------
@@ -660,12 +543,17 @@ def _charge_text(line: ChargeLine, labels: _Labels, fmt: _Format) -> str:
         period_text = labels.monthly_rate if period == "month" else labels.annual_rate
     else:
         rate = details.get("rate")
-        period_text = labels.annual_rate if line.kind == "statutory_interest" else "{rate}"
+        period_text = labels.annual_rate if line.kind == "statutory_interest" else "%(rate)s"
     if rate is not None:
         rate_text = fmt.rate(rate) if isinstance(rate, Decimal | int | str) else _clean(str(rate))
-        parts.append(period_text.format(rate=rate_text))
+        if labels.language in RTL_LANGUAGES:
+            # A left-to-right mark keeps the number and its percent sign together ("1.5%") when the
+            # language's rate phrase puts the rate after a right-to-left word ("ماهانه 1.5%"); Babel marks
+            # amounts the same way.
+            rate_text = f"\u200e{rate_text}"
+        parts.append(period_text % {"rate": rate_text})
     if (days := details.get("days")) is not None:
-        parts.append(fmt.days(int(days), labels) if str(days).isdigit() else _clean(str(days)))
+        parts.append(labels.days(int(days), fmt) if str(days).isdigit() else _clean(str(days)))
     start, end = details.get("from"), details.get("to")
     if isinstance(start, date) and isinstance(end, date):
         parts.append(f"{fmt.date(start)} – {fmt.date(end)}")
@@ -725,8 +613,7 @@ def letter_pdf(context: NoticeContext, rendered: RenderedNotice) -> bytes:
     """The demand letter / final notice as an A4 PDF (one or two pages for a usual number of invoices):
     letterhead, customer and account, date, the subject, the notice text as a letter with the invoice
     table (charges, totals, deadline) in place of its invoice list, how to pay, the sign-off."""
-    language = rendered.lang if rendered.lang in _LABELS else FALLBACK_LANGUAGE
-    labels = _LABELS[language]
+    labels = _labels(rendered.lang)
     fmt = _Format(context.locale, rendered.lang)
     pdf = _Document(
         rtl=rendered.direction == "rtl",
@@ -787,9 +674,9 @@ def invoice_copy_pdf(
     send date) from the ledger: amount, dates, what is outstanding and how to pay. In the customer's
     language where the labels exist (en, ro, ru, hu, ar, fa), English otherwise."""
     language = language_of(locale)
-    if language not in _LABELS:
+    if not catalog.has_catalog(language):
         language = FALLBACK_LANGUAGE
-    labels = _LABELS[language]
+    labels = _labels(language)
     fmt = _Format(locale, language)
     invoice_id = _clean(invoice.invoice_id)
     pdf = _Document(
@@ -821,10 +708,10 @@ def invoice_copy_pdf(
     _table(pdf, (35, 65), rows, headings=False)
 
     pdf.gap(2)
-    pdf.paragraph(labels.payment_reference.format(invoice=invoice_id))
+    pdf.paragraph(labels.payment_reference % {"invoice": invoice_id})
     pdf.payment_block(business, labels)
     pdf.gap(3)
     pdf.set_text_color(_GREY)
-    pdf.paragraph(labels.copy_note.format(date=fmt.date(issued_on)), size=9)
+    pdf.paragraph(labels.copy_note % {"date": fmt.date(issued_on)}, size=9)
     pdf.set_text_color(0)
     return bytes(pdf.output())

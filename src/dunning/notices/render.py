@@ -2,9 +2,13 @@
 
 Templates live in <dir>/<language>/<stage>.{subject,txt,html}.j2. Several directories can be given: the
 first that has a file wins, so a business overrides single shipped templates by putting its own copies in
-a directory listed before the shipped one. What every language shares sits in <dir>/_shared/: the HTML
-invoice and charge tables (each language passes its words), a letter's recipient block, and the English
-annex of a Letter of Claim (the Pre-Action Protocol's Information Sheet and Reply Form).
+a directory listed before the shipped one. A stage template extends its language's _base.{html,txt}.j2,
+which extends the one layout per format every language shares (<dir>/_layout/); the layout's words (the
+salutation, table headings, totals, how to pay, the footer, the charge descriptions, the laws cited) come
+from the language's gettext catalog (catalog.py) through _() and ngettext(), the stage templates keep the
+letter's own prose. What else every language shares sits in <dir>/_shared/: the HTML invoice and charge
+tables, a letter's recipient block, and the English annex of a Letter of Claim (the Pre-Action Protocol's
+Information Sheet and Reply Form).
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ import babel
 import babel.dates
 import babel.numbers
 import jinja2
+import markupsafe
 from jinja2.sandbox import SandboxedEnvironment
 
-from dunning.models import strip_bidi_controls
-from dunning.money import quantum
+from dunning.domain.charges import ChargeLine as ChargeLine  # re-exported: templates and PDFs describe it
+from dunning.domain.models import strip_bidi_controls
+from dunning.domain.money import quantum
+from dunning.notices import catalog
 
 logger = logging.getLogger(__name__)
 
@@ -92,35 +99,6 @@ class Business:
     # Who signs, one line each; None signs as the accounts team, in the notice's language.
     signature: str | None = None
     logo_url: str | None = None
-
-
-@dataclass(frozen=True)
-class ChargeLine:
-    """A late fee, statutory interest or fixed compensation added to a notice that mentions charges.
-
-    The templates describe each line from its details, so they must carry what a reader needs to check the
-    figure (render_notice refuses a line without the required ones):
-    - statutory_interest: "rate" (a year, in percent: "10.15" is 10.15 %), "days", "from" and "to" (dates,
-      both included in the days); optionally "principal", the amount the interest ran on;
-    - contract_interest (interest the contract states, CONTRACT 13): "stated_rate" (in percent, as the
-      contract states it) and "per" ("month" or "year": the period the stated rate is for), "days",
-      "from" and "to"; optionally "principal" (and "rate", the yearly equivalent, which the notice does not
-      print);
-    - late_fee: optionally "rate" (percent) and "of" (the amount it is a percentage of);
-    - fixed_compensation: nothing.
-    Numbers are Decimal, int or str, never float; other details are ignored.
-    """
-
-    kind: str  # late_fee | statutory_interest | contract_interest | fixed_compensation
-    invoice_id: str | None
-    amount: Decimal
-    currency: str
-    details: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def facts(self) -> dict[str, Any]:
-        """The details by name, for the templates."""
-        return dict(self.details)
 
 
 # The details each kind of charge line must have (see ChargeLine).
@@ -221,6 +199,9 @@ class TemplateNotFound(LookupError):
 _BARE_LANGUAGE_LOCALES = {"en": "en_GB"}
 # The template variable that carries the Babel locale to the filters below.
 _LOCALE_VARIABLE = "_format_locale"
+# The template variable that names the catalog the templates' _() and ngettext() read (the language of the
+# templates actually used).
+_CATALOG_VARIABLE = "_catalog_language"
 
 
 @functools.lru_cache(maxsize=64)
@@ -254,6 +235,39 @@ def _locale_of(context: jinja2.runtime.Context) -> babel.Locale:
     return locale
 
 
+# The digit zero of each numbering system a locale may write its numbers in by default (CLDR's
+# numberingSystems.xml; the other nine follow it in Unicode). Babel has each system's symbols (decimal and
+# group separators) but not its digits, and formats every number and date with ASCII digits.
+_ZERO_DIGITS = {
+    "latn": "0",
+    "arab": "\u0660",  # Arabic-Indic ٠-٩ (ar in Egypt, Saudi Arabia, Iraq, ...)
+    "arabext": "\u06f0",  # Extended Arabic-Indic ۰-۹ (fa, ps, ur_IN)
+    "beng": "\u09e6",
+    "deva": "\u0966",
+    "mymr": "\u1040",
+}
+
+
+def numbering_system(locale: babel.Locale | str) -> str:
+    """The numbering system a notice writes the locale's numbers in: CLDR's default for the locale ("arabext"
+    for fa, "latn" for ar in Babel 2.18's CLDR, "arab" for ar_EG), or "latn" when dunning does not know its
+    digits (so that the separators and the digits always belong to the same system)."""
+    system = babel.Locale.parse(locale).default_numbering_system
+    return system if system in _ZERO_DIGITS else "latn"
+
+
+@functools.lru_cache(maxsize=64)
+def _digit_table(system: str) -> dict[int, str]:
+    zero = ord(_ZERO_DIGITS[system])
+    return {ord("0") + digit: chr(zero + digit) for digit in range(10)}
+
+
+def _digits(locale: babel.Locale) -> dict[int, str]:
+    """A str.translate table from ASCII digits to the locale's (empty for a locale that writes ASCII)."""
+    system = numbering_system(locale)
+    return {} if system == "latn" else _digit_table(system)
+
+
 def _exact(value: object) -> Decimal:
     # A float has already lost the exact amount; refuse it instead of printing a rounded guess.
     if isinstance(value, float) or not isinstance(value, Decimal | int | str):
@@ -262,18 +276,27 @@ def _exact(value: object) -> Decimal:
 
 
 def format_money(value: Decimal, currency: str, locale: babel.Locale | str) -> str:
-    """`value` in `currency` as the locale writes money: "€1,280.50", "1.280,50 EUR", "1 280,50 €"."""
+    """`value` in `currency` as the locale writes money: "€1,280.50", "1.280,50 EUR", "1 280,50 €", and in
+    the locale's own digits ("€ ۱٬۲۸۰٫۵۰" in Persian)."""
     locale = babel.Locale.parse(locale)
-    # The currency's ISO 4217 minor units (dunning.money), not Babel's CLDR digits, which differ for a few
+    # The currency's ISO 4217 minor units (dunning.domain.money), not Babel's CLDR digits, which differ for a
+    # few
     # currencies: the notice must show the same figure as the ledger, the events and the invoice.
     exponent = quantum(currency)
     places = -int(exponent.as_tuple().exponent)
     pattern = copy.copy(locale.currency_formats["standard"])
     pattern.frac_prec = (places, places)
     formatted = babel.numbers.format_currency(
-        _exact(value).quantize(exponent), currency, format=pattern, locale=locale, currency_digits=False
+        _exact(value).quantize(exponent),
+        currency,
+        format=pattern,
+        locale=locale,
+        currency_digits=False,
+        numbering_system=numbering_system(locale),
     )
-    return _currency_spacing(formatted, babel.numbers.get_currency_symbol(currency, locale))
+    return _currency_spacing(formatted, babel.numbers.get_currency_symbol(currency, locale)).translate(
+        _digits(locale)
+    )
 
 
 def _currency_spacing(formatted: str, symbol: str) -> str:
@@ -303,12 +326,26 @@ def format_rate(value: Decimal | int | str, locale: babel.Locale | str) -> str:
     places = max(0, -int(rate.as_tuple().exponent))
     pattern = copy.copy(locale.percent_formats[None])
     pattern.frac_prec = (places, places)
-    return babel.numbers.format_percent(rate / 100, format=pattern, locale=locale)
+    formatted = babel.numbers.format_percent(
+        rate / 100, format=pattern, locale=locale, numbering_system=numbering_system(locale)
+    )
+    return formatted.translate(_digits(locale))
 
 
 def format_long_date(value: date, locale: babel.Locale | str) -> str:
-    """The locale's long date: "15 March 2027", "15 martie 2027", "2027. március 15."."""
-    return babel.dates.format_date(value, format="long", locale=babel.Locale.parse(locale))
+    """The locale's long date: "15 March 2027", "15 martie 2027", "2027. március 15.", "۱۵ مارس ۲۰۲۷"."""
+    locale = babel.Locale.parse(locale)
+    # Babel writes the day and the year of every locale in ASCII digits.
+    return babel.dates.format_date(value, format="long", locale=locale).translate(_digits(locale))
+
+
+def format_number(value: int | Decimal | str, locale: babel.Locale | str) -> str:
+    """A count (of days, of invoices) as the locale writes it: "30", "1,000", "۳۰"."""
+    locale = babel.Locale.parse(locale)
+    formatted = babel.numbers.format_decimal(
+        _exact(value), locale=locale, numbering_system=numbering_system(locale)
+    )
+    return formatted.translate(_digits(locale))
 
 
 @jinja2.pass_context
@@ -332,12 +369,54 @@ def _long_date(context: jinja2.runtime.Context, value: date | str | None) -> str
 
 
 @jinja2.pass_context
+def _number(context: jinja2.runtime.Context, value: int | Decimal | str) -> str:
+    """A count in the locale's digits, for a business's own templates: {{ days|number }}."""
+    return format_number(value, _locale_of(context))
+
+
+@jinja2.pass_context
 def _plural(context: jinja2.runtime.Context, count: int | str, **forms: str) -> str:
     """The word that goes with `count` under the locale's plural rules, as in
     {{ days|plural(one="day", other="days") }}. Russian, Romanian and Arabic need more than two forms; a
-    form the template leaves out is "other"."""
+    form the template leaves out is "other". The shipped templates use ngettext and the catalogs instead;
+    this stays for a business's own templates written with it."""
     category = _locale_of(context).plural_form(int(count))
     return forms.get(category, forms["other"])
+
+
+def _catalog_of(context: jinja2.runtime.Context) -> Any:
+    language = context.get(_CATALOG_VARIABLE)
+    if not isinstance(language, str):
+        raise RuntimeError("notice templates are rendered through render_notice, which sets the language")
+    return catalog.translations(language)
+
+
+# The i18n extension's gettext and ngettext (installed newstyle: "%(name)s" placeholders filled from keyword
+# arguments and escaped in HTML). They take the context to find the notice's language, because one cached
+# environment renders every language.
+@jinja2.pass_context
+def _gettext(context: jinja2.runtime.Context, message: str) -> str:
+    return str(_catalog_of(context).gettext(message))
+
+
+@jinja2.pass_context
+def _ngettext(context: jinja2.runtime.Context, singular: str, plural: str, count: int) -> str:
+    return str(_catalog_of(context).ngettext(singular, plural, count))
+
+
+@jinja2.pass_context
+def _ngettext_formatted(
+    context: jinja2.runtime.Context, singular: str, plural: str, count: int, **variables: Any
+) -> str:
+    """The i18n extension's newstyle ngettext (jinja2.ext._make_new_ngettext), except that the %(num)s it
+    fills in is the count as the locale writes it ("۳۰ روز"): the plural form is still chosen by the number
+    itself."""
+    variables.setdefault("num", format_number(count, _locale_of(context)))
+    message = context.call(_ngettext, singular, plural, count)
+    if context.eval_ctx.autoescape:
+        # As jinja2.ext does: the message is our catalog's (trusted); "%" escapes the variables.
+        message = markupsafe.Markup(message)  # noqa: S704
+    return message % variables  # type: ignore[no-any-return]
 
 
 def _iso_date(value: date) -> str:
@@ -385,6 +464,7 @@ _FILTERS: dict[str, Callable[..., str]] = {
     "percent": _percent,
     "longdate": _long_date,
     "plural": _plural,
+    "number": _number,
     "isodate": _iso_date,
     "reflow": _reflow,
 }
@@ -419,8 +499,8 @@ class _Environment(SandboxedEnvironment):
     # reach into Python (attributes like __class__, calling arbitrary methods) from a notice.
 
     def join_path(self, template: str, parent: str) -> str:
-        # A bare name in {% extends %} / {% include %} means a sibling in the same language directory, so
-        # a translation is a copy of en/ with only the words changed.
+        # A bare name in {% extends %} / {% include %} means a sibling in the same language directory (a
+        # stage template's "_base.html.j2" is its own language's).
         if "/" in template:
             return template
         return posixpath.join(posixpath.dirname(parent), template)
@@ -435,8 +515,14 @@ def _environment(template_dirs: tuple[Path, ...]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
     env.filters.update(_FILTERS)
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n
+        _gettext, _ngettext, newstyle=True
+    )
+    # In place of the extension's wrapper, which would print the count in ASCII digits whatever the locale.
+    env.globals["ngettext"] = _ngettext_formatted
     return env
 
 
@@ -515,6 +601,7 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
         "lang": language,
         "dir": direction,
         _LOCALE_VARIABLE: format_locale(context.locale, language),
+        _CATALOG_VARIABLE: language,
         # The protocol's annex is in English whatever the letter's language: its dates and amounts too.
         "english_format_locale": format_locale(FALLBACK_LANGUAGE, FALLBACK_LANGUAGE),
     }

@@ -1,0 +1,281 @@
+"""The ladder's decisions: for one account at one moment, what happens next and when.
+
+Pure: it reads an AccountSnapshot, the policy and `now`, and returns a Decision. The state machine asks it
+before every wait (escalate) and send_notice asks it again right before sending, so a payment, promise,
+dispute or pause that arrived during the wait is always seen.
+
+Timing rules (CONTRACT 7): a stage falls due `day` days after the due date of the account's earliest
+unpaid, undisputed invoice; an account that is already further along starts at the stage its age gives
+(no burst of earlier notices); at least `min_gap_days` between two notices; notices go out on business
+days of the customer's country inside the sending window of their time zone.
+
+A notice SES refused (`failed`) is not a rung done: the stage is tried again from the next day (the next
+business day inside the window), never twice in one day. The legal hand-off needs the final notice (the
+stage before it) sent and not hard-bounced; until then the account waits, re-checked every day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from dunning.domain.account import AccountSnapshot, InvoiceState, NoticeRecord, Promise
+from dunning.domain.calendar import add_business_days, local_date, next_send_slot
+from dunning.domain.events import EventType
+from dunning.domain.policy import Ladder, Policy, Stage
+
+# Demand letters and final notices give the customer this many business days to pay; the hand-off to the
+# legal team never comes before the final notice's deadline has passed.
+DEADLINE_BUSINESS_DAYS = 10
+# Pre-Action Protocol for Debt Claims, paragraph 5.1: the debtor has 30 days to reply to a Letter of Claim.
+PRE_ACTION_REPLY_DAYS = 30
+
+Action = Literal["wait", "done"]
+Next = Literal["send", "handoff", "decide"]
+# Why the ladder is not sending: also the `reason` of notice_skipped when a send is re-checked.
+Reason = Literal["ladder", "settled", "legal", "disputed", "paused", "promise", "undelivered"]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """An event the decision wants in the contact log, with the identity that keeps it unique."""
+
+    type: str
+    identity: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: Reason
+    next: Next | None = None
+    at: datetime | None = None
+    stage: Stage | None = None
+    invoices: tuple[InvoiceState, ...] = ()
+    log: tuple[LogEntry, ...] = ()
+
+
+def payment_deadline(sent_on: date, country: str | None) -> date:
+    return add_business_days(sent_on, DEADLINE_BUSINESS_DAYS, country)
+
+
+def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision:
+    today = local_date(now, snapshot.timezone)
+    if snapshot.state.status == "legal":
+        return Decision("done", "legal")
+    promise = snapshot.latest_promise(today)
+    log: list[LogEntry] = []
+    if not snapshot.open_invoices():
+        if promise and not _promise_resolved(snapshot, promise.identity):
+            log.append(_promise_entry(EventType.PROMISE_KEPT, snapshot, promise))
+        log.append(_settled(snapshot))
+        return Decision("done", "settled", log=tuple(log))
+    if _episode_debts_paid(snapshot):
+        # Everything this episode's notices demanded was paid while the execution waited, and a new invoice
+        # arrived before it woke: that episode ended settled; the new debt starts its own ladder.
+        log.append(_settled(snapshot))
+        return Decision("done", "settled", log=tuple(log))
+
+    chaseable = snapshot.chaseable_invoices(today)
+    if not chaseable:
+        return Decision("wait", "disputed", "decide", _next_scan(policy, now))
+    paused, until = snapshot.pause(today)
+    if paused:
+        resume_day = until if until else today + timedelta(days=1)
+        return Decision("wait", "paused", "decide", _wake_on(resume_day, snapshot, policy, now))
+    if promise:
+        if today <= promise.until:
+            day_after = promise.until + timedelta(days=1)
+            return Decision("wait", "promise", "decide", _wake_on(day_after, snapshot, policy, now))
+        if not _promise_resolved(snapshot, promise.identity):
+            log.append(_promise_entry(EventType.PROMISE_BROKEN, snapshot, promise))
+
+    return _next_rung(snapshot, policy, now, chaseable, tuple(log))
+
+
+def _next_rung(
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    now: datetime,
+    chaseable: list[InvoiceState],
+    log: tuple[LogEntry, ...],
+) -> Decision:
+    ladder = policy.ladder_for(snapshot.segment)
+    today = local_date(now, snapshot.timezone)
+    anchor = chaseable[0].due_on
+    attempts = snapshot.notices_in(snapshot.state.episode)
+    sent = [notice for notice in attempts if notice.done]
+    # Every notice the account ever got counts for the gap between two notices, whichever episode or
+    # currency it was.
+    everything = snapshot.account_notices or snapshot.notices
+    last_at = max((datetime.fromisoformat(n.at) for n in everything if n.done), default=None)
+    last_index = max((_index(ladder, notice.stage) for notice in sent), default=-1)
+    due_index = max(
+        (i for i, stage in enumerate(ladder.stages) if anchor + timedelta(stage.day) <= today), default=-1
+    )
+
+    if due_index > last_index:
+        # Already this far along (imported late, re-timed, held by a pause, promise or plan, or a missed
+        # day): go straight to that stage, without the earlier ones, but never straight to a final warning
+        # or the hand-off: the first notice after the jump is at most the demand letter (CONTRACT 7).
+        target, earliest = min(due_index, max(last_index + 1, first_notice_cap(ladder))), now
+    elif last_index + 1 < len(ladder.stages):
+        target = last_index + 1
+        earliest = max(now, _local_midnight(anchor + timedelta(ladder.stages[target].day), snapshot.timezone))
+    else:
+        # A ladder that ends without a legal hand-off: nothing more to send, keep watching for payment.
+        return Decision("wait", "ladder", "decide", _next_scan(policy, now), log=log)
+
+    last_rung_at = max((datetime.fromisoformat(notice.at) for notice in sent), default=None)
+    previous = ladder.stages[last_index] if last_index >= 0 else None
+    if previous is not None and previous.letter and last_rung_at is not None:
+        # A letter set a payment deadline: nothing stronger before it has passed.
+        deadline = payment_deadline(local_date(last_rung_at, snapshot.timezone), snapshot.country)
+        earliest = max(earliest, _local_midnight(deadline + timedelta(days=1), snapshot.timezone))
+    if ladder.stages[target].is_handoff and target > 0:
+        # Never hand a debt to the lawyers without the final warning first, and give that warning the
+        # time the ladder gives it, however late the account arrived.
+        if last_index < target - 1:
+            target -= 1
+            earliest = now
+        elif not _final_notice_delivered(snapshot, ladder.stages[target - 1].name, sent):
+            # Refused, bounced or never emailed: no case opens; a person fixes the address meanwhile.
+            return Decision("wait", "undelivered", "decide", _next_scan(policy, now), log=log)
+        else:
+            earliest = max(earliest, _reply_period_end(snapshot, ladder, sent))
+    if last_at is not None and policy.min_gap_days:
+        earliest = max(earliest, last_at + timedelta(days=policy.min_gap_days))
+    refused = [notice for notice in attempts if not notice.done]
+    if refused:
+        # SES refused an attempt: nothing more that day (no burst of retries); the next business day.
+        last_refused = max(datetime.fromisoformat(notice.at) for notice in refused)
+        retry_day = local_date(last_refused, snapshot.timezone) + timedelta(days=1)
+        earliest = max(earliest, _local_midnight(retry_day, snapshot.timezone))
+    stage = ladder.stages[target]
+    if stage.is_handoff:
+        # The hand-off goes to the business's own legal team: their working hours, not the customer's.
+        at = next_send_slot(earliest, policy.business_timezone, None, policy.sending_window)
+        return Decision("wait", "ladder", "handoff", at, stage, tuple(chaseable), log)
+    window = policy.window_for(snapshot.customer_type)
+    at = next_send_slot(earliest, snapshot.timezone, snapshot.country, window)
+    return Decision(
+        "wait", "ladder", "send", at, stage, tuple(_in_notice(chaseable, stage, at, snapshot)), log
+    )
+
+
+def first_notice_cap(ladder: Ladder) -> int:
+    """The strongest stage a notice may be when it is the first after a jump: the demand letter (the first
+    letter of the ladder), else the stage before the final warning."""
+    for index, stage in enumerate(ladder.stages):
+        if stage.letter and not stage.is_handoff:
+            return index
+    final = len(ladder.stages) - (2 if ladder.stages[-1].is_handoff else 1)
+    return max(final - 1, 0)
+
+
+def letter_of_claim(snapshot: AccountSnapshot, ladder: Ladder, stage: Stage) -> bool:
+    """A UK consumer's demand letter is a Letter of Claim under the Pre-Action Protocol for Debt Claims:
+    it gives the debtor 30 days to reply, and the debt goes to the legal team only after them."""
+    if snapshot.customer_type != "consumer" or (snapshot.country or "").upper() != "GB":
+        return False
+    return ladder.stages.index(stage) == first_notice_cap(ladder) and stage.letter
+
+
+def _reply_period_end(snapshot: AccountSnapshot, ladder: Ladder, sent: list[NoticeRecord]) -> datetime:
+    """When a Letter of Claim's 30 days to reply are over (UTC midnight of the 31st day where the customer
+    is); the distant past when no such letter was sent."""
+    claims = [
+        notice
+        for notice in sent
+        if (index := _index(ladder, notice.stage)) >= 0
+        and letter_of_claim(snapshot, ladder, ladder.stages[index])
+    ]
+    if not claims:
+        return datetime.min.replace(tzinfo=UTC)
+    day = max(local_date(datetime.fromisoformat(notice.at), snapshot.timezone) for notice in claims)
+    return _local_midnight(day + timedelta(days=PRE_ACTION_REPLY_DAYS + 1), snapshot.timezone)
+
+
+def _in_notice(
+    chaseable: list[InvoiceState], stage: Stage, at: datetime, snapshot: AccountSnapshot
+) -> list[InvoiceState]:
+    """Every chaseable invoice already due on the send day; before anything is due (pre_due), those that
+    fall due within the stage's lead time."""
+    send_day = local_date(at, snapshot.timezone)
+    horizon = send_day + timedelta(days=max(0, -stage.day))
+    return [invoice for invoice in chaseable if invoice.due_on <= horizon]
+
+
+def _episode_debts_paid(snapshot: AccountSnapshot) -> bool:
+    """The episode has notices, none of the invoices they demanded is still open, and every open invoice
+    was issued after the last of them: a new debt, not one that was waiting to join the next notice."""
+    notices = [notice for notice in snapshot.notices_in(snapshot.state.episode) if notice.done]
+    demanded = [notice.invoice_ids for notice in notices]
+    if not notices or any(ids is None for ids in demanded):
+        return False  # nothing sent yet, or notices recorded before they kept their invoices
+    open_invoices = snapshot.open_invoices()
+    open_ids = {invoice.invoice_id for invoice in open_invoices}
+    if any(ids & open_ids for ids in demanded if ids is not None):
+        return False
+    last = max(local_date(datetime.fromisoformat(notice.at), snapshot.timezone) for notice in notices)
+    return all(invoice.issued_on > last for invoice in open_invoices)
+
+
+def _final_notice_delivered(snapshot: AccountSnapshot, stage_name: str, sent: list[NoticeRecord]) -> bool:
+    return any(notice.stage == stage_name and snapshot.delivered(notice) for notice in sent)
+
+
+def _index(ladder: Ladder, stage_name: str) -> int:
+    for index, stage in enumerate(ladder.stages):
+        if stage.name == stage_name:
+            return index
+    return -1  # a stage of another segment's ladder (the segment changed): counts as nothing sent
+
+
+def _promise_resolved(snapshot: AccountSnapshot, identity: str) -> bool:
+    tagged = snapshot.tagged(identity)
+    return snapshot.has_logged(EventType.PROMISE_KEPT, tagged) or snapshot.has_logged(
+        EventType.PROMISE_BROKEN, tagged
+    )
+
+
+def _promise_entry(kind: str, snapshot: AccountSnapshot, promise: Promise) -> LogEntry:
+    # A promise covers the account; each currency's ladder says whether it was kept for its own debt.
+    data: dict[str, Any] = {"until": promise.until.isoformat()}
+    if snapshot.currency:
+        data["currency"] = snapshot.currency
+    return LogEntry(kind, snapshot.tagged(promise.identity), data)
+
+
+def _settled(snapshot: AccountSnapshot) -> LogEntry:
+    data = {"currency": snapshot.currency} if snapshot.currency else {}
+    return LogEntry(EventType.ACCOUNT_SETTLED, snapshot.tagged(f"episode-{snapshot.state.episode}"), data)
+
+
+def _local_midnight(day: date, timezone: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def _at_scan_time(policy: Policy, day: date, now: datetime) -> datetime:
+    at = datetime.combine(day, policy.scan_time, tzinfo=ZoneInfo(policy.business_timezone)).astimezone(UTC)
+    return max(at, _after(now))
+
+
+def _wake_on(day: date, snapshot: AccountSnapshot, policy: Policy, now: datetime) -> datetime:
+    """When to look again at a hold that ends on the customer's `day`: the business's scan time that day,
+    but never before `day` has begun where the customer is (west of the business it begins later; waking
+    earlier would find the hold still on and wait for "now" again and again)."""
+    return max(_at_scan_time(policy, day, now), _local_midnight(day, snapshot.timezone))
+
+
+def _next_scan(policy: Policy, now: datetime) -> datetime:
+    today = local_date(now, policy.business_timezone)
+    return _at_scan_time(policy, today + timedelta(days=1), now)
+
+
+def _after(at: datetime) -> datetime:
+    """The next whole minute strictly after `at`: a wait to decide again always lets time pass."""
+    return at.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)

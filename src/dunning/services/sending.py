@@ -1,0 +1,450 @@
+"""Sending one notice: re-check, render, hand to SES exactly once, log.
+
+Exactly once, even across crashes and lost answers. Before the message goes to SES the send is reserved in
+the ledger (NOTICE item, status `sending`, with what the notice says) and its exact bytes are archived;
+then the account is re-checked once more, immediately before SES, so a payment, promise, dispute or pause
+recorded while the notice was being rendered still stops it. Then what SES answered decides:
+- proof that SES accepted nothing (throttled, sending paused, no connection): the reservation is dropped
+  and the error raised, so the state machine's retry sends it later;
+- proof that SES refused it (any other 4xx, AccessDenied included), or an address SES could never take:
+  the reservation is marked `failed`, `notice_failed` is logged with SES's reason and the NoticeFailed
+  metric counted. The rung is not done: the ladder tries the stage again on the next business day, and
+  only a `failed` reservation can be taken again, by one attempt at a time;
+- SES accepted: `notice_sent` is logged first, then the reservation becomes `sent` (log, then
+  acknowledge: a crash between the two is repaired by the retry, which finds the logged event);
+- no proof either way (a read timeout, a reset connection, an HTTP 5xx: the request went out and the answer
+  was lost), or the process died between reserving and logging: nobody can know whether SES accepted it,
+  so it is *never* sent again. The reservation becomes `unconfirmed`, `notice_unconfirmed` is logged with
+  everything the notice said (its archived copy included) and the NoticeUnconfirmed alarm fires, for a
+  person to check (README: "Exactly once"). Never sending a notice twice wins over never missing one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from dunning.adapters import metrics, workflow
+from dunning.adapters.ledger import Ledger, plain
+from dunning.domain.account import AccountSnapshot, InvoiceState, NoticeRecord
+from dunning.domain.calendar import local_date
+from dunning.domain.clock import Clock, rfc3339
+from dunning.domain.events import EventType
+from dunning.domain.ladder import (
+    PRE_ACTION_REPLY_DAYS,
+    Decision,
+    LogEntry,
+    decide,
+    letter_of_claim,
+    payment_deadline,
+)
+from dunning.domain.models import postal_address_lines
+from dunning.domain.money import format_amount
+from dunning.domain.naming import eml_name
+from dunning.domain.owed import Owed, charge_to_json, owed
+from dunning.domain.policy import Policy
+from dunning.notices.context import business_of, notice_invoice
+from dunning.notices.mime import Attachment, UnsendableAddress, build_message
+from dunning.notices.render import NoticeContext, render_notice
+from dunning.ports import Archive, Documents, Mailer, SendRejected, SendThrottled, SendUnconfirmed
+from dunning.services import suppression
+
+logger = Logger(service="dunning", child=True)
+
+# A send re-checked within this long after the moment the ladder chose still counts as on time.
+SEND_TOLERANCE = timedelta(minutes=5)
+_SKIP_REASON = {"settled": "paid", "ladder": "not_due"}
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    account_id: str
+    episode: int
+    stage: str
+    execution: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    ledger: Ledger
+    mailer: Mailer
+    archive: Archive
+    documents: Documents
+    policy: Policy
+    clock: Clock
+    template_dirs: Sequence[Path]
+
+
+def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
+    now = deps.clock.now()
+    ledger = deps.ledger
+    snapshot = workflow.load(ledger, request.account_id, request.currency)
+    existing = workflow.notice_status(
+        ledger, request.account_id, request.currency, request.episode, request.stage
+    )
+    if existing is not None and existing.get("status") != workflow.FAILED:
+        return _already_attempted(request, deps, existing, now)
+
+    decision = decide(snapshot, deps.policy, now)
+    if not _still_due(request, snapshot, decision, now):
+        reason = _SKIP_REASON.get(decision.reason, decision.reason)
+        _skip(ledger, request, now, reason)
+        return {"sent": False, "reason": reason}
+    return _send(request, deps, snapshot, decision, now)
+
+
+def _still_due(request: SendRequest, snapshot: AccountSnapshot, decision: Decision, now: datetime) -> bool:
+    return (
+        decision.next == "send"
+        and decision.stage is not None
+        and decision.stage.name == request.stage
+        and decision.at is not None
+        and decision.at <= now + SEND_TOLERANCE
+        and snapshot.state.episode == request.episode
+    )
+
+
+def _recheck(request: SendRequest, deps: Collaborators, reserved_at: datetime) -> str | None:
+    """The last look before SES: None if the notice is still due, else why not (e.g. `paid`)."""
+    now = deps.clock.now()
+    snapshot = workflow.load(deps.ledger, request.account_id, request.currency)
+    mine = (request.currency, request.episode, request.stage)
+    ours = (rfc3339(reserved_at), request.currency)
+
+    def counts(notice: NoticeRecord) -> bool:
+        # Decided as if this attempt's own reservation were not there yet (it would count as the rung done).
+        if (notice.currency, notice.episode, notice.stage) == mine:
+            return False
+        # Another currency's notice being sent at the same moment: the one reserved first (then the currency
+        # first in the alphabet) goes, the other waits for the gap; never both, never neither.
+        return not (notice.status == workflow.SENDING and (notice.at, notice.currency or "") > ours)
+
+    snapshot = dataclasses.replace(
+        snapshot,
+        notices=tuple(filter(counts, snapshot.notices)),
+        account_notices=tuple(filter(counts, snapshot.account_notices)),
+    )
+    decision = decide(snapshot, deps.policy, now)
+    if _still_due(request, snapshot, decision, now):
+        return None
+    return _SKIP_REASON.get(decision.reason, decision.reason)
+
+
+def _send(
+    request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    assert decision.stage is not None
+    stage = decision.stage
+    if snapshot.opted_out(local_date(now, snapshot.timezone)):
+        return _pass_over(request, deps, now, "opted_out")
+    invoices = list(decision.invoices)
+    currency = request.currency
+    today = local_date(now, snapshot.timezone)
+    ladder = deps.policy.ladder_for(snapshot.segment)
+    claim = letter_of_claim(snapshot, ladder, stage)
+    deadline = None
+    if stage.letter:
+        deadline = (
+            today + timedelta(PRE_ACTION_REPLY_DAYS) if claim else payment_deadline(today, snapshot.country)
+        )
+    due = owed(
+        snapshot,
+        currency,
+        on=today,
+        policy=deps.policy,
+        stage=stage.name,
+        invoice_ids=[invoice.invoice_id for invoice in invoices],
+        with_charges=stage.name in deps.policy.charges.show_on,
+    )
+    consumer = snapshot.customer_type == "consumer"
+    terms = deps.policy.charges.terms_for(currency, consumer)
+    context = NoticeContext(
+        stage=stage.template_name,
+        locale=str(snapshot.profile.get("locale", deps.policy.default_locale)),
+        customer_name=str(snapshot.profile.get("customer_name", request.account_id)),
+        account_id=request.account_id,
+        invoices=tuple(notice_invoice(invoice, today) for invoice in invoices),
+        total_due=due.amount_due,
+        currency=currency,
+        business=business_of(deps.policy),
+        sent_on=today,
+        deadline=deadline,
+        charges=due.charges,
+        consumer=consumer,
+        charges_apply=terms.any,
+        interest_law=terms.regime if terms.interest == "statutory" else None,
+        legal_action=ladder.stages[-1].is_handoff,
+        postal_address=postal_address_lines(snapshot.profile),
+        pre_action_protocol=claim,
+    )
+    attachments = _invoice_attachments(deps.documents, context, invoices) if stage.attach_invoices else {}
+    context = dataclasses.replace(
+        context,
+        invoices=tuple(
+            dataclasses.replace(line, attached=line.invoice_id in attachments) for line in context.invoices
+        ),
+    )
+    rendered = render_notice(context, deps.template_dirs)
+    if stage.letter:
+        from dunning.notices.pdf import letter_pdf  # fpdf2 takes a moment to import: only when a PDF is made
+
+        name = f"{stage.name.replace('_', '-')}-{today.isoformat()}.pdf"
+        attachments[name] = Attachment(name, letter_pdf(context, rendered))
+    addresses = [str(address) for address in snapshot.profile.get("emails", [])]
+    blocked = suppression.suppressed(deps.ledger, addresses)
+    recipients = [address for address in addresses if address not in blocked]
+    if not recipients:
+        return _pass_over(request, deps, now, "suppressed")
+    name = eml_name(now, request.account_id, currency, stage.name)
+    try:
+        raw = build_message(
+            rendered=rendered,
+            sender=deps.policy.sender,
+            to=recipients,
+            reply_to=deps.policy.business.reply_to,
+            sent_at=now,
+            message_id=f"<{name.removesuffix('.eml')}@dunning>",
+            attachments=list(attachments.values()),
+            headers={"X-Dunning-Notice": f"{currency}/{request.episode}/{stage.name}"},
+        )
+    except UnsendableAddress as exc:
+        # SES would refuse it (no SMTPUTF8): refused here, before anything is handed over, the same way.
+        if not workflow.begin_send(
+            deps.ledger, request.account_id, currency, request.episode, stage.name, now, ""
+        ):
+            existing = workflow.notice_status(
+                deps.ledger, request.account_id, currency, request.episode, stage.name
+            )
+            return _already_attempted(request, deps, existing or {}, now)
+        return _refused(request, deps, now, f"unsendable address: {exc}")
+    archive_key = f"notices/{name}"
+    deps.archive.put(archive_key, raw)
+    notice = {
+        "stage": stage.name,
+        "invoice_ids": due.invoice_ids,
+        "amount_due": format_amount(due.amount_due, currency),
+        "charges": format_amount(due.charges_total, currency),
+        "total_due": format_amount(due.total_due, currency),
+        "currency": currency,
+        "to": recipients,
+        "eml": name,
+        "charge_lines": [charge_to_json(line) for line in due.charges],
+    }
+    if not workflow.begin_send(
+        deps.ledger, request.account_id, currency, request.episode, stage.name, now, archive_key, notice
+    ):
+        existing = workflow.notice_status(
+            deps.ledger, request.account_id, currency, request.episode, stage.name
+        )
+        return _already_attempted(request, deps, existing or {}, now)
+    reason = _recheck(request, deps, now)
+    if reason is not None:
+        # Paid, promised, disputed or paused while the notice was being made: it never goes out.
+        workflow.cancel_send(deps.ledger, request.account_id, currency, request.episode, stage.name)
+        _skip(deps.ledger, request, now, reason)
+        return {"sent": False, "reason": reason}
+    try:
+        message_id = deps.mailer.send(deps.policy.sender, recipients, raw, request.account_id)
+    except SendThrottled:
+        workflow.cancel_send(deps.ledger, request.account_id, currency, request.episode, stage.name)
+        raise
+    except SendRejected as exc:
+        return _refused(request, deps, now, str(exc))
+    except SendUnconfirmed as exc:
+        return _unconfirmed(request, deps, now, notice, f"SES's answer was lost: {exc}")
+    # From here on SES has the message: a failure below must never lead to sending it again.
+    workflow.log(
+        deps.ledger,
+        request.account_id,
+        now,
+        [workflow.sent_entry(currency, request.episode, stage.name, notice, message_id)],
+    )
+    report_missing_rates(deps.ledger, request.account_id, now, due, stage.name)
+    workflow.finish_send(
+        deps.ledger,
+        request.account_id,
+        currency,
+        request.episode,
+        stage.name,
+        "sent",
+        message_id=message_id,
+        recipients=len(recipients),
+    )
+    logger.info(
+        "Notice sent", extra={"account_id": request.account_id, "stage": stage.name, "message_id": message_id}
+    )
+    return {"sent": True, "message_id": message_id, "eml": name}
+
+
+def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
+    """Nothing went out (the reservation is held): mark it failed so that the next business day's attempt
+    may take it, log notice_failed, count the alarm's metric."""
+    workflow.finish_send(
+        deps.ledger,
+        request.account_id,
+        request.currency,
+        request.episode,
+        request.stage,
+        workflow.FAILED,
+        error=reason[:1000],
+    )
+    identity = f"{request.currency}#{request.episode}#{request.stage}#{rfc3339(now)}"
+    entry = LogEntry(EventType.NOTICE_FAILED, identity, {"stage": request.stage, "reason": reason[:1000]})
+    workflow.log(deps.ledger, request.account_id, now, [entry])
+    metrics.count(metrics.NOTICE_FAILED)
+    logger.warning(
+        "SES refused the notice; the stage is tried again on the next business day",
+        extra={"account_id": request.account_id, "stage": request.stage, "reason": reason[:1000]},
+    )
+    return {"sent": False, "failed": True, "reason": reason[:1000]}
+
+
+def _unconfirmed(
+    request: SendRequest, deps: Collaborators, at: datetime, notice: dict[str, Any], reason: str
+) -> dict[str, Any]:
+    """SES may have the message: never send it again; say so loudly, with everything a person needs to
+    check it (the archived copy is `eml`)."""
+    workflow.log(
+        deps.ledger,
+        request.account_id,
+        at,
+        [
+            LogEntry(
+                EventType.NOTICE_UNCONFIRMED,
+                workflow.notice_identity(request.currency, request.episode, request.stage),
+                {**workflow.said(notice), "stage": request.stage, "reason": reason},
+            )
+        ],
+    )
+    if not workflow.finish_send(
+        deps.ledger,
+        request.account_id,
+        request.currency,
+        request.episode,
+        request.stage,
+        workflow.UNCONFIRMED,
+        only_if=(workflow.SENDING,),
+        reason=reason,
+    ):
+        return {"sent": False, "reason": "already_sent"}  # SES's Send event confirmed it meanwhile
+    metrics.count(metrics.NOTICE_UNCONFIRMED)
+    logger.warning(
+        "SES may or may not have accepted this notice; it is not sent again",
+        extra={"account_id": request.account_id, "stage": request.stage, "reason": reason},
+    )
+    return {"sent": False, "reason": "unconfirmed"}
+
+
+def _already_attempted(
+    request: SendRequest, deps: Collaborators, existing: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    status = existing.get("status")
+    if status == "sending":
+        # An earlier attempt reserved the notice and did not finish: it died, or timed out, somewhere
+        # between the reservation and the acknowledgement.
+        started = datetime.fromisoformat(str(existing["started_at"]))
+        notice = plain(existing.get("notice") or {"stage": request.stage})
+        logged = workflow.logged_event(
+            deps.ledger,
+            request.account_id,
+            started,
+            workflow.sent_entry(request.currency, request.episode, request.stage, notice, ""),
+        )
+        if logged is not None:
+            # SES accepted it and notice_sent was logged: only the acknowledgement was lost.
+            workflow.finish_send(
+                deps.ledger,
+                request.account_id,
+                request.currency,
+                request.episode,
+                request.stage,
+                "sent",
+                message_id=logged.get("message_id", ""),
+                recipients=len(logged.get("to", [])),
+            )
+            return {"sent": False, "reason": "already_sent"}
+        return _unconfirmed(
+            request, deps, started, notice, "an earlier attempt stopped after reserving the notice"
+        )
+    return {"sent": False, "reason": f"already_{status}"}
+
+
+def _pass_over(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
+    """This stage's notice cannot be emailed (opted out, every address suppressed): record the stage as
+    passed so the ladder moves on to its later steps (and the hand-off) instead of retrying it."""
+    workflow.begin_send(
+        deps.ledger, request.account_id, request.currency, request.episode, request.stage, now, archive_key=""
+    )
+    workflow.finish_send(
+        deps.ledger,
+        request.account_id,
+        request.currency,
+        request.episode,
+        request.stage,
+        "skipped",
+        reason=reason,
+    )
+    _skip(deps.ledger, request, now, reason)
+    return {"sent": False, "reason": reason}
+
+
+def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> None:
+    identity = f"{request.currency}#{request.episode}#{request.stage}#{reason}#{rfc3339(now)[:10]}"
+    workflow.log(
+        ledger,
+        request.account_id,
+        now,
+        [
+            LogEntry(EventType.NOTICE_SKIPPED, identity, {"stage": request.stage, "reason": reason}),
+        ],
+    )
+
+
+def report_missing_rates(ledger: Ledger, account_id: str, at: datetime, due: Owed, stage: str) -> None:
+    """Interest that could not be computed (no reference rate for some days) is a loud failure: logged as
+    `charges_incomplete` (the summary and report list it; the charge module counted the alarm's metric)."""
+    if not due.missing_rates:
+        return
+    # The alarm counts each stretch of days left out.
+    metrics.count(metrics.MISSING_REFERENCE_RATE, len(due.missing_rates))
+    reasons = [missing.describe() for missing in due.missing_rates]
+    entry = LogEntry(
+        EventType.CHARGES_INCOMPLETE,
+        f"{due.currency}#{stage}#{due.on.isoformat()}",
+        {"stage": stage, "currency": due.currency, "reason": "; ".join(reasons)[:1000]},
+    )
+    workflow.log(ledger, account_id, at, [entry])
+    logger.warning(
+        "Interest left out: reference rate missing", extra={"account_id": account_id, "stage": stage}
+    )
+
+
+def _invoice_attachments(
+    documents: Documents, context: NoticeContext, invoices: list[InvoiceState]
+) -> dict[str, Attachment]:
+    """Each invoice's uploaded PDF, or a generated copy where none was uploaded, by invoice id."""
+    found = {}
+    for invoice, line in zip(invoices, context.invoices, strict=True):
+        pdf = documents.invoice_pdf(context.account_id, invoice.document, invoice.invoice_id)
+        if pdf is None:
+            from dunning.notices.pdf import invoice_copy_pdf
+
+            copy = invoice_copy_pdf(
+                business=context.business,
+                customer_name=context.customer_name,
+                account_id=context.account_id,
+                invoice=line,
+                amount=invoice.amount,
+                issued_on=invoice.issued_on,
+                locale=context.locale,
+            )
+            pdf = (f"{invoice.invoice_id}-copy.pdf", copy)
+        found[invoice.invoice_id] = Attachment(*pdf)
+    return found
