@@ -47,7 +47,8 @@ from dunning.domain.money import format_amount
 from dunning.domain.naming import case_id_for
 from dunning.domain.owed import Owed, charge_to_json, owed
 from dunning.domain.policy import Policy
-from dunning.packets.archive import MANIFEST, STATEMENT, verify_packet
+from dunning.packets.archive import verify_packet
+from dunning.packets.case import MANIFEST, STATEMENT
 from dunning.services import escalation
 from dunning.services.legal import Case, LegalDesk, packet_key
 

@@ -55,6 +55,7 @@ from dunning.notices.render import (
     shipped_template_dir,
 )
 from dunning.packets import archive as packets
+from dunning.packets import case
 from tests.support.ledgers import (
     CURRENCIES,
     FINAL,
@@ -631,7 +632,7 @@ def _rendered_final(spec: AccountSpec, sent: SentNotice) -> tuple[str, str, str]
 
 def _summary_text(handoff: Handoff) -> str:
     with zipfile.ZipFile(io.BytesIO(handoff.packet)) as zf:
-        reader = PdfReader(io.BytesIO(zf.read(packets.SUMMARY)))
+        reader = PdfReader(io.BytesIO(zf.read(case.SUMMARY)))
     return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 

@@ -19,13 +19,8 @@ from pypdf import PdfReader
 
 from dunning.domain.account import InvoiceState
 from dunning.notices.render import Business, ChargeLine, format_money
-from dunning.packets.archive import (
-    MANIFEST,
-    STATEMENT_COLUMNS,
-    CaseFile,
-    verify_packet,
-    write_packet,
-)
+from dunning.packets.archive import verify_packet, write_packet
+from dunning.packets.case import MANIFEST, STATEMENT_COLUMNS, CaseFile
 
 CREATED = datetime(2027, 4, 2, 9, 30, 15, tzinfo=UTC)
 FORMULA_ID = "=cmd|' /C calc'!A0"

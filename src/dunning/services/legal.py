@@ -141,10 +141,9 @@ def open_case(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, claim: O
     The record is written only after the packet is stored: a crash before it leaves no record, and the
     retry builds and stores the packet again (overwriting the key), so the record always describes the
     packet under its key."""
-    from dunning.packets.archive import (  # fpdf2 is imported only where a packet is built
-        CaseFile,
-        write_packet,
-    )
+    # fpdf2 is imported only where a packet is built
+    from dunning.packets.archive import write_packet
+    from dunning.packets.case import CaseFile
 
     existing = get_case(desk.ledger, case_id)
     if existing is not None:
