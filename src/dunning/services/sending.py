@@ -82,13 +82,29 @@ class Collaborators:
     template_dirs: Sequence[Path]
 
 
+# The notice record of this request (account, currency, episode, stage): every step of the send reads or
+# writes the same one.
+def _status(request: SendRequest, ledger: Ledger) -> dict[str, Any] | None:
+    return workflow.notice_status(
+        ledger, request.account_id, request.currency, request.episode, request.stage
+    )
+
+
+def _finish(request: SendRequest, deps: Collaborators, status: str, **fields: Any) -> bool:
+    return workflow.finish_send(
+        deps.ledger, request.account_id, request.currency, request.episode, request.stage, status, **fields
+    )
+
+
+def _cancel(request: SendRequest, deps: Collaborators) -> None:
+    workflow.cancel_send(deps.ledger, request.account_id, request.currency, request.episode, request.stage)
+
+
 def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
     now = deps.clock.now()
     ledger = deps.ledger
     snapshot = workflow.load(ledger, request.account_id, request.currency)
-    existing = workflow.notice_status(
-        ledger, request.account_id, request.currency, request.episode, request.stage
-    )
+    existing = _status(request, deps.ledger)
     if existing is not None and existing.get("status") != workflow.FAILED:
         return _already_attempted(request, deps, existing, now)
 
@@ -219,9 +235,7 @@ def _send(
         if not workflow.begin_send(
             deps.ledger, request.account_id, currency, request.episode, stage.name, now, ""
         ):
-            existing = workflow.notice_status(
-                deps.ledger, request.account_id, currency, request.episode, stage.name
-            )
+            existing = _status(request, deps.ledger)
             return _already_attempted(request, deps, existing or {}, now)
         return _refused(request, deps, now, f"unsendable address: {exc}")
     archive_key = f"notices/{name}"
@@ -240,20 +254,18 @@ def _send(
     if not workflow.begin_send(
         deps.ledger, request.account_id, currency, request.episode, stage.name, now, archive_key, notice
     ):
-        existing = workflow.notice_status(
-            deps.ledger, request.account_id, currency, request.episode, stage.name
-        )
+        existing = _status(request, deps.ledger)
         return _already_attempted(request, deps, existing or {}, now)
     reason = _recheck(request, deps, now)
     if reason is not None:
         # Paid, promised, disputed or paused while the notice was being made: it never goes out.
-        workflow.cancel_send(deps.ledger, request.account_id, currency, request.episode, stage.name)
+        _cancel(request, deps)
         _skip(deps.ledger, request, now, reason)
         return {"sent": False, "reason": reason}
     try:
         message_id = deps.mailer.send(deps.policy.sender, recipients, raw, request.account_id)
     except SendThrottled:
-        workflow.cancel_send(deps.ledger, request.account_id, currency, request.episode, stage.name)
+        _cancel(request, deps)
         raise
     except SendRejected as exc:
         return _refused(request, deps, now, str(exc))
@@ -267,12 +279,9 @@ def _send(
         [workflow.sent_entry(currency, request.episode, stage.name, notice, message_id)],
     )
     report_missing_rates(deps.ledger, request.account_id, now, due, stage.name)
-    workflow.finish_send(
-        deps.ledger,
-        request.account_id,
-        currency,
-        request.episode,
-        stage.name,
+    _finish(
+        request,
+        deps,
         "sent",
         message_id=message_id,
         recipients=len(recipients),
@@ -286,12 +295,9 @@ def _send(
 def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
     """Nothing went out (the reservation is held): mark it failed so that the next business day's attempt
     may take it, log notice_failed, count the alarm's metric."""
-    workflow.finish_send(
-        deps.ledger,
-        request.account_id,
-        request.currency,
-        request.episode,
-        request.stage,
+    _finish(
+        request,
+        deps,
         workflow.FAILED,
         error=reason[:1000],
     )
@@ -323,12 +329,9 @@ def _unconfirmed(
             )
         ],
     )
-    if not workflow.finish_send(
-        deps.ledger,
-        request.account_id,
-        request.currency,
-        request.episode,
-        request.stage,
+    if not _finish(
+        request,
+        deps,
         workflow.UNCONFIRMED,
         only_if=(workflow.SENDING,),
         reason=reason,
@@ -359,12 +362,9 @@ def _already_attempted(
         )
         if logged is not None:
             # SES accepted it and notice_sent was logged: only the acknowledgement was lost.
-            workflow.finish_send(
-                deps.ledger,
-                request.account_id,
-                request.currency,
-                request.episode,
-                request.stage,
+            _finish(
+                request,
+                deps,
                 "sent",
                 message_id=logged.get("message_id", ""),
                 recipients=len(logged.get("to", [])),
@@ -382,12 +382,9 @@ def _pass_over(request: SendRequest, deps: Collaborators, now: datetime, reason:
     workflow.begin_send(
         deps.ledger, request.account_id, request.currency, request.episode, request.stage, now, archive_key=""
     )
-    workflow.finish_send(
-        deps.ledger,
-        request.account_id,
-        request.currency,
-        request.episode,
-        request.stage,
+    _finish(
+        request,
+        deps,
         "skipped",
         reason=reason,
     )
