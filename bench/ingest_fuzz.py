@@ -30,11 +30,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any, cast
 
+from dunning.adapters.ingest_ledger import DynamoIngestLedger
 from dunning.adapters.ledger import Ledger, due_keys
-from dunning.adapters.storage import ObjectStore, StoredObject
 from dunning.domain.policy import DEFAULT_POLICY
 from dunning.ingest.csvfile import open_text, read_records
 from dunning.ingest.service import Ingestor
+from dunning.ports import StoredObject, UploadStore
 
 UPLOADED_AT = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 PAYER, PAYER_INVOICE = "PAYER", "P-1"
@@ -341,7 +342,7 @@ def imported_ids(items: Iterable[dict[str, Any]], kind: str) -> set[str]:
 
 def run_in_memory(fuzz: FuzzFile) -> Outcome:
     ledger, store = MemoryLedger(), MemoryStore(fuzz.body)
-    ingestor = Ingestor(cast(Ledger, ledger), cast(ObjectStore, store), DEFAULT_POLICY)
+    ingestor = Ingestor(DynamoIngestLedger(cast(Ledger, ledger)), cast(UploadStore, store), DEFAULT_POLICY)
     source = StoredObject("bucket", f"incoming/{fuzz.kind}/{fuzz.name}", "etag", UPLOADED_AT)
     try:
         ingestor.ingest(source)

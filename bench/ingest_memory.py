@@ -39,6 +39,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from dunning.adapters.ingest_ledger import DynamoIngestLedger
 from dunning.adapters.ledger import Ledger
 from dunning.adapters.storage import ObjectStore
 from dunning.domain.policy import DEFAULT_POLICY
@@ -166,7 +167,7 @@ def run_child(endpoint: str, bucket: str, key: str, table: str) -> ChildResult:
     s3 = boto.client("s3", endpoint_url=endpoint, config=CLIENT_CONFIG)
     dynamodb = boto.resource("dynamodb", endpoint_url=endpoint, config=CLIENT_CONFIG)
     store = ObjectStore(s3)
-    ingestor = Ingestor(Ledger(dynamodb, table), store, DEFAULT_POLICY)
+    ingestor = Ingestor(DynamoIngestLedger(Ledger(dynamodb, table)), store, DEFAULT_POLICY)
     # One call on each client first, so the baseline includes botocore's lazily loaded models.
     dynamodb.meta.client.describe_table(TableName=table)
     source = store.describe(bucket, key)

@@ -26,8 +26,6 @@ the data came out as generated, nothing here asserts.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import multiprocessing
 import platform
@@ -36,7 +34,7 @@ import sys
 import time
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -55,6 +53,7 @@ from dunning.domain.policy import DEFAULT_POLICY, Policy
 from dunning.ingest.formats import INVOICE_REQUIRED
 from dunning.local.embedded_aws import REGION, EmbeddedAws, embedded_aws
 from dunning.local.simulator import Simulation, Upload
+from tests.support.files import csv_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"
@@ -72,14 +71,6 @@ SIMULATE_FIRST_DAY = date(2027, 3, 1)
 
 
 # --- shared ------------------------------------------------------------------------------------------
-
-
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
 
 
 def money(cents: int) -> str:
@@ -328,6 +319,7 @@ def scan_case(invoices: int, policy: Policy = DEFAULT_POLICY) -> ScanCase:
     with embedded_aws(uploaded_at) as aws:
         # Imported once the embedded AWS has set POWERTOOLS_LOG_LEVEL: Powertools fixes a module logger's
         # level when the module is first imported, and the scan's INFO line would otherwise be printed.
+        from dunning.adapters.ladders import DynamoLadders
         from dunning.services.scan import run_scan
 
         started = time.perf_counter()
@@ -341,7 +333,7 @@ def scan_case(invoices: int, policy: Policy = DEFAULT_POLICY) -> ScanCase:
 
         workflows = RecordingWorkflows()
         started = time.perf_counter()
-        summary = run_scan(ledger, workflows, policy, clock)
+        summary = run_scan(DynamoLadders(ledger), workflows, policy, clock)
         seconds = time.perf_counter() - started
         print(f"  {invoices:,} invoices: scanned in {seconds:.1f} s; naive Scan ...", flush=True)
         naive = naive_scan(aws, through)

@@ -11,9 +11,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from dunning.adapters import workflow
-from dunning.adapters.stepfunctions import Continuations
 from dunning.domain.clock import current_clock
+from dunning.runtime.settings import EscalateSettings
 from dunning.runtime.wiring import runtime
 from dunning.services import escalation
 
@@ -41,24 +40,22 @@ def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(account_id=event.account_id)
     logger.set_correlation_id(event.execution)
     metrics.add_metric(name=f"escalate_{event.op}", unit=MetricUnit.Count, value=1)
-    env = runtime()
-    currency = workflow.ladder_currency(env.ledger, event.account_id, event.currency)
+    env = runtime(EscalateSettings)
+    currency = escalation.ladder_currency(env.books.ladders, event.account_id, event.currency)
     request = escalation.StepRequest(event.account_id, event.execution, currency, event.round)
     clock = current_clock()
     if event.op == "decide":
-        return escalation.decide_step(env.ledger, env.policy, clock, request)
+        return escalation.decide_step(env.books, env.policy, clock, request)
     if event.op == "handoff":
-        return escalation.handoff_step(env.ledger, env.policy, clock, request, env.legal_desk())
+        return escalation.handoff_step(env.books, env.policy, clock, request, env.legal_desk())
     if event.op == "notify_legal":
-        return escalation.notify_legal_step(env.ledger, clock, request, env.legal_desk())
+        return escalation.notify_legal_step(env.books, clock, request, env.legal_desk())
     if event.op == "continue":
-        # Deployed, the successor starts on the state machine's `live` alias (STATE_MACHINE_ARN), so it runs
-        # the newest version even when this execution runs an older one; the execution's own ARN otherwise.
-        state_machine = env.settings.state_machine_arn or event.state_machine
-        if not state_machine:
-            raise ValueError("continue needs the state machine's ARN")
-        return escalation.continue_step(env.ledger, Continuations(env.sfn), clock, request, state_machine)
+        # The successor starts on the state machine's `live` alias (STATE_MACHINE_ARN), so it runs the newest
+        # version even when this execution runs an older one.
+        state_machine = env.settings.state_machine_arn
+        return escalation.continue_step(env.books, env.executions, clock, request, state_machine)
     error = event.error or {}
     return escalation.fail_step(
-        env.ledger, clock, request, str(error.get("Error", "")), str(error.get("Cause", ""))
+        env.books, clock, request, str(error.get("Error", "")), str(error.get("Cause", ""))
     )

@@ -4,7 +4,6 @@ policy uploaded to the stack's PolicyKey -> validated and put in force, or a rej
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -14,10 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dunning.adapters.storage import ObjectGone, ObjectStore, StoredObject
 from dunning.ingest.policy_upload import install_policy
 from dunning.ingest.s3events import Upload, uploads_in
-from dunning.ingest.service import ImportSummary, Ingestor
-from dunning.runtime.settings import Settings
+from dunning.ingest.service import ImportSummary
+from dunning.runtime.settings import IngestSettings
 from dunning.runtime.wiring import runtime
-from dunning.services import legal
 
 logger = Logger()
 tracer = Tracer()
@@ -36,11 +34,8 @@ def _locate(store: ObjectStore, upload: Upload) -> StoredObject | None:
     return None
 
 
-def _install_policy(store: ObjectStore, bucket: str, settings: Settings) -> ImportSummary | None:
-    """The business uploaded its policy: validate it and put it in force, or report why not."""
-    if not settings.policy_key or not settings.active_policy_key:
-        logger.error("A policy was uploaded but this function has no ACTIVE_POLICY_KEY to put it in force")
-        return None
+def _install_policy(store: ObjectStore, bucket: str, settings: IngestSettings) -> ImportSummary | None:
+    """The business uploaded its policy: validate it and put it in force, or report why not (None: gone)."""
     return install_policy(
         store, bucket, settings.policy_key, settings.active_policy_key, settings.rejected_prefix
     )
@@ -55,14 +50,12 @@ def _record_metrics(summary: ImportSummary) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    env = runtime()
-    desk = env.legal_desk()
-    after_payments = functools.partial(legal.payments_received, desk) if desk else None
-    ingestor = Ingestor(env.ledger, env.store, env.policy, env.settings.rejected_prefix, after_payments)
+    env = runtime(IngestSettings)
+    ingestor = env.ingestor()
     results = []
     for upload in uploads_in(event):
         logger.set_correlation_id(upload.event_id)
-        if env.settings.policy_key and env.settings.policy_key in upload.key_candidates:
+        if env.settings.policy_key in upload.key_candidates:
             installed = _install_policy(env.store, upload.bucket, env.settings)
             if installed is not None:
                 _record_metrics(installed)

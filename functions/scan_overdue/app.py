@@ -9,8 +9,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dunning.adapters.stepfunctions import StepFunctions
 from dunning.domain.clock import current_clock
+from dunning.runtime.settings import ScanSettings
 from dunning.runtime.wiring import runtime
 from dunning.services.scan import run_scan
 
@@ -23,11 +23,8 @@ metrics = Metrics(namespace="Dunning")
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    env = runtime()
-    if not env.settings.state_machine_arn:
-        raise RuntimeError("STATE_MACHINE_ARN is not set")
-    workflows = StepFunctions(env.sfn, env.settings.state_machine_arn)
-    summary = run_scan(env.ledger, workflows, env.policy, current_clock())
+    env = runtime(ScanSettings)
+    summary = run_scan(env.books.ladders, env.workflows, env.policy, current_clock())
     metrics.add_metric(name="scan_items_read", unit=MetricUnit.Count, value=summary.items_read)
     metrics.add_metric(name="executions_started", unit=MetricUnit.Count, value=len(summary.started))
     return dataclasses.asdict(summary)

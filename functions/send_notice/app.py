@@ -10,13 +10,10 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from dunning.adapters import workflow
-from dunning.adapters.mailer import SesMailer
-from dunning.adapters.storage import S3Archive, S3Documents
 from dunning.domain.clock import current_clock
-from dunning.notices.render import shipped_template_dir
+from dunning.runtime.settings import SendNoticeSettings
 from dunning.runtime.wiring import runtime
-from dunning.services.sending import Collaborators, SendRequest, send_notice
+from dunning.services.sending import Collaborators, SendRequest, ladder_currency, send_notice
 
 logger = Logger()
 tracer = Tracer()
@@ -39,19 +36,17 @@ class SendEvent(BaseModel):
 def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
     logger.append_keys(account_id=event.account_id, stage=event.stage)
     logger.set_correlation_id(event.execution)
-    env = runtime()
+    env = runtime(SendNoticeSettings)
     deps = Collaborators(
-        ledger=env.ledger,
-        mailer=SesMailer(env.sesv2, env.settings.ses_configuration_set),
-        archive=S3Archive(env.store, env.settings.ingest_bucket),
-        documents=S3Documents(env.store, env.ledger),
+        books=env.books,
+        mailer=env.mailer,
+        archive=env.archive,
+        documents=env.documents,
         policy=env.policy,
         clock=current_clock(),
-        template_dirs=[
-            d for d in (env.template_overrides.directory(), shipped_template_dir()) if d is not None
-        ],
+        template_dirs=env.template_dirs(),
     )
-    currency = workflow.ladder_currency(env.ledger, event.account_id, event.currency)
+    currency = ladder_currency(env.books.ladders, event.account_id, event.currency)
     request = SendRequest(event.account_id, event.episode, event.stage, event.execution, currency)
     outcome = send_notice(request, deps)
     # A refused notice is counted once, as NoticeFailed (dunning.adapters.metrics: the alarm's metric).

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from dunning.runtime.settings import SesEventsSettings
 from dunning.runtime.wiring import runtime
 from dunning.services.suppression import SesNotification, record_ses_event
 
@@ -27,7 +28,7 @@ def handler(event: SesNotification, context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(event.id)
     record = event.detail
     logger.append_keys(ses_event_type=record.event_type, message_id=record.mail.message_id)
-    outcome = record_ses_event(runtime().ledger, record)
+    outcome = record_ses_event(runtime(SesEventsSettings).books, record)
     if outcome.confirmed:
         logger.info("A notice whose SES answer was lost is confirmed sent", extra=outcome.as_dict())
         metrics.add_metric(name="notices_confirmed", unit=MetricUnit.Count, value=1)

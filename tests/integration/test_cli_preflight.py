@@ -16,9 +16,13 @@ from moto import mock_aws
 
 from dunning.cli import preflight
 from dunning.cli.main import main
+from dunning.domain.policy import parse_policy
 
 REGION = "eu-west-1"
 STACK = """
+Parameters:
+  ScanSchedule: {Type: String, Default: "cron(0 7 * * ? *)"}
+  BusinessTimezone: {Type: String, Default: Europe/London}
 Resources:
   Ingest:
     Type: AWS::S3::Bucket
@@ -97,6 +101,11 @@ class Deployed:
             Bucket=self.outputs["IngestBucketName"], Key=self.outputs["PolicyKey"], Body=body
         )
 
+    def ready(self, policy: bytes = GOOD_POLICY) -> None:
+        """The policy uploaded and the alerts subscribed: what a stack ready to go live has."""
+        self.upload_policy(policy)
+        self.subscribe()
+
 
 @pytest.fixture
 def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployed]:
@@ -132,8 +141,7 @@ def _status(lines: list[str], check: str) -> str:
 
 
 def test_a_ready_stack_passes_every_check(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
-    deployed.upload_policy(GOOD_POLICY)
-    deployed.subscribe()
+    deployed.ready()
 
     assert main(["preflight", "--stack", "dunning"]) == 0
 
@@ -156,8 +164,7 @@ def test_a_ready_stack_passes_every_check(deployed: Deployed, capsys: pytest.Cap
 def test_the_sandbox_paused_sending_and_an_unverified_identity_fail_with_what_to_do(
     deployed: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deployed.upload_policy(GOOD_POLICY)
-    deployed.subscribe()
+    deployed.ready()
     deployed.ses.account = {"ProductionAccessEnabled": False, "SendingEnabled": False}
     deployed.ses.identities["yourcompany.example"] = {
         "IdentityType": "DOMAIN",
@@ -178,8 +185,7 @@ def test_the_sandbox_paused_sending_and_an_unverified_identity_fail_with_what_to
 
 
 def test_an_identity_missing_from_ses_fails(deployed: Deployed, capsys: pytest.CaptureFixture[str]) -> None:
-    deployed.upload_policy(GOOD_POLICY)
-    deployed.subscribe()
+    deployed.ready()
     deployed.ses.identities.clear()
 
     assert main(["preflight"]) == 1
@@ -204,8 +210,7 @@ def test_a_missing_policy_is_a_warning_that_the_defaults_are_in_force(
 def test_an_invalid_policy_fails_with_the_setting_and_the_reason(
     deployed: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deployed.upload_policy(b"min_gap_days: soon\n")
-    deployed.subscribe()
+    deployed.ready(b"min_gap_days: soon\n")
 
     assert main(["preflight"]) == 1
 
@@ -216,13 +221,39 @@ def test_an_invalid_policy_fails_with_the_setting_and_the_reason(
 def test_a_policy_sender_outside_the_identity_fails(
     deployed: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deployed.upload_policy(b'sender: "AR <billing@othercompany.example>"\n')
-    deployed.subscribe()
+    deployed.ready(b'sender: "AR <billing@othercompany.example>"\n')
 
     assert main(["preflight"]) == 1
     lines = _lines(capsys)
     assert _status(lines, "policy s3://") == "OK"
     assert _status(lines, "policy sender") == "FAIL"
+
+
+@pytest.mark.parametrize(
+    ("scan_time", "status", "last"),
+    [("05:30", "WARN", "Ready to go live (1 warning(s))."), ("07:00", "OK", "Ready to go live.")],
+)
+def test_a_policy_scan_time_is_not_used_and_a_different_one_is_a_warning(
+    scan_time: str, status: str, last: str, deployed: Deployed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed.ready(GOOD_POLICY + f'scan_time: "{scan_time}"\n'.encode())
+
+    assert main(["preflight"]) == 0
+
+    lines = _lines(capsys)
+    assert _status(lines, "policy scan_time") == status
+    assert lines[-1] == last
+    if status == "WARN":
+        (line,) = [line for line in lines if "policy scan_time" in line]
+        assert "05:30 is not used" in line and "cron(0 7 * * ? *) (07:00 Europe/London)" in line
+        assert "-> remove scan_time from the policy" in line
+
+
+def test_a_policy_scan_time_against_a_stack_without_a_daily_schedule_is_a_warning() -> None:
+    policy = parse_policy('scan_time: "07:00"\n')
+    for parameters in ({}, {"ScanSchedule": "rate(1 day)"}):
+        check = preflight._scan_time_check(policy, parameters)
+        assert check.status == "WARN" and "not a daily cron(M H * * ? *)" in check.detail, parameters
 
 
 def test_the_alert_subscription_must_be_confirmed(
@@ -245,8 +276,7 @@ def test_the_alert_subscription_must_be_confirmed(
 def test_a_check_without_permission_fails_and_the_others_still_run(
     deployed: Deployed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deployed.upload_policy(GOOD_POLICY)
-    deployed.subscribe()
+    deployed.ready()
     deployed.ses.denied = True
 
     assert main(["preflight"]) == 1

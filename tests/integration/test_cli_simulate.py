@@ -230,6 +230,22 @@ def test_interest_without_a_reference_rate_for_the_day_is_a_failure(
     assert any(event["type"] == "charges_incomplete" for event in incomplete)
 
 
+def test_a_policy_scan_time_is_not_used_the_stacks_schedule_is(tmp_path: Path) -> None:
+    """An older policy file with its own scan_time runs exactly as one without: the ladder and the scan both
+    follow the template's ScanSchedule (07:00). Were the file's 05:00 in force, notices of this run would go
+    out at other times."""
+    argv = [*SHORT[:-3], "--actions", str(EXAMPLES / "actions.csv"), "--days", "35", "--quiet"]
+    runs = {}
+    for name, text in (("without", "min_gap_days: 3\n"), ("with", 'min_gap_days: 3\nscan_time: "05:00"\n')):
+        policy = tmp_path / f"{name}.yaml"
+        policy.write_text(text)
+        out = tmp_path / name
+        assert main([*argv, "--policy", str(policy), "--out", str(out)]) == 0
+        runs[name] = (out / "events.jsonl").read_text()
+    assert runs["with"] == runs["without"]
+    assert '"notice_sent"' in runs["with"]
+
+
 def test_every_kind_of_failure_is_collected() -> None:
     from dunning.cli.failures import collect
 

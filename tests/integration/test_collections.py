@@ -309,13 +309,13 @@ def test_ses_throttling_is_retried_and_every_notice_goes_out_exactly_once(
 def test_a_crash_after_ses_accepted_never_sends_the_notice_twice(monkeypatch: pytest.MonkeyPatch) -> None:
     # The function dies after SES accepted the reminder and before anything was logged: the retry cannot
     # know whether it went out, so it is not sent again and is reported as unconfirmed, in full.
-    from dunning.adapters import workflow
+    from dunning.adapters.ladders import DynamoContactLog
     from tests.support.faults import crash_once_at
 
-    def logging_the_reminder(ledger: object, account_id: str, at: object, entries: list[object]) -> bool:
+    def logging_the_reminder(log: object, account_id: str, at: object, entries: list[object]) -> bool:
         return any(getattr(entry, "identity", "") == "EUR#0#reminder" for entry in entries)
 
-    crashed = crash_once_at(monkeypatch, workflow, "log", logging_the_reminder)
+    crashed = crash_once_at(monkeypatch, DynamoContactLog, "log", logging_the_reminder)
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", due_on="2027-02-10"))
         w.run_through(date(2027, 2, 18))
@@ -336,13 +336,14 @@ def test_a_crash_between_logging_and_acknowledging_a_send_is_repaired(
 ) -> None:
     # notice_sent was logged, then the function died before marking the reservation sent: the retry finds
     # the logged event and completes the acknowledgement. Nothing is sent twice, nothing is left out.
-    from dunning.adapters import workflow
+    from dunning.adapters.ladders import DynamoLadders
+    from dunning.domain.notices import NoticeId
     from tests.support.faults import crash_once_at
 
     def acknowledging_the_reminder(*args: object, **_: object) -> bool:
-        return args[4:6] == ("reminder", "sent")
+        return args[1].stage == "reminder" and args[2] == "sent"  # type: ignore[attr-defined]
 
-    crashed = crash_once_at(monkeypatch, workflow, "finish_send", acknowledging_the_reminder)
+    crashed = crash_once_at(monkeypatch, DynamoLadders, "finish_send", acknowledging_the_reminder)
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", due_on="2027-02-10"))
         w.run_through(date(2027, 2, 18))
@@ -351,7 +352,8 @@ def test_a_crash_between_logging_and_acknowledging_a_send_is_repaired(
         assert subjects == ["EUR/0/pre_due", "EUR/0/reminder", "EUR/0/second_reminder"]
         assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "reminder", "second_reminder"]
         assert w.events("ACME", "notice_unconfirmed") == []
-        assert workflow.notice_status(w.ledger, "ACME", "EUR", 0, "reminder")["status"] == "sent"  # type: ignore[index]
+        reminder = DynamoLadders(w.ledger).notice_status(NoticeId("ACME", "EUR", 0, "reminder")) or {}
+        assert reminder["status"] == "sent"
         assert crashed, "the crash point was reached"
 
 

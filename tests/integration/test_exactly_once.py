@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from dunning.adapters import workflow
+from dunning.adapters.ladders import DynamoLadders
 from dunning.domain.clock import FixedClock
+from dunning.domain.notices import NoticeId
 from dunning.domain.policy import DEFAULT_POLICY
+from dunning.runtime.wiring import ledger_books
 from dunning.services.escalation import StepRequest, decide_step
 from tests.support.collections import world
 from tests.support.files import invoice_row
@@ -44,7 +46,7 @@ def test_a_payment_recorded_while_the_notice_is_rendered_stops_it(monkeypatch: p
         skipped = state.events("ACME", "notice_skipped")
         assert [(e["stage"], e["reason"]) for e in skipped] == [("reminder", "paid")]
         # The reservation was released, not left to look like an unconfirmed send.
-        assert workflow.notice_status(state.ledger, "ACME", "EUR", 0, "reminder") is None
+        assert DynamoLadders(state.ledger).notice_status(NoticeId("ACME", "EUR", 0, "reminder")) is None
 
 
 def test_a_settlement_while_waiting_is_not_missed_when_a_new_invoice_arrives() -> None:
@@ -72,7 +74,7 @@ def test_a_settling_decide_whose_answer_is_lost_logs_the_settlement_once() -> No
         w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
         w.payment("ACME", "A-1", "100.00", date(2027, 2, 12))
         w.run_through(date(2027, 2, 11))
-        owner = workflow.load(w.ledger, "ACME", "EUR").state.owner
+        owner = DynamoLadders(w.ledger).load("ACME", "EUR").state.owner
         assert owner is not None
         w.run_through(date(2027, 2, 12))
         request = StepRequest("ACME", owner, "EUR", round=3)
@@ -80,10 +82,10 @@ def test_a_settling_decide_whose_answer_is_lost_logs_the_settlement_once() -> No
         # hears back and runs the same Decide twice more, later.
         for hours in (0, 1, 5):
             clock = FixedClock(w.aws.now().replace(hour=10 + hours))
-            result = decide_step(w.ledger, DEFAULT_POLICY, clock, request)
+            result = decide_step(ledger_books(w.ledger), DEFAULT_POLICY, clock, request)
             assert result["decision"] == {"action": "done", "reason": "settled"}
         assert len(w.events("ACME", "account_settled")) == 1
-        assert workflow.load(w.ledger, "ACME", "EUR").state.episode == 1
+        assert DynamoLadders(w.ledger).load("ACME", "EUR").state.episode == 1
 
 
 def test_ses_send_event_confirms_a_notice_whose_answer_was_lost(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,7 +104,8 @@ def test_ses_send_event_confirms_a_notice_whose_answer_was_lost(monkeypatch: pyt
         w.invoices(invoice_row("A-1", due_on="2027-02-10"))
         w.run_through(date(2027, 2, 12))
         [pre_due, reminder] = w.events("ACME", "notice_unconfirmed")
-        assert workflow.notice_status(w.ledger, "ACME", "EUR", 0, "reminder")["status"] == "unconfirmed"  # type: ignore[index]
+        reminder_record = DynamoLadders(w.ledger).notice_status(NoticeId("ACME", "EUR", 0, "reminder")) or {}
+        assert reminder_record["status"] == "unconfirmed"
 
         accepted = ses_backends["123456789012"]["eu-west-1"].sent_messages[-1]
         mail = _mail("ap@acme.example.com", message_id=accepted.id)
@@ -111,12 +114,13 @@ def test_ses_send_event_confirms_a_notice_whose_answer_was_lost(monkeypatch: pyt
         for _ in range(2):  # EventBridge delivers at least once
             invoke_handler(app.handler, event, "dunning-ses-events")
 
-        status = workflow.notice_status(w.ledger, "ACME", "EUR", 0, "reminder") or {}
+        status = DynamoLadders(w.ledger).notice_status(NoticeId("ACME", "EUR", 0, "reminder")) or {}
         assert (status["status"], status["message_id"]) == ("sent", accepted.id)
         [sent] = [e for e in w.events("ACME", "notice_sent") if e["stage"] == "reminder"]
         assert (sent["at"], sent["message_id"], sent["eml"]) == (reminder["at"], accepted.id, reminder["eml"])
         assert [e["stage"] for e in w.events("ACME", "notice_confirmed")] == ["reminder"]
         assert w.aws.denied_calls == []
         # The pre-due notice stays unconfirmed until its own Send event comes.
-        assert workflow.notice_status(w.ledger, "ACME", "EUR", 0, "pre_due")["status"] == "unconfirmed"  # type: ignore[index]
+        pre_due_record = DynamoLadders(w.ledger).notice_status(NoticeId("ACME", "EUR", 0, "pre_due")) or {}
+        assert pre_due_record["status"] == "unconfirmed"
         assert pre_due["stage"] == "pre_due"

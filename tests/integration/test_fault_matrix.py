@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from dunning.adapters import workflow
+from dunning.adapters.ladders import DynamoLadders
+from dunning.domain.notices import NoticeId
 from dunning.local.embedded_aws import LEGAL_BUCKET
 from tests.support.collections import World, world
 from tests.support.faults import (
@@ -63,7 +64,7 @@ def test_an_answer_lost_after_ses_accepted_never_duplicates(
         unconfirmed = {e["stage"] for e in w.events("NEVER", "notice_unconfirmed")}
         assert unconfirmed == {"demand_letter", "final_notice", "legal_handoff"}
         # Nobody knows for sure whether the final warning went out: the case opens, saying so.
-        final = workflow.notice_status(w.ledger, "NEVER", "EUR", 0, "final_notice") or {}
+        final = DynamoLadders(w.ledger).notice_status(NoticeId("NEVER", "EUR", 0, "final_notice")) or {}
         assert final.get("status") == "unconfirmed"
         [case] = w.events("NEVER", "case_opened")
         body = w.aws.s3.get_object(Bucket=LEGAL_BUCKET, Key=f"cases/{case['packet']}")["Body"].read()

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from dunning.adapters.ledger import Ledger
 from dunning.local.embedded_aws import EmbeddedAws, LocalContext
 from functions.ingest import app
 from tests.conftest import UPLOADED_AT
 from tests.support.files import csv_bytes, invoice_row, invoices_csv, s3_notification
-
-
-def _everything(aws: EmbeddedAws) -> list[dict[str, Any]]:
-    items = aws.dynamodb.Table(aws.table_name).scan()["Items"]
-    return sorted(items, key=lambda item: (item["PK"], item["SK"]))
+from tests.support.ingested import every_item
 
 
 def test_the_same_event_delivered_twice_changes_nothing(aws: EmbeddedAws, ledger: Ledger) -> None:
@@ -29,20 +24,20 @@ def test_the_same_event_delivered_twice_changes_nothing(aws: EmbeddedAws, ledger
         ),
         UPLOADED_AT,
     )
-    before = _everything(aws)
+    before = every_item(aws)
 
     for key in ("incoming/invoices/jan.csv", "incoming/payments/pay.csv"):
         event = aws.upload_event(key, UPLOADED_AT)
         result = app.handler(event, LocalContext("ingest"))
         assert result["imports"][0]["already_processed"] is True
 
-    assert _everything(aws) == before
+    assert every_item(aws) == before
 
 
 def test_a_redelivery_after_a_crash_mid_file_writes_no_duplicates(aws: EmbeddedAws, ledger: Ledger) -> None:
     body = invoices_csv(invoice_row("A-1"), invoice_row("A-2"))
     aws.upload("invoices", "jan.csv", body, UPLOADED_AT)
-    before = _everything(aws)
+    before = every_item(aws)
     # The crash happened before the receipt was written: drop it and deliver the event again.
     receipt = next(item for item in before if item["PK"].startswith("FILE#"))
     aws.dynamodb.Table(aws.table_name).delete_item(Key={"PK": receipt["PK"], "SK": receipt["SK"]})
@@ -50,7 +45,7 @@ def test_a_redelivery_after_a_crash_mid_file_writes_no_duplicates(aws: EmbeddedA
     result = app.handler(aws.upload_event("incoming/invoices/jan.csv", UPLOADED_AT), LocalContext("ingest"))
 
     assert (result["imports"][0]["imported"], result["imports"][0]["unchanged"]) == (0, 2)
-    ledger_items = [item for item in _everything(aws) if not item["PK"].startswith("FILE#")]
+    ledger_items = [item for item in every_item(aws) if not item["PK"].startswith("FILE#")]
     assert ledger_items == [item for item in before if not item["PK"].startswith("FILE#")]
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from dunning.adapters.ledger import Ledger
-from dunning.domain.balances import outstanding
 from dunning.local.embedded_aws import EmbeddedAws
 from tests.conftest import UPLOADED_AT
 from tests.support.files import csv_bytes, invoice_row, invoices_csv, reject_report
+from tests.support.ingested import due_index, owed
 
 HEADER = ["account_id", "invoice_id", "amount", "paid_on", "reference", "payment_id", "type"]
 
@@ -43,17 +43,6 @@ def upload(aws: EmbeddedAws) -> Uploads:
     return Uploads(aws)
 
 
-def _owed(ledger: Ledger, invoice: str) -> Decimal:
-    item = ledger.get("ACCOUNT#ACME", f"INVOICE#{invoice}")
-    assert item is not None
-    paid = ledger.payments_total("ACME", invoice)
-    return outstanding(item["amount"], item["amount_paid"], paid, item["status"])
-
-
-def _due_index(aws: EmbeddedAws) -> list[str]:
-    return sorted(i["invoice_id"] for i in aws.dynamodb.Table(aws.table_name).scan(IndexName="due")["Items"])
-
-
 def _events(ledger: Ledger, *types: str) -> list[tuple[str, ...]]:
     return [
         (e["type"], e["invoice_id"], e["amount"])
@@ -69,13 +58,13 @@ def test_a_payment_id_seen_before_replaces_that_payment(
     corrected = upload("bank.csv", ["ACME", "A-1", "40.00", "2027-01-11", "", "TX-1", ""])
 
     assert (first["imported"], corrected["imported"], corrected["updated"]) == (1, 0, 1)
-    assert _owed(ledger, "A-1") == Decimal("60.00"), "replaced, not added"
+    assert owed(ledger, "A-1") == Decimal("60.00"), "replaced, not added"
 
     # Booked to the wrong invoice: the correction moves it.
     upload("bank-fix.csv", ["ACME", "A-2", "50.00", "2027-01-11", "", "TX-1", ""])
 
-    assert (_owed(ledger, "A-1"), _owed(ledger, "A-2")) == (Decimal("100.00"), Decimal("0"))
-    assert _due_index(aws) == ["A-1"]
+    assert (owed(ledger, "A-1"), owed(ledger, "A-2")) == (Decimal("100.00"), Decimal("0"))
+    assert due_index(aws) == ["A-1"]
     assert _events(ledger) == [
         ("payment_applied", "A-1", "30.00"),
         ("payment_corrected", "A-1", "40.00"),
@@ -100,7 +89,7 @@ def test_the_same_file_with_payment_ids_delivered_again_changes_nothing(
     again = upload("bank-copy.csv", *rows)
 
     assert (again["imported"], again["updated"], again["unchanged"]) == (0, 0, 2)
-    assert _owed(ledger, "A-1") == Decimal("65.00")
+    assert owed(ledger, "A-1") == Decimal("65.00")
 
 
 def test_payments_without_payment_id_keep_their_identity(ledger: Ledger, upload: Uploads) -> None:
@@ -109,7 +98,7 @@ def test_payments_without_payment_id_keep_their_identity(ledger: Ledger, upload:
     overlap = upload("jan-and-feb.csv", row, row, ["ACME", "A-1", "5.00", "2027-02-01", "", "", ""])
 
     assert (overlap["imported"], overlap["unchanged"]) == (1, 2)
-    assert _owed(ledger, "A-1") == Decimal("45.00")
+    assert owed(ledger, "A-1") == Decimal("45.00")
 
 
 def test_a_reversal_reopens_a_settled_invoice_and_the_ladder_chases_it_again(
@@ -117,14 +106,14 @@ def test_a_reversal_reopens_a_settled_invoice_and_the_ladder_chases_it_again(
 ) -> None:
     payment = ["ACME", "A-1", "100.00", "2027-01-10", "chq 7", "", ""]
     upload("jan.csv", payment)
-    assert _owed(ledger, "A-1") == 0 and _due_index(aws) == ["A-2"]
+    assert owed(ledger, "A-1") == 0 and due_index(aws) == ["A-2"]
 
     # The cheque bounced: the bank's reversal names the payment as it was recorded (a minus is allowed).
     reversed_ = upload("returns.csv", ["ACME", "A-1", "-100.00", "2027-01-10", "chq 7", "", "reversal"])
 
     assert reversed_["updated"] == 1
-    assert _owed(ledger, "A-1") == Decimal("100.00")
-    assert _due_index(aws) == ["A-1", "A-2"], "back in the due index: the daily scan chases it again"
+    assert owed(ledger, "A-1") == Decimal("100.00")
+    assert due_index(aws) == ["A-1", "A-2"], "back in the due index: the daily scan chases it again"
     assert _events(ledger)[-1] == ("payment_reversed", "A-1", "100.00")
 
     # An overlapping export that lists the bounced cheque again does not pay the invoice again, and the
@@ -136,7 +125,7 @@ def test_a_reversal_reopens_a_settled_invoice_and_the_ladder_chases_it_again(
         ]
         == 1
     )
-    assert _owed(ledger, "A-1") == Decimal("100.00")
+    assert owed(ledger, "A-1") == Decimal("100.00")
     items = [i for i in ledger.account_items("ACME") if i["SK"].startswith("PAYMENT#A-1#")]
     assert [(i["kind"], i["amount"], i["reversed_amount"]) for i in items] == [
         ("reversed_payment", 0, Decimal("100.00"))
@@ -145,7 +134,7 @@ def test_a_reversal_reopens_a_settled_invoice_and_the_ladder_chases_it_again(
 
 def test_a_reversal_by_payment_id(aws: EmbeddedAws, ledger: Ledger, upload: Uploads) -> None:
     upload("bank.csv", ["ACME", "A-2", "50.00", "2027-01-10", "", "TX-9", ""])
-    assert _due_index(aws) == ["A-1"]
+    assert due_index(aws) == ["A-1"]
 
     result = upload(
         "returns.csv",
@@ -156,8 +145,8 @@ def test_a_reversal_by_payment_id(aws: EmbeddedAws, ledger: Ledger, upload: Uplo
     )
 
     assert (result["updated"], result["unchanged"], result["rejected"]) == (1, 1, 2)
-    assert _owed(ledger, "A-2") == Decimal("50.00")
-    assert _due_index(aws) == ["A-1", "A-2"]
+    assert owed(ledger, "A-2") == Decimal("50.00")
+    assert due_index(aws) == ["A-1", "A-2"]
     report = {r["row"]: r for r in reject_report(aws, "returns.csv")}
     assert report["4"]["field"] == "payment_id" and "no payment with this payment_id" in report["4"]["error"]
     assert report["5"]["field"] == "type" and "reversal" in report["5"]["error"]
@@ -168,7 +157,7 @@ def test_a_reversal_by_payment_id(aws: EmbeddedAws, ledger: Ledger, upload: Uplo
 
     # The same id sent again with new content brings the payment back (a correction of a reversal).
     again = upload("bank-2.csv", ["ACME", "A-2", "20.00", "2027-01-20", "", "TX-9", ""])
-    assert again["updated"] == 1 and _owed(ledger, "A-2") == Decimal("30.00")
+    assert again["updated"] == 1 and owed(ledger, "A-2") == Decimal("30.00")
 
 
 def test_a_reversal_of_an_unknown_payment_is_rejected_with_the_reason(
@@ -180,4 +169,4 @@ def test_a_reversal_of_an_unknown_payment_is_rejected_with_the_reason(
     assert result["rejected"] == 1
     (row,) = reject_report(aws, "returns.csv")
     assert row["row"] == "2" and "no payment of 10.00 EUR on 2027-01-11" in row["error"]
-    assert _owed(ledger, "A-1") == Decimal("90.00")
+    assert owed(ledger, "A-1") == Decimal("90.00")

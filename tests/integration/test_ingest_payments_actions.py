@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from dunning.adapters.ledger import Ledger
-from dunning.domain.balances import outstanding
 from dunning.local.embedded_aws import EmbeddedAws
 from tests.conftest import UPLOADED_AT
 from tests.support.files import csv_bytes, invoice_row, invoices_csv, reject_report
+from tests.support.ingested import due_index, owed
 
 PAYMENT_HEADER = ["account_id", "invoice_id", "amount", "paid_on", "currency", "reference"]
 ACTION_HEADER = ["account_id", "action", "on", "until", "invoice_id", "note"]
@@ -28,17 +28,6 @@ def invoices(aws: EmbeddedAws) -> None:
     aws.upload("invoices", "invoices.csv", body, UPLOADED_AT)
 
 
-def _outstanding(ledger: Ledger, account: str, invoice: str) -> Decimal:
-    item = ledger.get(f"ACCOUNT#{account}", f"INVOICE#{invoice}")
-    assert item is not None
-    paid = ledger.payments_total(account, invoice)
-    return outstanding(item["amount"], item["amount_paid"], paid, item["status"])
-
-
-def _due_index(aws: EmbeddedAws) -> list[str]:
-    return sorted(i["invoice_id"] for i in aws.dynamodb.Table(aws.table_name).scan(IndexName="due")["Items"])
-
-
 @pytest.mark.usefixtures("invoices")
 def test_partial_then_full_payment(aws: EmbeddedAws, ledger: Ledger) -> None:
     aws.upload(
@@ -47,8 +36,8 @@ def test_partial_then_full_payment(aws: EmbeddedAws, ledger: Ledger) -> None:
         csv_bytes(PAYMENT_HEADER, [["ACME", "A-1", "30.00", "2027-01-10", "", ""]]),
         UPLOADED_AT,
     )
-    assert _outstanding(ledger, "ACME", "A-1") == Decimal("70.00")
-    assert "A-1" in _due_index(aws)
+    assert owed(ledger, "A-1") == Decimal("70.00")
+    assert "A-1" in due_index(aws)
 
     aws.upload(
         "payments",
@@ -57,8 +46,8 @@ def test_partial_then_full_payment(aws: EmbeddedAws, ledger: Ledger) -> None:
         UPLOADED_AT + timedelta(days=2),
     )
 
-    assert _outstanding(ledger, "ACME", "A-1") == Decimal("0")
-    assert _due_index(aws) == ["A-2", "J-1"], "a settled invoice leaves the due index"
+    assert owed(ledger, "A-1") == Decimal("0")
+    assert due_index(aws) == ["A-2", "J-1"], "a settled invoice leaves the due index"
     applied = [e for e in ledger.events("ACME") if e["type"] == "payment_applied"]
     assert [(e["invoice_id"], e["amount"], e["currency"]) for e in applied] == [
         ("A-1", "30.00", "EUR"),
@@ -75,13 +64,13 @@ def test_overpayment_settles_the_invoice_and_records_a_credit(aws: EmbeddedAws, 
         UPLOADED_AT,
     )
 
-    assert _outstanding(ledger, "ACME", "A-2") == Decimal("0")
+    assert owed(ledger, "A-2") == Decimal("0")
     events = [e for e in ledger.events("ACME") if e["type"] in ("payment_applied", "credit_recorded")]
     assert [(e["type"], e["amount"]) for e in events] == [
         ("payment_applied", "65.50"),
         ("credit_recorded", "15.50"),
     ]
-    assert "A-2" not in _due_index(aws)
+    assert "A-2" not in due_index(aws)
 
 
 @pytest.mark.usefixtures("invoices")
@@ -105,8 +94,8 @@ def test_bad_payments_are_rejected_and_good_ones_applied(aws: EmbeddedAws, ledge
     assert "more decimals than JPY allows" in report["6"]["error"]
     assert "more than zero" in report["7"]["error"]
     assert report["8"]["field"] == "paid_on"
-    assert _outstanding(ledger, "ACME", "A-1") == Decimal("90.00")
-    assert _outstanding(ledger, "ACME", "A-2") == Decimal("50.00")
+    assert owed(ledger, "A-1") == Decimal("90.00")
+    assert owed(ledger, "A-2") == Decimal("50.00")
 
 
 @pytest.mark.usefixtures("invoices")
@@ -114,7 +103,7 @@ def test_two_identical_payments_in_one_file_are_both_applied(aws: EmbeddedAws, l
     row = ["ACME", "A-1", "25.00", "2027-01-10", "", "INV A-1"]
     aws.upload("payments", "twice.csv", csv_bytes(PAYMENT_HEADER, [row, row]), UPLOADED_AT)
 
-    assert _outstanding(ledger, "ACME", "A-1") == Decimal("50.00")
+    assert owed(ledger, "A-1") == Decimal("50.00")
 
 
 @pytest.mark.usefixtures("invoices")
@@ -133,7 +122,7 @@ def test_export_paid_amount_and_payment_feed_are_not_double_counted(aws: Embedde
         UPLOADED_AT,
     )
 
-    assert _outstanding(ledger, "ACME", "A-1") == Decimal("60.00")
+    assert owed(ledger, "A-1") == Decimal("60.00")
 
 
 @pytest.mark.usefixtures("invoices")

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from dunning.adapters.ledger import Ledger
-from dunning.domain.balances import outstanding
 from dunning.local.embedded_aws import EmbeddedAws, LocalContext
 from functions.ingest import app
 from tests.conftest import UPLOADED_AT
 from tests.support.collections import world
 from tests.support.files import csv_bytes, invoice_row, invoices_csv, reject_report
+from tests.support.ingested import due_index, every_item, owed
 
 HEADER = ["account_id", "invoice_id", "amount", "paid_on", "currency", "reference", "payment_id", "type"]
 
@@ -41,25 +41,9 @@ def _upload(aws: EmbeddedAws, name: str, *rows: list[str], hours: int = 1) -> di
     return summary
 
 
-def _owed(ledger: Ledger, invoice: str, account: str = "ACME") -> Decimal:
-    item = ledger.get(f"ACCOUNT#{account}", f"INVOICE#{invoice}")
-    assert item is not None
-    paid = ledger.payments_total(account, invoice)
-    return outstanding(item["amount"], item["amount_paid"], paid, item["status"])
-
-
-def _due_index(aws: EmbeddedAws) -> list[str]:
-    return sorted(i["invoice_id"] for i in aws.dynamodb.Table(aws.table_name).scan(IndexName="due")["Items"])
-
-
 def _logged(ledger: Ledger, account: str = "ACME") -> list[tuple[str, str, str]]:
     types = ("payment_applied", "credit_recorded", "payment_corrected", "payment_reversed")
     return [(e["type"], e["invoice_id"], e["amount"]) for e in ledger.events(account) if e["type"] in types]
-
-
-def _everything(aws: EmbeddedAws) -> list[dict[str, Any]]:
-    items = aws.dynamodb.Table(aws.table_name).scan()["Items"]
-    return sorted(items, key=lambda item: (item["PK"], item["SK"]))
 
 
 @pytest.mark.usefixtures("invoices")
@@ -68,7 +52,7 @@ def test_a_payment_on_account_pays_the_oldest_open_invoices_first(aws: EmbeddedA
 
     assert (summary["imported"], summary["rejected"]) == (1, 0)
     # A-2 (due 20 Jan) first, then A-1 (due 31 Jan, before A-3 by id); the void invoice gets nothing.
-    assert [_owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [
+    assert [owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [
         Decimal(0),
         Decimal("30.00"),
         Decimal("30.00"),
@@ -78,7 +62,7 @@ def test_a_payment_on_account_pays_the_oldest_open_invoices_first(aws: EmbeddedA
     assert {(e["currency"], e["paid_on"], e.get("on_account")) for e in applied} == {
         ("EUR", "2027-01-25", True)
     }
-    assert _due_index(aws) == ["A-1", "A-3", "E-1", "U-1"], "the paid-off invoice leaves the due index"
+    assert due_index(aws) == ["A-1", "A-3", "E-1", "U-1"], "the paid-off invoice leaves the due index"
 
 
 @pytest.mark.usefixtures("invoices")
@@ -90,7 +74,7 @@ def test_an_invoice_paid_earlier_in_the_file_gets_nothing_more(aws: EmbeddedAws,
         ["ACME", "", "40.00", "2027-01-25", "EUR", "", "", ""],
     )
 
-    assert [_owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [
+    assert [owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [
         Decimal(0),
         Decimal("60.00"),
         Decimal("30.00"),
@@ -101,14 +85,14 @@ def test_an_invoice_paid_earlier_in_the_file_gets_nothing_more(aws: EmbeddedAws,
 def test_what_is_left_after_every_open_invoice_is_a_credit(aws: EmbeddedAws, ledger: Ledger) -> None:
     _upload(aws, "over.csv", ["ACME", "", "200.00", "2027-01-25", "EUR", "", "", ""])
 
-    assert [_owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [Decimal(0)] * 3
+    assert [owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [Decimal(0)] * 3
     assert _logged(ledger) == [
         ("payment_applied", "A-2", "50.00"),
         ("payment_applied", "A-1", "100.00"),
         ("payment_applied", "A-3", "50.00"),
         ("credit_recorded", "A-3", "20.00"),
     ]
-    assert _due_index(aws) == ["E-1", "U-1"]
+    assert due_index(aws) == ["E-1", "U-1"]
 
     # Nothing left open: a later payment on account is all credit, on the newest invoice.
     _upload(aws, "more.csv", ["ACME", "", "5.00", "2027-01-26", "", "", "", ""], hours=2)
@@ -139,7 +123,7 @@ def test_ambiguous_currency_and_an_account_without_invoices_are_rejected(
     assert report["4"]["field"] == "currency" and "no invoices in USD" in report["4"]["error"]
     assert report["5"]["field"] == "amount"
     assert "6" not in report
-    assert (_owed(ledger, "U-1", "MIXED"), _owed(ledger, "E-1", "MIXED")) == (
+    assert (owed(ledger, "U-1", "MIXED"), owed(ledger, "E-1", "MIXED")) == (
         Decimal("50.00"),
         Decimal("40.00"),
     )
@@ -154,9 +138,9 @@ def test_redelivery_and_an_overlapping_export_allocate_nothing_twice(
     rows = [["ACME", "", "80.00", "2027-01-25", "", "bank 1", "", ""], ["ACME", "", "80.00", "2027-01-25"]]
     rows[1] += ["", "bank 1", "", ""]
     _upload(aws, "pay.csv", *rows)
-    before = _everything(aws)
-    owed = [_owed(ledger, i) for i in ("A-2", "A-1", "A-3")]
-    assert owed == [Decimal(0), Decimal(0), Decimal("20.00")], "two identical rows are two payments"
+    before = every_item(aws)
+    owing = [owed(ledger, i) for i in ("A-2", "A-1", "A-3")]
+    assert owing == [Decimal(0), Decimal(0), Decimal("20.00")], "two identical rows are two payments"
 
     # The same S3 event again: already processed.
     result = app.handler(
@@ -164,7 +148,7 @@ def test_redelivery_and_an_overlapping_export_allocate_nothing_twice(
         LocalContext("ingest"),
     )
     assert result["imports"][0]["already_processed"] is True
-    assert _everything(aws) == before
+    assert every_item(aws) == before
 
     # A crash after one part was written and before the receipt: the redelivery writes only the rest.
     table = aws.dynamodb.Table(aws.table_name)
@@ -179,13 +163,13 @@ def test_redelivery_and_an_overlapping_export_allocate_nothing_twice(
         LocalContext("ingest"),
     )
     assert (result["imports"][0]["imported"], result["imports"][0]["unchanged"]) == (1, 1)
-    after = [i for i in _everything(aws) if not i["PK"].startswith("FILE#")]
+    after = [i for i in every_item(aws) if not i["PK"].startswith("FILE#")]
     assert after == [i for i in before if not i["PK"].startswith("FILE#")]
 
     # The rows again in another file (an overlapping bank export): recognised, not applied again.
     summary = _upload(aws, "overlap.csv", *rows, hours=5)
     assert (summary["imported"], summary["unchanged"]) == (0, 2)
-    assert [_owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == owed
+    assert [owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == owing
 
 
 @pytest.mark.usefixtures("invoices")
@@ -193,7 +177,7 @@ def test_a_payment_on_account_with_a_payment_id_is_corrected_and_reversed_by_it(
     aws: EmbeddedAws, ledger: Ledger
 ) -> None:
     _upload(aws, "p1.csv", ["ACME", "", "60.00", "2027-01-25", "", "", "P-9", ""])
-    assert [_owed(ledger, i) for i in ("A-2", "A-1")] == [Decimal(0), Decimal("90.00")]
+    assert [owed(ledger, i) for i in ("A-2", "A-1")] == [Decimal(0), Decimal("90.00")]
 
     assert (
         _upload(aws, "p1-again.csv", ["ACME", "", "60.00", "2027-01-25", "", "", "P-9", ""], hours=2)[
@@ -204,17 +188,17 @@ def test_a_payment_on_account_with_a_payment_id_is_corrected_and_reversed_by_it(
     # Corrected: the payment was 170, not 60; it is allocated afresh, the 60 no longer counting.
     summary = _upload(aws, "p2.csv", ["ACME", "", "170.00", "2027-01-25", "", "", "P-9", ""], hours=3)
     assert summary["updated"] == 1
-    assert [_owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [Decimal(0), Decimal(0), Decimal("10.00")]
-    assert _due_index(aws) == ["A-3", "E-1", "U-1"]
+    assert [owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [Decimal(0), Decimal(0), Decimal("10.00")]
+    assert due_index(aws) == ["A-3", "E-1", "U-1"]
 
     summary = _upload(aws, "rev.csv", ["ACME", "", "", "", "", "", "P-9", "reversal"], hours=4)
     assert summary["updated"] == 1
-    assert [_owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [
+    assert [owed(ledger, i) for i in ("A-2", "A-1", "A-3")] == [
         Decimal("50.00"),
         Decimal("100.00"),
         Decimal("30.00"),
     ]
-    assert _due_index(aws) == ["A-1", "A-2", "A-3", "E-1", "U-1"], "re-opened invoices are chased again"
+    assert due_index(aws) == ["A-1", "A-2", "A-3", "E-1", "U-1"], "re-opened invoices are chased again"
     assert _logged(ledger) == [
         ("payment_applied", "A-2", "50.00"),
         ("payment_applied", "A-1", "10.00"),
@@ -233,7 +217,7 @@ def test_a_payment_on_account_is_reversed_by_its_content(aws: EmbeddedAws, ledge
     summary = _upload(aws, "rev.csv", ["ACME", "", "-80.00", "2027-01-25", "", "r1", "", "reversal"], hours=2)
 
     assert summary["updated"] == 1
-    assert [_owed(ledger, i) for i in ("A-2", "A-1")] == [Decimal("50.00"), Decimal("100.00")]
+    assert [owed(ledger, i) for i in ("A-2", "A-1")] == [Decimal("50.00"), Decimal("100.00")]
     assert _logged(ledger)[-2:] == [
         ("payment_reversed", "A-2", "50.00"),
         ("payment_reversed", "A-1", "30.00"),
@@ -274,4 +258,4 @@ def test_an_empty_invoice_id_cell_is_on_account_but_a_cut_row_is_rejected(
     (problem,) = reject_report(aws, "cut.csv")
     assert (problem["row"], problem["field"]) == ("2", "invoice_id")
     assert "ends before the invoice_id column" in problem["error"]
-    assert _owed(ledger, "A-2") == Decimal("40.00")
+    assert owed(ledger, "A-2") == Decimal("40.00")

@@ -16,8 +16,9 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from pypdf import PdfReader
 
-from dunning.adapters import workflow
+from dunning.adapters.cases import DynamoCases
 from dunning.adapters.keys import CASES_PK, account_pk, state_key
+from dunning.adapters.ladders import DynamoContactLog
 from dunning.adapters.ledger import Ledger
 from dunning.adapters.mailer import SesMailer
 from dunning.domain.money import format_amount
@@ -140,7 +141,7 @@ def assert_one_finished_case(w: World, account: str, stored: int = 1) -> dict[st
     everywhere, and the account out of the daily scan. `stored`: how many times the packet was put."""
     (opened,) = w.events(account, "case_opened")
     case_id = opened["case_id"]
-    (record,) = [case for case in legal.list_cases(w.ledger) if case.account_id == account]
+    (record,) = [case for case in legal.list_cases(DynamoCases(w.ledger)) if case.account_id == account]
     assert record.case_id == case_id
     state = w.ledger.get(*state_key(account, "EUR")) or {}
     assert (state["status"], state["handoff"], state.get("owner")) == ("legal", "done", None)
@@ -217,10 +218,10 @@ def test_a_crash_after_the_packet_and_before_the_case_record_is_finished_by_the_
 def test_a_crash_after_case_opened_and_before_the_step_returns_logs_it_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def after_case_opened(ledger: Any, account_id: str, at: Any, entries: Any, seq: int = 0) -> bool:
+    def after_case_opened(log: Any, account_id: str, at: Any, entries: Any, seq: int = 0) -> bool:
         return any(getattr(e, "type", "") == "case_opened" for e in entries)
 
-    original_log = workflow.log
+    original_log = DynamoContactLog.log
     crashes: list[int] = []
 
     def log_then_crash(*args: Any, **kwargs: Any) -> None:
@@ -229,7 +230,7 @@ def test_a_crash_after_case_opened_and_before_the_step_returns_logs_it_once(
             crashes.append(1)
             raise RuntimeError("injected crash after case_opened")
 
-    monkeypatch.setattr(workflow, "log", log_then_crash)
+    monkeypatch.setattr(DynamoContactLog, "log", log_then_crash)
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
         w.run_through(date(2027, 3, 17))
@@ -356,7 +357,9 @@ def test_a_retry_that_finds_the_legal_email_reserved_but_not_logged_does_not_sen
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The process died between handing the email to SES and logging legal_notified."""
-    crashes = _crash_once(monkeypatch, workflow, "log", lambda *args, **kwargs: _logs(args, "legal_notified"))
+    crashes = _crash_once(
+        monkeypatch, DynamoContactLog, "log", lambda *args, **kwargs: _logs(args, "legal_notified")
+    )
     with world(date(2027, 2, 10)) as w:
         _overdue(w, "ACME")
         w.run_through(date(2027, 3, 17))

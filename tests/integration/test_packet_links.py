@@ -16,13 +16,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dunning.adapters import workflow
 from dunning.adapters.ledger import Ledger
 from dunning.adapters.links import AssumedRoleLinkSigner, signed_at
 from dunning.adapters.storage import ObjectStore, S3Archive, S3Documents
 from dunning.domain.policy import Policy
 from dunning.local.embedded_aws import LEGAL_BUCKET, EmbeddedAws
 from dunning.ports import PacketLink
+from dunning.runtime.wiring import ledger_books
 from dunning.services import legal
 from dunning.services.legal import WITHHELD, Case, LegalDesk, link_expiry_text
 from tests.support.files import invoice_row, invoices_csv
@@ -147,8 +147,9 @@ def test_the_link_is_never_in_the_archived_copy_nor_in_the_logs(
     store = ObjectStore(aws.s3)
     mailer = _Mailer()
     expires = aws.now() + timedelta(hours=1)
+    books = ledger_books(ledger)
     desk = LegalDesk(
-        ledger=ledger,
+        books=books,
         store=store,
         ingest_bucket=aws.bucket,
         legal_bucket=LEGAL_BUCKET,
@@ -160,7 +161,7 @@ def test_the_link_is_never_in_the_archived_copy_nor_in_the_logs(
         legal_email="legal@example.com",
     )
     caplog.set_level(logging.DEBUG)
-    legal._notify(desk, _case(), workflow.load(ledger, "ACME"), aws.now(), "opened")
+    legal._notify(desk, _case(), books.ladders.load("ACME"), aws.now(), "opened")
 
     (sent,) = mailer.sent
     assert SECRET_URL in _text(sent), "the legal team gets the link"

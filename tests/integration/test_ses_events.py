@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from dunning.adapters.ledger import Ledger
+from dunning.adapters.suppressions import DynamoSuppressions
 from dunning.local.embedded_aws import EmbeddedAws, invoke_handler, load_template
 from dunning.services.suppression import suppressed
 from functions.ses_events import app
@@ -141,7 +142,9 @@ def test_a_hard_bounce_suppresses_the_address_and_tells_the_account(aws: Embedde
         "confirmed": False,
     }
     # The sending side looks addresses up as the profile spells them.
-    assert suppressed(ledger, ["jane.doe@example.com", "JANE.DOE@EXAMPLE.COM", "john@example.com"]) == {
+    assert suppressed(
+        DynamoSuppressions(ledger), ["jane.doe@example.com", "JANE.DOE@EXAMPLE.COM", "john@example.com"]
+    ) == {
         "jane.doe@example.com",
         "JANE.DOE@EXAMPLE.COM",
     }
@@ -174,7 +177,7 @@ def test_a_complaint_suppresses_the_address(aws: EmbeddedAws, ledger: Ledger) ->
     _handle(complaint_event("jane@example.com"))
     _handle(complaint_event("jane@example.com"))
 
-    assert suppressed(ledger, ["jane@example.com"]) == {"jane@example.com"}
+    assert suppressed(DynamoSuppressions(ledger), ["jane@example.com"]) == {"jane@example.com"}
     assert [(e["reason"], e["detail"], e["at"]) for e in _delivery_failures(ledger)] == [
         ("complaint", "abuse", "2027-02-02T18:04:11Z")
     ]
@@ -189,7 +192,7 @@ def test_a_transient_problem_is_logged_once_and_does_not_suppress(aws: EmbeddedA
     )
 
     assert (result["reports"], result["new_reports"], result["suppressed"]) == (1, 0, 0)
-    assert suppressed(ledger, ["jane@example.com"]) == set()
+    assert suppressed(DynamoSuppressions(ledger), ["jane@example.com"]) == set()
     assert [(e["reason"], e["detail"], e["at"]) for e in _delivery_failures(ledger)] == [
         ("transient", "MailboxFull", "2027-02-01T10:30:00Z")
     ]
@@ -199,7 +202,7 @@ def test_a_hard_bounce_after_a_transient_one_still_suppresses(aws: EmbeddedAws, 
     _handle(bounce_event("jane@example.com", "Transient", "General"))
     _handle(bounce_event("jane@example.com", "Permanent", "NoEmail", at="2027-02-01T12:00:00.000Z"))
 
-    assert suppressed(ledger, ["jane@example.com"]) == {"jane@example.com"}
+    assert suppressed(DynamoSuppressions(ledger), ["jane@example.com"]) == {"jane@example.com"}
     assert [e["reason"] for e in _delivery_failures(ledger)] == ["transient", "bounce"]
 
 
@@ -217,7 +220,7 @@ def test_a_message_sent_without_the_account_tag_is_suppressed_but_logged_nowhere
     result = _handle(bounce_event("jane@example.com", account_id=None))
 
     assert (result["account_id"], result["suppressed"], result["logged"]) == (None, 1, 0)
-    assert suppressed(ledger, ["jane@example.com"]) == {"jane@example.com"}
+    assert suppressed(DynamoSuppressions(ledger), ["jane@example.com"]) == {"jane@example.com"}
     assert ledger.all_events() == []
 
 

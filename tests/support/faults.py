@@ -84,7 +84,7 @@ class SesFaults:
         make_client = Runtime.__dict__["sesv2"].func
         faults = self
 
-        def sesv2(runtime: Runtime) -> Any:
+        def sesv2(runtime: Runtime[Any]) -> Any:
             client = make_client(runtime)
             if faults.kind in ("timeout_after_accept", "reset_after_accept"):
                 # On the generic event, as moto's own handler is (a more specific name would run before
@@ -207,9 +207,8 @@ class CrashPoint:
         )
 
     def _when(self, *args: Any, **_: Any) -> bool:
-        # finish_send(ledger, account, currency, episode, stage, status, ...): only the acknowledgement of a
-        # send.
-        return self.name != "finish_send" or (len(args) > 5 and args[5] == "sent")
+        # finish_send(self, notice, status, ...): only the acknowledgement of a send.
+        return self.name != "finish_send" or (len(args) > 2 and args[2] == "sent")
 
 
 CRASH_POINTS = {
@@ -220,10 +219,13 @@ CRASH_POINTS = {
         "crash after SES accepted, before the log", "dunning.adapters.mailer:SesMailer", "send", True
     ),
     "after_log": CrashPoint(
-        "crash after the log, before the acknowledgement", "dunning.adapters.workflow", "finish_send", False
+        "crash after the log, before the acknowledgement",
+        "dunning.adapters.ladders:DynamoLadders",
+        "finish_send",
+        False,
     ),
     "handoff": CrashPoint(
-        "crash after marking the account legal", "dunning.adapters.workflow", "mark_legal", True
+        "crash after marking the account legal", "dunning.adapters.ladders:DynamoLadders", "mark_legal", True
     ),
 }
 

@@ -25,19 +25,17 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import IO, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from dunning.adapters import workflow
-from dunning.adapters.keys import CASES_PK, account_pk, action_sk, invoice_sk, notice_key, payment_sk
-from dunning.adapters.ledger import Ledger, event_item
-from dunning.adapters.storage import ObjectStore
+from dunning.adapters.keys import account_pk, action_sk, invoice_sk, notice_key, payment_sk
+from dunning.adapters.ledger import event_item
 from dunning.domain.account import AccountSnapshot, InvoiceState
 from dunning.domain.calendar import local_date
 from dunning.domain.clock import rfc3339
@@ -45,12 +43,15 @@ from dunning.domain.currencies import minor_units
 from dunning.domain.events import Event
 from dunning.domain.money import format_amount
 from dunning.domain.naming import case_id_for
+from dunning.domain.notices import SENT, NoticeId, sent_entry
 from dunning.domain.owed import Owed, charge_to_json, owed
 from dunning.domain.policy import Policy
 from dunning.packets.archive import verify_packet
 from dunning.packets.case import MANIFEST, STATEMENT
+from dunning.ports import Handoff as Progress
 from dunning.services import escalation
 from dunning.services.legal import Case, LegalDesk, packet_key
+from tests.support.fakes import FakeArchive, FakeDocuments, FakeMailer, FakeObjects, fake_books
 
 ACCOUNT = "ACC-1"
 EPISODE = 0
@@ -343,60 +344,6 @@ def facts_known_at(spec: AccountSpec, at: datetime) -> list[dict[str, Any]]:
 # --- in-memory stand-ins for DynamoDB and S3 ---------------------------------------------------------------
 
 
-class MemoryLedger(Ledger):
-    """The ledger calls the hand-off makes, on a dict keyed by (PK, SK); any other call fails loudly."""
-
-    def __init__(self, items: Iterable[Mapping[str, Any]] = ()) -> None:  # no table: never super()
-        self.items: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in items:
-            self.items[(item["PK"], item["SK"])] = dict(item)
-
-    def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        return self.items.get((pk, sk))
-
-    def put_new(self, item: dict[str, Any]) -> bool:
-        key = (item["PK"], item["SK"])
-        if key in self.items:
-            return False
-        self.items[key] = dict(item)
-        return True
-
-    def query_partition(self, pk: str, sk_prefix: str = "") -> Iterator[dict[str, Any]]:
-        for key in sorted(self.items):
-            if key[0] == pk and key[1].startswith(sk_prefix):
-                yield self.items[key]
-
-    def append_events(self, events: Iterable[Event]) -> None:
-        for item in map(event_item, events):
-            self.items.setdefault((item["PK"], item["SK"]), item)
-
-
-class MemoryStore(ObjectStore):
-    def __init__(self, objects: Mapping[tuple[str, str], bytes] | None = None) -> None:  # no S3 client
-        self.objects: dict[tuple[str, str], bytes] = dict(objects or {})
-
-    def put(self, bucket: str, key: str, body: IO[bytes] | bytes, content_type: str) -> None:
-        self.objects[(bucket, key)] = body if isinstance(body, bytes) else body.read()
-
-    def read(self, bucket: str, key: str) -> bytes:
-        return self.objects[(bucket, key)]
-
-
-class NullArchive:
-    def put(self, key: str, raw: bytes) -> None:
-        raise AssertionError("the hand-off archives nothing")
-
-
-class NoDocuments:
-    def invoice_pdf(self, account_id: str, document: str | None, invoice_id: str) -> tuple[str, bytes] | None:
-        return None  # every invoice of the case gets a generated copy
-
-
-class NoMailer:
-    def send(self, sender: str, to: Sequence[str], raw: bytes, account_id: str | None = None) -> str:
-        raise AssertionError("the hand-off itself sends nothing")
-
-
 # --- the walk ----------------------------------------------------------------------------------------------
 
 
@@ -486,7 +433,7 @@ def send(
         "currency": currency,
         "episode": EPISODE,
         "stage": stage,
-        "status": workflow.SENT,
+        "status": SENT,
         "started_at": rfc3339(at),
         "archive_key": f"notices/{name}",
         "notice": notice,
@@ -494,7 +441,7 @@ def send(
         "message_id": message_id,
         "recipients": 1,
     }
-    entry = workflow.sent_entry(currency, EPISODE, stage, notice, message_id)
+    entry = sent_entry(NoticeId(ACCOUNT, currency, EPISODE, stage), notice, message_id)
     event = Event(at, entry.type, ACCOUNT, entry.data, identity=entry.identity)
     return SentNotice(stage, at, today, tuple(invoices), due, notice, item, event)
 
@@ -537,37 +484,39 @@ def hand_off(spec: AccountSpec, items: list[dict[str, Any]], currency: str, at: 
     """escalation's hand-off of `currency` at `at` (None when the ladder would not hand off: nothing
     chaseable is left, the account is settled or disputed)."""
     policy = spec.policy
-    ledger = MemoryLedger(items)
-    snapshot = workflow.load(ledger, ACCOUNT, currency)
+    books = fake_books(items)
+    snapshot = books.ladders.load(ACCOUNT, currency)
     claim = escalation.case_claim(snapshot, policy, at)
     if not claim.invoices:
         return None
-    store = MemoryStore(
+    store = FakeObjects(
         {
             (INGEST_BUCKET, item["archive_key"]): b"Subject: a notice\r\n\r\nas SES received it\r\n"
             for item in items
             if item.get("kind") == "notice"
         }
     )
+    mailer, archive = FakeMailer(), FakeArchive()
     desk = LegalDesk(
-        ledger=ledger,
+        books=books,
         store=store,
         ingest_bucket=INGEST_BUCKET,
         legal_bucket=LEGAL_BUCKET,
-        archive=NullArchive(),
-        documents=NoDocuments(),
-        mailer=NoMailer(),
+        archive=archive,
+        documents=FakeDocuments(),  # every invoice of the case gets a generated copy
+        mailer=mailer,
         policy=policy,
         presign=None,
         legal_email=None,
     )
     case_id = case_id_for(ACCOUNT, currency, EPISODE)
     request = escalation.StepRequest(ACCOUNT, EXECUTION, currency)
-    progress = workflow.Handoff(case_id, at, open=True, owner=EXECUTION)
-    escalation._open_case(ledger, policy, request, progress, desk)
-    record = ledger.get(CASES_PK, case_id)
+    progress = Progress(case_id, at, open=True, owner=EXECUTION)
+    escalation._open_case(books, policy, request, progress, desk)
+    assert not mailer.sent and not archive.objects, "the hand-off itself sends and archives nothing"
+    record = books.cases.case(case_id)
     assert record is not None, "the hand-off recorded no case"
-    opened = [event for event in ledger.events(ACCOUNT) if event["type"] == "case_opened"]
+    opened = [event for event in books.log.events(ACCOUNT) if event["type"] == "case_opened"]
     packet = store.objects[(LEGAL_BUCKET, packet_key(case_id))]
     with zipfile.ZipFile(io.BytesIO(packet)) as zf:
         manifest = json.loads(zf.read(MANIFEST))

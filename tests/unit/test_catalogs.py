@@ -26,7 +26,7 @@ from babel.messages.pofile import read_po
 import dunning.notices.pdf as pdf_module
 from dunning.notices import catalog, render_notice, shipped_template_dir
 from dunning.notices.render import ChargeLine
-from tests.unit.test_golden_notices import CHARGES, LANGUAGES, sample
+from tests.support.notices import CHARGES, LANGUAGES, sample
 
 TEMPLATES = shipped_template_dir()
 PYTHON_SOURCES = sorted(Path(pdf_module.__file__).parent.glob("*.py"))
@@ -141,7 +141,7 @@ def test_the_plural_forms_are_babels_cldr_rules(language: str) -> None:
 
 
 def test_arabic_counts_days_with_the_dual_and_the_plural_forms() -> None:
-    labels = pdf_module._labels("ar")
+    labels = pdf_module.labels_in("ar")
     assert [labels.days(n) for n in (1, 2, 3, 11, 100)] == [
         "يوم واحد",
         "يومان",
@@ -174,7 +174,7 @@ def test_arabic_counts_days_with_the_dual_and_the_plural_forms() -> None:
     ],
 )
 def test_the_pdf_counts_days_in_the_languages_plural_forms(language: str, counts: dict[int, str]) -> None:
-    labels, fmt = pdf_module._labels(language), pdf_module._Format(language, language)
+    labels, fmt = pdf_module.labels_in(language), pdf_module.Format(language, language)
     assert {n: labels.days(n, fmt) for n in counts} == counts
 
 
@@ -183,5 +183,5 @@ def test_the_email_and_its_pdf_name_the_fixed_compensation_the_same_way(language
     words = catalog.translations(language).gettext("fixed compensation for recovery costs")
     notice = render_notice(sample(language, "firm_notice"), [TEMPLATES])
     assert words in " ".join(notice.text.split())  # the text is wrapped at 76 characters
-    assert pdf_module._labels(language).fixed_compensation == words[:1].upper() + words[1:]
+    assert pdf_module.labels_in(language).fixed_compensation == words[:1].upper() + words[1:]
     assert any(line.kind == "fixed_compensation" for line in CHARGES)

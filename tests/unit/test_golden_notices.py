@@ -28,8 +28,7 @@ from typing import Any
 import jinja2
 import pytest
 
-from dunning.domain.policy import DEFAULT_LADDER
-from dunning.notices import NoticeContext, NoticeInvoice, RenderedNotice, render_notice, shipped_template_dir
+from dunning.notices import RenderedNotice, render_notice
 from dunning.notices.render import (
     Business,
     ChargeLine,
@@ -38,126 +37,26 @@ from dunning.notices.render import (
     format_money,
     format_rate,
 )
+from tests.support.notices import (
+    CHARGE_STAGES,
+    LANGUAGES,
+    LETTERS,
+    LOCALES,
+    SAMPLE_BUSINESS,
+    SAMPLE_INVOICES,
+    SHIPPED,
+    STAGES,
+    TEMPLATE_ELEMENTS,
+    sample,
+)
 
-SHIPPED = shipped_template_dir()
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 UPDATE = os.environ.get("DUNNING_UPDATE_GOLDEN") == "1"
-
-STAGES = [stage.template_name for stage in DEFAULT_LADDER if not stage.is_handoff]
-CHARGE_STAGES = {"firm_notice", "demand_letter", "final_notice"}
-DEADLINE_STAGES = {"demand_letter", "final_notice"}
-# Golden directory (the template language) -> the customer's locale. hu_HU checks that a locale with a
-# territory finds its language's templates and is still formatted for the territory.
-LOCALES = {"en": "en", "ro": "ro", "ru": "ru", "hu": "hu_HU", "ar": "ar", "fa": "fa"}
-LANGUAGES = list(LOCALES)
 RTL = {"ar", "fa"}
-
-INVOICES = (
-    NoticeInvoice(
-        invoice_id="INV-1001",
-        reference="PO-77",
-        issued_on=date(2027, 2, 1),
-        due_on=date(2027, 3, 3),
-        outstanding=Decimal("1200.00"),
-        currency="EUR",
-        days_overdue=30,
-        attached=True,
-        amount=Decimal("1500.00"),
-        paid=Decimal("300.00"),
-        terms="Contract C-2027-14, 30 days net",
-    ),
-    NoticeInvoice(
-        invoice_id="INV-1002",
-        reference=None,
-        issued_on=date(2027, 2, 13),
-        due_on=date(2027, 3, 15),
-        outstanding=Decimal("80.50"),
-        currency="EUR",
-        days_overdue=18,
-        amount=Decimal("80.50"),
-    ),
-)
-# EU Late Payment Directive, worked by hand: reference rate 2.15 % + 8 points = 10.15 % a year, simple
-# daily interest up to the send date (1200.00 x 10.15 % x 30/365 = 10.01; 80.50 x 10.15 % x 18/365 =
-# 0.40), and EUR 40 fixed compensation per late invoice. The details are as dunning.domain.charges writes
-# them.
-CHARGES = (
-    ChargeLine(
-        kind="statutory_interest",
-        invoice_id="INV-1001",
-        amount=Decimal("10.01"),
-        currency="EUR",
-        details=(
-            ("rate", "10.15"),
-            ("days", "30"),
-            ("from", date(2027, 3, 4)),
-            ("to", date(2027, 4, 2)),
-            ("principal", "1200.00"),
-            ("reference_rate", "2.15"),
-            ("regime", "eu"),
-        ),
-    ),
-    ChargeLine(kind="fixed_compensation", invoice_id="INV-1001", amount=Decimal("40.00"), currency="EUR"),
-    ChargeLine(
-        kind="statutory_interest",
-        invoice_id="INV-1002",
-        amount=Decimal("0.40"),
-        currency="EUR",
-        details=(
-            ("rate", "10.15"),
-            ("days", "18"),
-            ("from", date(2027, 3, 16)),
-            ("to", date(2027, 4, 2)),
-            ("principal", "80.50"),
-            ("reference_rate", "2.15"),
-            ("regime", "eu"),
-        ),
-    ),
-    ChargeLine(kind="fixed_compensation", invoice_id="INV-1002", amount=Decimal("40.00"), currency="EUR"),
-)
-BUSINESS = Business(
-    name="Example Trading SRL",
-    address=("Strada Exemplu 12", "400001 Cluj-Napoca", "România"),
-    reply_to="ar@example.com",
-    payment_instructions=("Banca Exemplu", "IBAN RO49 AAAA 1B31 0075 9384 0000", "BIC AAAARO22"),
-    payment_link="https://pay.example.com/acc-9",
-    signature="Maria Ionescu",
-    logo_url="https://www.example.com/logo.png",
-)
-SAMPLE = NoticeContext(
-    stage="reminder",
-    locale="en",
-    customer_name="Ana Popescu",
-    account_id="ACC-9",
-    invoices=INVOICES,
-    total_due=Decimal("1280.50"),
-    currency="EUR",
-    business=BUSINESS,
-    sent_on=date(2027, 4, 2),
-    deadline=None,
-    # A business customer of a policy that charges fees and EU statutory interest, on a ladder that ends
-    # with the legal hand-off: every conditional sentence shows (test_letters_true covers the others).
-    charges_apply=True,
-    interest_law="eu",
-    legal_action=True,
-    postal_address=("Str. Florilor nr. 5, ap. 3", "400100 Cluj-Napoca"),
-)
-
-
-def sample(language: str, stage: str) -> NoticeContext:
-    """The sample account as the send step passes it at `stage`: charges only on the stages that state them
-    (the default `charges.show_on`), a deadline only on the demand letter and the final notice."""
-    return replace(
-        SAMPLE,
-        stage=stage,
-        locale=LOCALES[language],
-        charges=CHARGES if stage in CHARGE_STAGES else (),
-        deadline=date(2027, 4, 16) if stage in DEADLINE_STAGES else None,
-    )
 
 
 def render(language: str, stage: str, **changes: Any) -> RenderedNotice:
-    return render_notice(replace(sample(language, stage), **changes), [SHIPPED])
+    return render_notice(sample(language, stage, **changes), [SHIPPED])
 
 
 def _amount(language: str, value: str) -> str:
@@ -184,13 +83,6 @@ def _elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
     parser = _Elements()
     parser.feed(html)
     return parser.elements
-
-
-# Everything the templates write; anything else in a notice came from the data.
-TEMPLATE_ELEMENTS = {
-    "html", "head", "meta", "title", "body", "table", "tr", "td", "th", "p", "br", "strong", "bdi", "div",
-    "h1", "a", "img",
-}  # fmt: skip
 
 
 # --- the golden files ------------------------------------------------------------------------------------
@@ -296,7 +188,7 @@ def test_every_notice_shows_who_it_is_from_and_how_to_pay(language: str, stage: 
     for part in (rendered.text, rendered.html):
         for value in ("Example Trading SRL", "Strada Exemplu 12", "400001 Cluj-Napoca", "România"):
             assert value in part
-        for line in BUSINESS.payment_instructions:
+        for line in SAMPLE_BUSINESS.payment_instructions:
             assert line in part
         assert "https://pay.example.com/acc-9" in part
         assert "Maria Ionescu" in part and "Accounts team" not in part
@@ -324,7 +216,7 @@ TEAM = {
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_without_a_signature_the_accounts_team_signs_in_the_notice_language(language: str) -> None:
-    rendered = render(language, "reminder", business=replace(BUSINESS, signature=None))
+    rendered = render(language, "reminder", business=replace(SAMPLE_BUSINESS, signature=None))
 
     for part in (rendered.text, rendered.html):
         assert TEAM[language] in part and "Maria Ionescu" not in part
@@ -375,7 +267,7 @@ def test_a_percentage_late_fee_and_a_charge_without_an_invoice_render(language: 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_deadline_is_in_every_part_of_the_demand_and_final_notice(language: str) -> None:
-    for stage in sorted(DEADLINE_STAGES):
+    for stage in LETTERS:
         rendered = render(language, stage)
         for part in (rendered.subject, rendered.text, rendered.html):
             assert _date(language, date(2027, 4, 16)) in part
@@ -447,7 +339,7 @@ BREAKOUT = '"><img src=x onerror=alert(1)>'
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_hostile_customer_and_business_values_are_escaped_in_every_language(language: str) -> None:
-    invoices = (replace(INVOICES[0], reference=BREAKOUT), INVOICES[1])
+    invoices = (replace(SAMPLE_INVOICES[0], reference=BREAKOUT), SAMPLE_INVOICES[1])
     business = Business(
         name=f"Evil{BREAKOUT}",
         address=(SCRIPT, "Line\r\nBcc: x@evil.example"),
@@ -489,7 +381,7 @@ def test_hostile_customer_and_business_values_are_escaped_in_every_language(lang
     ["http://pay.example.com/x", "javascript:alert(1)", "data:text/html,x", "https:///x", "https://a b"],
 )
 def test_only_https_links_and_logos_reach_a_notice(url: str) -> None:
-    business = replace(BUSINESS, payment_link=url, logo_url=url)
+    business = replace(SAMPLE_BUSINESS, payment_link=url, logo_url=url)
     rendered = render("en", "reminder", business=business)
 
     assert url not in rendered.html and url not in rendered.text

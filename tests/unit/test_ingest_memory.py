@@ -9,10 +9,11 @@ import tracemalloc
 from datetime import UTC, datetime
 from typing import IO, Any, cast
 
+from dunning.adapters.ingest_ledger import DynamoIngestLedger
 from dunning.adapters.ledger import Ledger
-from dunning.adapters.storage import ObjectStore, StoredObject
 from dunning.domain.policy import DEFAULT_POLICY
 from dunning.ingest.service import Ingestor
+from dunning.ports import StoredObject, UploadStore
 from tests.support.files import INVOICE_HEADER
 
 
@@ -77,7 +78,9 @@ class GeneratedStore:
 
 def _peak_bytes(rows: int) -> tuple[int, int]:
     ledger = DiscardingLedger()
-    ingestor = Ingestor(cast(Ledger, ledger), cast(ObjectStore, GeneratedStore(rows)), DEFAULT_POLICY)
+    ingestor = Ingestor(
+        DynamoIngestLedger(cast(Ledger, ledger)), cast(UploadStore, GeneratedStore(rows)), DEFAULT_POLICY
+    )
     source = StoredObject("b", "incoming/invoices/big.csv", "etag", datetime(2027, 1, 15, tzinfo=UTC))
     tracemalloc.start()
     try:

@@ -13,7 +13,6 @@ Every stage in every shipped language, email text and HTML and the letter PDF.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import replace
 from datetime import date
@@ -21,13 +20,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from pypdf import PdfReader
 
 from dunning.adapters.ledger import Ledger
 from dunning.domain.models import country_timezone, postal_address_lines
-from dunning.domain.policy import DEFAULT_LADDER
 from dunning.local.embedded_aws import EmbeddedAws
-from dunning.notices import NoticeContext, RenderedNotice, render_notice, shipped_template_dir
+from dunning.notices import NoticeContext, RenderedNotice, render_notice
 from dunning.notices.pdf import letter_pdf
 from dunning.notices.render import (
     PAP_ANNEX_HEADING,
@@ -39,12 +36,20 @@ from dunning.notices.render import (
 )
 from tests.conftest import UPLOADED_AT
 from tests.support.files import invoice_row, invoices_csv, reject_report
-from tests.unit.test_golden_notices import CHARGE_STAGES, CHARGES, LOCALES, SAMPLE, TEMPLATE_ELEMENTS
-
-SHIPPED = shipped_template_dir()
-STAGES = [stage.template_name for stage in DEFAULT_LADDER if not stage.is_handoff]
-LETTERS = ("demand_letter", "final_notice")
-LANGUAGES = list(LOCALES)
+from tests.support.notices import (
+    CHARGES,
+    LANGUAGES,
+    LETTERS,
+    LOCALES,
+    SAMPLE,
+    SHIPPED,
+    STAGES,
+    TEMPLATE_ELEMENTS,
+    flat,
+    pdf_pages,
+    pdf_text,
+    sample,
+)
 
 # What a notice must not say unless the flag allows it, in each language's own words (lower case).
 FEES_OR_INTEREST = {
@@ -68,18 +73,6 @@ ADDRESS = ("Flat 2, 14 Harbour Street", "Bristol BS1 4AA")
 TERMS = "Contract C-2027-14, 30 days net"
 
 
-def _sample(language: str, stage: str, **changes: Any) -> NoticeContext:
-    # As the golden files' sample: charges on the stages that state them, a deadline on the letters.
-    base = replace(
-        SAMPLE,
-        stage=stage,
-        locale=LOCALES[language],
-        charges=CHARGES if stage in CHARGE_STAGES else (),
-        deadline=date(2027, 4, 16) if stage in LETTERS else None,
-    )
-    return replace(base, **changes)
-
-
 def _render(context: NoticeContext) -> RenderedNotice:
     return render_notice(context, [SHIPPED])
 
@@ -90,19 +83,10 @@ def _parts(rendered: RenderedNotice) -> list[str]:
     return [" ".join(part.split()).lower() for part in (rendered.subject, rendered.text, html)]
 
 
-def _pdf_text(pdf: bytes) -> str:
-    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
-    return " ".join(re.sub("[\u200e\u200f\u061c]", "", text).split())
-
-
-def _flat(text: str) -> str:
-    return " ".join(re.sub("[\u200e\u200f\u061c]", "", text).split())
-
-
-def _in_pdf(figure: str, pdf_text: str) -> bool:
+def _in_pdf(figure: str, text: str) -> bool:
     """Whether the PDF's text has `figure`: pypdf extracts some runs of Persian (Extended Arabic-Indic)
     digits back to front, though the page shows them the right way round."""
-    return figure in pdf_text or figure[::-1] in pdf_text
+    return figure in text or figure[::-1] in text
 
 
 def _english(value: Decimal) -> str:
@@ -115,7 +99,7 @@ def _english(value: Decimal) -> str:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_policy_that_charges_nothing_mentions_no_fees_or_interest(language: str) -> None:
     for stage in STAGES:
-        context = _sample(language, stage, charges=(), charges_apply=False, interest_law=None)
+        context = sample(language, stage, charges=(), charges_apply=False, interest_law=None)
         for part in _parts(_render(context)):
             found = [word for word in FEES_OR_INTEREST[language] if word in part]
             assert not found, (language, stage, found)
@@ -126,15 +110,15 @@ def test_a_policy_that_charges_nothing_mentions_no_fees_or_interest(language: st
 def test_a_policy_that_charges_says_so_before_it_charges_and_cites_the_law_only_with_statutory_interest(
     language: str,
 ) -> None:
-    warned = _parts(_render(_sample(language, "firm_notice", charges=(), interest_law=None)))
-    cited = _parts(_render(_sample(language, "firm_notice", charges=(), interest_law="hu")))
+    warned = _parts(_render(sample(language, "firm_notice", charges=(), interest_law=None)))
+    cited = _parts(_render(sample(language, "firm_notice", charges=(), interest_law="hu")))
 
     assert all(any(word in part for word in FEES_OR_INTEREST[language]) for part in warned[1:])
     assert not any("6:155" in part for part in warned)
     assert all("6:155" in part for part in cited[1:])
     # The earlier rungs say nothing of charges, whatever the policy.
     for stage in ("pre_due", "reminder", "second_reminder"):
-        for part in _parts(_render(_sample(language, stage, charges=()))):
+        for part in _parts(_render(sample(language, stage, charges=()))):
             assert not any(word in part for word in FEES_OR_INTEREST[language]), (language, stage)
 
 
@@ -142,7 +126,7 @@ def test_a_policy_that_charges_says_so_before_it_charges_and_cites_the_law_only_
 def test_every_regime_is_cited_in_the_notice_language(language: str) -> None:
     for regime, number in (("eu", "2011/7"), ("uk", "1998"), ("ro", "72/2013"), ("hu", "6:155")):
         for stage in ("firm_notice", "demand_letter"):
-            rendered = _render(_sample(language, stage, interest_law=regime))
+            rendered = _render(sample(language, stage, interest_law=regime))
             assert number in rendered.text and number in rendered.html, (language, regime, stage)
 
 
@@ -150,7 +134,7 @@ def test_every_regime_is_cited_in_the_notice_language(language: str) -> None:
 def test_a_consumer_is_never_cited_a_late_payment_law(language: str) -> None:
     for stage in STAGES:
         for charges in ((), CHARGES):
-            context = _sample(language, stage, consumer=True, interest_law="eu", charges=charges)
+            context = sample(language, stage, consumer=True, interest_law="eu", charges=charges)
             for part in _parts(_render(context)):
                 assert not any(law in part for law in LAWS), (language, stage)
 
@@ -158,18 +142,18 @@ def test_a_consumer_is_never_cited_a_late_payment_law(language: str) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_without_a_hand_off_to_legal_no_notice_mentions_legal_consequences(language: str) -> None:
     for stage in STAGES:
-        context = _sample(language, stage, charges=(), legal_action=False)
+        context = sample(language, stage, charges=(), legal_action=False)
         for part in _parts(_render(context)):
             found = [word for word in LEGAL_CONSEQUENCES[language] if word in part]
             assert not found, (language, stage, found)
     # With one, the final notice says what happens after its deadline.
-    final = _parts(_render(_sample(language, "final_notice", charges=(), legal_action=True)))
+    final = _parts(_render(sample(language, "final_notice", charges=(), legal_action=True)))
     assert all(any(word in part for word in LEGAL_CONSEQUENCES[language]) for part in final[1:])
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_without_legal_action_the_final_notice_still_asks_for_payment_by_the_deadline(language: str) -> None:
-    rendered = _render(_sample(language, "final_notice", legal_action=False))
+    rendered = _render(sample(language, "final_notice", legal_action=False))
     deadline = format_long_date(date(2027, 4, 16), format_locale(LOCALES[language], language))
     total = format_money(Decimal("1370.91"), "EUR", format_locale(LOCALES[language], language))
     for part in (rendered.text, rendered.html):
@@ -183,19 +167,19 @@ def test_without_legal_action_the_final_notice_still_asks_for_payment_by_the_dea
 def test_each_invoice_shows_its_total_what_was_paid_and_what_is_outstanding(language: str) -> None:
     locale = format_locale(LOCALES[language], language)
     for stage in STAGES:
-        rendered = _render(_sample(language, stage))
+        rendered = _render(sample(language, stage))
         for value in ("1500.00", "300.00", "1200.00", "0.00", "80.50"):
             amount = format_money(Decimal(value), "EUR", locale)
             assert amount in rendered.text and amount in rendered.html, (language, stage, value)
     # Without the totals (an export that gave only what is due), only what is outstanding.
     bare = tuple(replace(invoice, amount=None, paid=Decimal(0)) for invoice in SAMPLE.invoices)
-    rendered = _render(_sample(language, "reminder", invoices=bare))
+    rendered = _render(sample(language, "reminder", invoices=bare))
     assert format_money(Decimal("1500.00"), "EUR", locale) not in rendered.text
     assert format_money(Decimal("1200.00"), "EUR", locale) in rendered.text
 
 
 def test_the_table_reads_total_paid_outstanding_then_charges_then_the_total_due() -> None:
-    text = " ".join(_render(_sample("en", "demand_letter")).text.split())
+    text = " ".join(_render(sample("en", "demand_letter")).text.split())
 
     assert (
         "Invoice INV-1001 (your reference PO-77), due 3 March 2027: total €1,500.00, paid €300.00,"
@@ -209,7 +193,7 @@ def test_the_table_reads_total_paid_outstanding_then_charges_then_the_total_due(
     ]
     assert [text.index(words) for words in order] == sorted(text.index(words) for words in order)
     assert SAMPLE.grand_total == Decimal("1280.50")
-    assert _sample("en", "demand_letter", charges=CHARGES).grand_total == Decimal("1370.91")
+    assert sample("en", "demand_letter", charges=CHARGES).grand_total == Decimal("1370.91")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -230,20 +214,20 @@ def test_contractual_interest_is_described_with_its_stated_rate_and_period(langu
         ),
     )
     locale = format_locale(LOCALES[language], language)
-    context = _sample(language, "demand_letter", charges=(line,))
+    context = sample(language, "demand_letter", charges=(line,))
     rendered = _render(context)
-    pdf = _pdf_text(letter_pdf(context, rendered))
+    pdf = pdf_text(letter_pdf(context, rendered))
     stated, yearly = format_rate("1.5", locale), format_rate("18.00", locale)
     for part in (rendered.text, rendered.html):
         # The rate the contract states, not its yearly equivalent.
-        assert _flat(stated) in _flat(part) and _flat(yearly) not in _flat(part)
+        assert flat(stated) in flat(part) and flat(yearly) not in flat(part)
         assert format_money(Decimal("18.00"), "EUR", locale) in part
     # (Text extraction orders the runs of a right-to-left line visually, and pypdf gives some runs of Persian
     # digits back to front: the figures alone, either way round.)
-    assert _in_pdf(_flat(stated), pdf) and not _in_pdf(_flat(yearly), pdf)
-    money = _flat(format_money(Decimal("18.00"), "EUR", locale))
+    assert _in_pdf(flat(stated), pdf) and not _in_pdf(flat(yearly), pdf)
+    money = flat(format_money(Decimal("18.00"), "EUR", locale))
     assert _in_pdf(re.sub(r"[^\d.,٫٬]", "", money) if language in ("ar", "fa") else money, pdf)
-    english = " ".join(_render(_sample("en", "firm_notice", charges=(line,))).text.split())
+    english = " ".join(_render(sample("en", "firm_notice", charges=(line,))).text.split())
     assert "interest at 1.5% a month under your contract on €1,200.00 for 30 days" in english
 
 
@@ -256,14 +240,14 @@ def test_a_letter_prints_the_postal_address_and_each_invoices_payment_terms(
     language: str, stage: str
 ) -> None:
     invoices = (replace(SAMPLE.invoices[0], terms=TERMS), SAMPLE.invoices[1])
-    context = _sample(language, stage, postal_address=ADDRESS, invoices=invoices)
+    context = sample(language, stage, postal_address=ADDRESS, invoices=invoices)
     rendered = _render(context)
-    pdf = _pdf_text(letter_pdf(context, rendered))
+    pdf = pdf_text(letter_pdf(context, rendered))
 
     for part in (rendered.text, rendered.html, pdf):
         for line in ADDRESS:
             assert line in part, (language, stage, line)
-    assert TERMS in _flat(rendered.text) and TERMS in rendered.html
+    assert TERMS in flat(rendered.text) and TERMS in rendered.html
     assert "C-2027-14" in pdf and "30 days net" in pdf
     # The address block is the letter's heading, not part of its body: printed once, under the name.
     assert pdf.count(ADDRESS[0]) == 1
@@ -271,15 +255,15 @@ def test_a_letter_prints_the_postal_address_and_each_invoices_payment_terms(
 
 def test_only_letters_quote_the_payment_terms_and_the_address() -> None:
     for stage in ("reminder", "firm_notice"):
-        rendered = _render(_sample("en", stage, postal_address=ADDRESS))
+        rendered = _render(sample("en", stage, postal_address=ADDRESS))
         assert TERMS not in rendered.text and ADDRESS[0] not in rendered.text
 
 
 def test_without_an_address_the_letter_has_no_empty_block() -> None:
-    context = _sample("en", "demand_letter", postal_address=())
+    context = sample("en", "demand_letter", postal_address=())
     rendered = _render(context)
     assert "FORMAL DEMAND FOR PAYMENT\n\nDate: 2 April 2027" in rendered.text
-    assert _pdf_text(letter_pdf(context, rendered))
+    assert pdf_text(letter_pdf(context, rendered))
 
 
 # --- the Pre-Action Protocol for Debt Claims ------------------------------------------------------------
@@ -295,7 +279,7 @@ def _claim(language: str, **changes: Any) -> NoticeContext:
         "postal_address": ADDRESS,
         "deadline": date(2027, 5, 2),
     }
-    return _sample(language, "demand_letter", **(claim | changes))
+    return sample(language, "demand_letter", **(claim | changes))
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -305,10 +289,10 @@ def test_a_letter_of_claim_carries_the_protocols_information_sheet_and_reply_for
     context = _claim(language)
     rendered = _render(context)
     pdf = letter_pdf(context, rendered)
-    pages = [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+    pages = pdf_pages(pdf)
 
     assert context.reply_by == date(2027, 5, 2)
-    for part in (rendered.text, _flat(re.sub(r"<[^>]+>", " ", rendered.html)), _pdf_text(pdf)):
+    for part in (rendered.text, flat(re.sub(r"<[^>]+>", " ", rendered.html)), pdf_text(pdf)):
         assert PAP_ANNEX_HEADING in part
         for words in PAP_WORDS[:-1]:
             assert words in part, (language, words)
@@ -316,15 +300,22 @@ def test_a_letter_of_claim_carries_the_protocols_information_sheet_and_reply_for
         assert _english(Decimal("1370.91")) in part  # the amount claimed, as the English annex writes it
         assert "Flat 2, 14 Harbour Street" in part  # the debtor's address on the Reply Form
     assert "[ ] A. I owe the debt of €1,370.91" in rendered.text
+    # The letter's text (letter mode) keeps the annex after the sign-off, one form item a line, and the
+    # heading a paragraph of its own: the PDF starts its page there.
+    assert rendered.letter_text is not None
+    assert (
+        "[ ] A. I owe the debt of €1,370.91 and I agree with the amount." in rendered.letter_text.splitlines()
+    )
+    assert f"\n\n{PAP_ANNEX_HEADING}\n\n" in rendered.letter_text
     # The annex comes after the letter (after its signature) and, on paper, starts a page of its own.
     assert rendered.text.index(PAP_ANNEX_HEADING) > rendered.text.index("Maria Ionescu")
     assert rendered.text.index(PAP_ANNEX_HEADING) < rendered.text.index("\n--\n")
     assert any(page.lstrip().startswith(PAP_ANNEX_HEADING[:30]) for page in pages[1:])
     assert '<div lang="en" dir="ltr"' in rendered.html
     # The letter itself, in its language, says it is a Letter of Claim and gives the 30 days.
-    letter = _flat(rendered.text[: rendered.text.index(PAP_ANNEX_HEADING)])
+    letter = flat(rendered.text[: rendered.text.index(PAP_ANNEX_HEADING)])
     assert "Letter of Claim" in letter and "30" in letter
-    reply_by = _flat(format_long_date(date(2027, 5, 2), format_locale(LOCALES[language], language)))
+    reply_by = flat(format_long_date(date(2027, 5, 2), format_locale(LOCALES[language], language)))
     assert reply_by in letter
 
 
@@ -341,7 +332,7 @@ def test_a_letter_of_claim_states_whether_interest_or_charges_continue() -> None
 
 def test_only_the_flag_makes_a_letter_of_claim() -> None:
     for stage in STAGES:
-        rendered = _render(_sample("en", stage, consumer=True))
+        rendered = _render(sample("en", stage, consumer=True))
         assert PAP_ANNEX_HEADING not in rendered.text and "Letter of Claim" not in rendered.text
 
 

@@ -20,13 +20,15 @@ from dunning.local.embedded_aws import (
     UnsupportedSchedule,
     function_environment,
     function_logical_ids,
+    function_settings,
     load_template,
     scan_time,
     stack_environment,
 )
 from dunning.local.embedded_iam import StackIdentity, TemplateResolver
 from dunning.local.embedded_sfn import SimulatedClock
-from dunning.runtime.settings import Settings
+from dunning.local.lambda_context import invoke_handler
+from dunning.runtime.settings import EscalateSettings, ScanSettings
 
 TEMPLATE = load_template()
 SENDER = "Accounts Receivable <billing@example.com>"
@@ -69,7 +71,8 @@ def test_the_intrinsics_are_resolved_to_the_embedded_stacks_names(function: str)
     for name, value in deployed.items():
         assert "{" not in value and "Ref" not in value, f"{function}: {name} = {value}"
     assert deployed["LEDGER_TABLE"] == PHYSICAL_NAMES["LedgerTable"]
-    assert deployed["INGEST_BUCKET"] == PHYSICAL_NAMES["IngestBucket"]
+    if "INGEST_BUCKET" in deployed:
+        assert deployed["INGEST_BUCKET"] == PHYSICAL_NAMES["IngestBucket"]
     if "STATE_MACHINE_ARN" in deployed:
         assert deployed["STATE_MACHINE_ARN"].endswith(
             f":stateMachine:{PHYSICAL_NAMES['CollectionsStateMachine']}:live"
@@ -78,7 +81,8 @@ def test_the_intrinsics_are_resolved_to_the_embedded_stacks_names(function: str)
         assert deployed["LEGAL_TEAM_EMAIL"] == LEGAL_TEAM_EMAIL
     if "POLICY_KEY" in deployed:
         assert deployed["POLICY_KEY"] == POLICY_KEY == TEMPLATE["Parameters"]["PolicyKey"]["Default"]
-    Settings.from_env(containers().environment(function))  # every function's settings validate
+    # every function's settings validate
+    function_settings(TEMPLATE, FUNCTION_LOGICAL_IDS[function]).from_env(containers().environment(function))
 
 
 def test_a_variable_whose_value_is_no_value_is_left_out() -> None:
@@ -109,7 +113,7 @@ def test_the_process_environment_is_every_functions_in_one() -> None:
 
 def test_functions_that_disagree_on_a_shared_variable_are_refused() -> None:
     template = copy.deepcopy(TEMPLATE)
-    template["Resources"]["SesEventsFunction"]["Properties"]["Environment"]["Variables"]["INGEST_BUCKET"] = (
+    template["Resources"]["SendNoticeFunction"]["Properties"]["Environment"]["Variables"]["INGEST_BUCKET"] = (
         "other"
     )
     with pytest.raises(ValueError, match="INGEST_BUCKET differs"):
@@ -124,32 +128,21 @@ def test_the_scan_runs_at_the_templates_schedule() -> None:
     assert scan_time(TEMPLATE) == time(7, 0)
 
 
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ("cron(30 5 * * ? *)", time(5, 30)),
-        ("cron(0 23 ? * * *)", time(23, 0)),
-        ("cron(5 0 * * ? *)", time(0, 5)),
-    ],
-)
-def test_a_daily_cron_gives_the_scan_time(expression: str, expected: time) -> None:
+# Which expressions are a daily time: tests/unit/test_settings.py (one parser, `settings.daily_time`).
+def test_the_schedules_expression_is_read_as_deployed() -> None:
     template = copy.deepcopy(TEMPLATE)
-    template["Parameters"]["ScanSchedule"]["Default"] = expression
-    assert scan_time(template) == expected
-
-
-@pytest.mark.parametrize(
-    "expression",
-    [
-        "rate(1 day)",
-        "at(2027-01-01T07:00:00)",
-        "cron(0 7 ? * MON-FRI *)",
-        "cron(0 7,19 * * ? *)",
-        "cron(0 24 * * ? *)",
-    ],
-)
-def test_a_schedule_the_simulator_cannot_follow_is_refused(expression: str) -> None:
-    template = copy.deepcopy(TEMPLATE)
-    template["Parameters"]["ScanSchedule"]["Default"] = expression
+    template["Parameters"]["ScanSchedule"]["Default"] = "cron(30 5 * * ? *)"
+    assert scan_time(template) == time(5, 30)
+    template["Parameters"]["ScanSchedule"]["Default"] = "cron(0 7 ? * MON-FRI *)"
     with pytest.raises(UnsupportedSchedule, match="ScanSchedule"):
         scan_time(template)
+
+
+def test_a_function_runs_with_its_own_settings_model_only() -> None:
+    every = containers()
+    env = invoke_handler(lambda event, context: every.runtime(EscalateSettings), {}, "dunning-escalate")
+    assert type(env.settings) is EscalateSettings
+    with pytest.raises(
+        RuntimeError, match="dunning-escalate reads ScanSettings; its settings are EscalateSettings"
+    ):
+        invoke_handler(lambda event, context: every.runtime(ScanSettings), {}, "dunning-escalate")

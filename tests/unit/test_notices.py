@@ -22,11 +22,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from dunning.domain.policy import DEFAULT_LADDER
 from dunning.notices import (
     Attachment,
-    NoticeContext,
-    NoticeInvoice,
     RenderedNotice,
     TemplateNotFound,
     build_message,
@@ -46,45 +43,22 @@ from dunning.notices.render import (
     numbering_system,
     single_line,
 )
-from tests.unit.test_golden_notices import sample as golden_sample
+from tests.support.notices import CONTEXT as PLAIN_CONTEXT
+from tests.support.notices import INVOICES as PLAIN_INVOICES
+from tests.support.notices import SHIPPED, STAGES, interest_line, sample, without_identifiers
 
-SHIPPED = shipped_template_dir()
-CUSTOMER_STAGES = [stage.template_name for stage in DEFAULT_LADDER if not stage.is_handoff]
 SENT_AT = datetime(2027, 3, 15, 9, 30, tzinfo=UTC)
 SCRIPT = "<script>alert(1)</script>"
 
-INVOICES = (
-    NoticeInvoice(
-        invoice_id="INV-1001",
-        reference="PO-77",
-        issued_on=date(2027, 2, 1),
-        due_on=date(2027, 3, 3),
-        outstanding=Decimal("1200"),
-        currency="EUR",
-        days_overdue=12,
-        attached=True,
-    ),
-    NoticeInvoice(
-        invoice_id="INV-1002",
-        reference=None,
-        issued_on=date(2027, 2, 10),
-        due_on=date(2027, 3, 12),
-        outstanding=Decimal("80.5"),
-        currency="EUR",
-        days_overdue=3,
-    ),
-)
-CONTEXT = NoticeContext(
+# The plain account's notices as emails: the reminder, with INV-1001's document attached and no payment
+# details configured.
+INVOICES = (replace(PLAIN_INVOICES[0], attached=True), PLAIN_INVOICES[1])
+CONTEXT = replace(
+    PLAIN_CONTEXT,
     stage="reminder",
-    locale="en",
-    customer_name="Ana Popescu",
-    account_id="ACC-9",
     invoices=INVOICES,
-    total_due=Decimal("1280.50"),
-    currency="EUR",
     business=Business(name="Example Trading Ltd", reply_to="ar@example.com"),
     sent_on=SENT_AT.date(),
-    deadline=date(2027, 3, 29),
 )
 
 
@@ -128,7 +102,7 @@ def _message(rendered: RenderedNotice, **changes: Any) -> EmailMessage:
 # --- rendering -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stage", CUSTOMER_STAGES)
+@pytest.mark.parametrize("stage", STAGES)
 def test_every_customer_stage_renders_both_parts_with_every_invoice(stage: str) -> None:
     rendered = render_notice(replace(CONTEXT, stage=stage), [SHIPPED])
 
@@ -160,7 +134,7 @@ def test_demand_and_final_notices_state_the_deadline(stage: str) -> None:
 def test_the_wording_escalates_without_inventing_amounts() -> None:
     # A business customer of a policy that charges under the EU regime, on a ladder that ends with legal.
     stated = replace(CONTEXT, charges_apply=True, interest_law="eu", legal_action=True)
-    texts = {stage: render_notice(replace(stated, stage=stage), [SHIPPED]).text for stage in CUSTOMER_STAGES}
+    texts = {stage: render_notice(replace(stated, stage=stage), [SHIPPED]).text for stage in STAGES}
     assert "payment plan" in texts["second_reminder"] and "partial payment" in texts["second_reminder"]
     firm = " ".join(texts["firm_notice"].split())
     assert "late payment fees or interest may be charged" in firm
@@ -285,13 +259,7 @@ BUSINESS = Business(
 # on 1,200.00 = 24.00; EUR 40 fixed compensation. Together 69.75, and 1,350.25 with the 1,280.50 owed.
 CHARGES = (
     ChargeLine("late_fee", "INV-1001", Decimal("24.00"), "EUR", (("rate", "2"), ("of", "1200.00"))),
-    ChargeLine(
-        "statutory_interest",
-        "INV-1001",
-        Decimal("5.75"),
-        "EUR",
-        (("rate", "12.50"), ("days", "14"), ("from", date(2027, 3, 4)), ("to", date(2027, 3, 17))),
-    ),
+    interest_line("INV-1001", "5.75", rate="12.50", days="14", start=date(2027, 3, 4), end=date(2027, 3, 17)),
     ChargeLine("fixed_compensation", "INV-1001", Decimal("40.00"), "EUR"),
 )
 
@@ -301,7 +269,7 @@ def _words(text: str) -> str:
 
 
 def test_every_notice_carries_the_business_identity() -> None:
-    for stage in CUSTOMER_STAGES:
+    for stage in STAGES:
         rendered = render_notice(replace(CONTEXT, stage=stage, business=BUSINESS), [SHIPPED])
         for part in (rendered.text, rendered.html):
             for value in ("1 High Street", "Bristol BS1 4DJ", "Sort code 12-34-56", "Account 12345678"):
@@ -415,7 +383,7 @@ def test_a_float_amount_is_refused_rather_than_rounded() -> None:
 
 
 def test_a_consumer_notice_ends_with_the_email_opt_out() -> None:
-    for stage in CUSTOMER_STAGES:
+    for stage in STAGES:
         business = render_notice(replace(CONTEXT, stage=stage), [SHIPPED])
         consumer = render_notice(replace(CONTEXT, stage=stage, consumer=True), [SHIPPED])
 
@@ -437,7 +405,7 @@ def test_a_notice_in_another_currency_keeps_its_minor_units() -> None:
 
 
 def test_a_date_is_never_split_across_two_lines_of_the_text() -> None:
-    for stage in CUSTOMER_STAGES:
+    for stage in STAGES:
         text = render_notice(
             replace(CONTEXT, stage=stage, business=BUSINESS, charges=CHARGES), [SHIPPED]
         ).text
@@ -619,34 +587,6 @@ def test_override_templates_cannot_reach_into_python(tmp_path: Path) -> None:
         render_notice(replace(CONTEXT, stage="reminder"), [tmp_path, SHIPPED])
 
 
-def without_identifiers(text: str, context: NoticeContext) -> str:
-    """`text` without what a notice quotes as written, ASCII digits and all: invoice ids and references,
-    payment terms, the account id, the addresses and bank details, email addresses and links, the law a
-    notice cites (a directive's number), and the PDF's page numbers ("1/2"). (Shared with test_pdf.)"""
-    business = context.business
-    quoted = [
-        *(invoice.invoice_id for invoice in context.invoices),
-        *(invoice.reference or "" for invoice in context.invoices),
-        *(invoice.terms or "" for invoice in context.invoices),
-        context.account_id,
-        *business.address,
-        *business.payment_instructions,
-        *context.postal_address,
-        "2011/7/EU",
-        "EU/2011/7",  # as pypdf extracts it from a right-to-left line
-    ]
-    # A line may break inside a value, and a table cell's label may come between its words: the value, its
-    # comma-separated parts and its words that mix digits with letters ("C-2027-14", "RO49"), never a bare
-    # number on its own (that would hide an ASCII count or amount).
-    pieces = {piece.strip() for value in quoted for piece in (value, *value.split(","))}
-    pieces |= {word.strip(",") for value in quoted for word in value.split() if not word.strip(",").isdigit()}
-    for value in sorted(filter(None, pieces), key=len, reverse=True):
-        text = re.sub(r"\s+".join(map(re.escape, value.split())), " ", text)
-    text = re.sub(r"https://\S+|\S+@\S+", " ", text)
-    # The page numbers, last: a directive's number is gone already.
-    return re.sub(r"(?<![0-9])[0-9]+/[0-9]+(?![0-9])", " ", text)
-
-
 # --- the locale's digits ------------------------------------------------------------------------------
 
 
@@ -673,11 +613,11 @@ def test_persian_numbers_are_in_persian_digits_and_arabic_ones_as_its_locale_say
     )
 
 
-@pytest.mark.parametrize("stage", CUSTOMER_STAGES)
+@pytest.mark.parametrize("stage", STAGES)
 def test_a_persian_notice_has_no_ascii_digit_outside_what_it_quotes(stage: str) -> None:
     """Every amount, date, rate and count in a Persian notice (subject, text and HTML) is in Persian digits;
     the ids, references, addresses and links it quotes stay as the customer or the business wrote them."""
-    context = golden_sample("fa", stage)
+    context = sample("fa", stage)
     notice = render_notice(context, [SHIPPED])
     # The HTML's words, not its markup (style="margin:0 0 16px", links in href).
     html_words = html.unescape(re.sub(r"<[^>]*>", " ", notice.html))
@@ -699,7 +639,7 @@ def test_a_persian_notice_has_no_ascii_digit_outside_what_it_quotes(stage: str) 
 
 def test_the_check_for_ascii_digits_finds_them() -> None:
     # The same notice with ASCII digits (as it was before Persian digits): the check above would fail.
-    context = golden_sample("fa", "final_notice")
+    context = sample("fa", "final_notice")
     text = render_notice(context, [SHIPPED]).text.translate({0x6F0 + d: str(d) for d in range(10)})
     assert re.findall("[0-9]", without_identifiers(text, context))
 
@@ -710,5 +650,5 @@ def test_a_business_template_writes_a_count_in_the_locales_digits(tmp_path: Path
         "{{ invoices|length|number }} صورتحساب، {{ ngettext('%(num)s day', '%(num)s days', 1000) }}",
         encoding="utf-8",
     )
-    notice = render_notice(golden_sample("fa", "reminder"), [tmp_path, SHIPPED])
+    notice = render_notice(sample("fa", "reminder"), [tmp_path, SHIPPED])
     assert notice.subject == "۲ صورتحساب، ۱٬۰۰۰ روز"

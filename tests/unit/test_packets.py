@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from fpdf import FPDF
-from pypdf import PdfReader
 
 from dunning.domain.account import InvoiceState
 from dunning.notices.render import Business, ChargeLine, format_money
 from dunning.packets.archive import verify_packet, write_packet
 from dunning.packets.case import MANIFEST, STATEMENT_COLUMNS, CaseFile
+from tests.support.notices import interest_line, pdf_pages
 
 CREATED = datetime(2027, 4, 2, 9, 30, 15, tzinfo=UTC)
 FORMULA_ID = "=cmd|' /C calc'!A0"
@@ -70,17 +70,8 @@ INVOICES = (
 AMOUNT_DUE = Decimal("900.50")  # 600 + 250.50 + 50
 CHARGES = (
     ChargeLine(kind="late_fee", invoice_id="INV-1", amount=Decimal("40.00"), currency="EUR"),
-    ChargeLine(
-        kind="statutory_interest",
-        invoice_id="INV-1",
-        amount=Decimal("12.34"),
-        currency="EUR",
-        details=(
-            ("rate", Decimal("10.15")),
-            ("days", 52),
-            ("from", date(2027, 2, 10)),
-            ("to", date(2027, 4, 2)),
-        ),
+    interest_line(
+        "INV-1", "12.34", rate=Decimal("10.15"), days=52, start=date(2027, 2, 10), end=date(2027, 4, 2)
     ),
     ChargeLine(kind="fixed_compensation", invoice_id="INV-2", amount=Decimal("40.00"), currency="EUR"),
 )
@@ -167,7 +158,7 @@ def _statement(data: bytes) -> list[dict[str, str]]:
 
 
 def _pdf_text(data: bytes) -> str:
-    return "\n".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages)
+    return "\n".join(pdf_pages(data))
 
 
 # --- contents ------------------------------------------------------------------------------------------

@@ -8,114 +8,86 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 
-from dunning.notices import render_notice, shipped_template_dir
-from dunning.notices.pdf import font_dir, invoice_copy_pdf, letter_pdf
+from dunning.notices import render_notice
+from dunning.notices.letter_text import letter_text
+from dunning.notices.pdf import invoice_copy_pdf, letter_pdf
+from dunning.notices.pdf_layout import font_dir
 from dunning.notices.render import (
-    Business,
+    LETTER_TABLE_MARKER,
     ChargeLine,
     NoticeContext,
-    NoticeInvoice,
     RenderedNotice,
     format_locale,
     format_long_date,
     format_money,
 )
-from tests.unit.test_golden_notices import CHARGES as GOLDEN_CHARGES
-from tests.unit.test_golden_notices import sample as golden_sample
-from tests.unit.test_notices import without_identifiers
+from tests.support.notices import (
+    BUSINESS,
+    CONTEXT,
+    INVOICES,
+    LANGUAGES,
+    LETTERS,
+    SHIPPED,
+    flat,
+    interest_line,
+    pdf_pages,
+    pdf_text,
+    sample,
+    without_identifiers,
+)
+from tests.support.notices import CHARGES as SAMPLE_CHARGES
 
-INVOICES = (
-    NoticeInvoice(
-        invoice_id="INV-1001",
-        reference="PO-77",
-        issued_on=date(2027, 2, 1),
-        due_on=date(2027, 3, 3),
-        outstanding=Decimal("1200"),
-        currency="EUR",
-        days_overdue=12,
-    ),
-    NoticeInvoice(
-        invoice_id="INV-1002",
-        reference=None,
-        issued_on=date(2027, 2, 10),
-        due_on=date(2027, 3, 12),
-        outstanding=Decimal("80.5"),
-        currency="EUR",
-        days_overdue=3,
-    ),
-)
-BUSINESS = Business(
-    name="Example Trading Ltd",
-    address=("12 Harbour Street", "Bristol BS1 4AA", "United Kingdom"),
-    reply_to="ar@example.com",
-    payment_instructions=("Bank transfer to Example Trading Ltd", "IBAN GB33 BUKB 2020 1555 5555 55"),
-    payment_link="https://pay.example.com/acc-9",
-)
-CONTEXT = NoticeContext(
-    stage="demand_letter",
-    locale="en",
-    customer_name="Ana Popescu",
-    account_id="ACC-9",
-    invoices=INVOICES,
-    total_due=Decimal("1280.50"),
-    currency="EUR",
-    business=BUSINESS,
-    sent_on=date(2027, 3, 15),
-    deadline=date(2027, 3, 29),
-)
 CHARGES = (
     ChargeLine(kind="late_fee", invoice_id="INV-1001", amount=Decimal("40"), currency="EUR"),
-    ChargeLine(
-        kind="statutory_interest",
-        invoice_id="INV-1001",
-        amount=Decimal("10.34"),
-        currency="EUR",
-        details=(
-            ("rate", Decimal("10.15")),
-            ("days", 31),
-            ("from", date(2027, 3, 4)),
-            ("to", date(2027, 4, 3)),
-        ),
+    interest_line(
+        "INV-1001", "10.34", rate=Decimal("10.15"), days=31, start=date(2027, 3, 4), end=date(2027, 4, 3)
     ),
 )
 MAX_BYTES = 200 * 1024
 
 
-def _pages(pdf: bytes) -> list[str]:
-    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+def _notice(
+    text: str, *, subject: str = "Demand", lang: str = "en", letter: str | None = None
+) -> RenderedNotice:
+    """A notice with only a plain-text body (and, when given, the text of its letter), as a business's own
+    templates might write it."""
+    return RenderedNotice(
+        subject=subject,
+        text=text,
+        html="",
+        lang=lang,
+        direction="rtl" if lang in ("ar", "fa") else "ltr",
+        letter_text=letter,
+    )
 
 
-def _flat(text: str) -> str:
-    """Text with every kind of space as one plain space and the invisible direction marks gone: the
-    extractor and Babel (no-break spaces inside amounts, RLM before Arabic amounts) differ only there."""
-    text = re.sub("[\u200e\u200f\u061c]", "", text)
-    return " ".join(re.split(r"[\s\u00a0\u202f]+", text)).strip()
-
-
-def _text(pdf: bytes) -> str:
-    return _flat("\n".join(_pages(pdf)))
+def _template(directory: Path, stage: str, text: str) -> None:
+    """A business's own English text template for `stage` (the subject and HTML stay the shipped ones)."""
+    (directory / "en").mkdir(exist_ok=True)
+    (directory / "en" / f"{stage}.txt.j2").write_text(text, encoding="utf-8")
 
 
 def _money(value: Decimal, locale: str, language: str) -> str:
-    return _flat(format_money(value, "EUR", format_locale(locale, language)))
+    return flat(format_money(value, "EUR", format_locale(locale, language)))
 
 
 def _long_date(value: date, locale: str, language: str) -> str:
-    return _flat(format_long_date(value, format_locale(locale, language)))
+    return flat(format_long_date(value, format_locale(locale, language)))
 
 
 def _english(context: NoticeContext = CONTEXT) -> RenderedNotice:
-    return render_notice(context, [shipped_template_dir()])
+    return render_notice(context, [SHIPPED])
 
 
 def _assert_small_pdf(pdf: bytes, *, pages: int = 2) -> None:
     assert pdf.startswith(b"%PDF-")
     assert len(pdf) < MAX_BYTES  # the fonts are embedded as subsets of the glyphs used
-    assert 1 <= len(_pages(pdf)) <= pages
+    assert 1 <= len(pdf_pages(pdf)) <= pages
 
 
 @pytest.mark.parametrize("stage", ["demand_letter", "final_notice"])
@@ -124,7 +96,7 @@ def test_english_letter_names_the_customer_the_amount_due_and_the_deadline(stage
     pdf = letter_pdf(context, _english(context))
 
     _assert_small_pdf(pdf)
-    text = _text(pdf)
+    text = pdf_text(pdf)
     assert "Ana Popescu" in text
     assert "ACC-9" in text
     assert _money(Decimal("1280.50"), "en", "en") == "€1,280.50"
@@ -136,7 +108,7 @@ def test_english_letter_names_the_customer_the_amount_due_and_the_deadline(stage
 
 def test_the_letter_replaces_the_emails_own_parts() -> None:
     rendered = _english()
-    text = _text(letter_pdf(CONTEXT, rendered))
+    text = pdf_text(letter_pdf(CONTEXT, rendered))
 
     # The email signature ("reply to this email") and the text's own heading go: the letterhead, the date
     # line and the subject take their place.
@@ -157,7 +129,7 @@ def test_charges_are_itemised_in_the_table_with_the_total_including_them() -> No
     context = replace(CONTEXT, charges=CHARGES)
     pdf = letter_pdf(context, _english(context))
 
-    text = _text(pdf)
+    text = pdf_text(pdf)
     assert "Invoices outstanding €1,280.50" in text
     assert "Late payment fee, INV-1001 €40.00" in text
     assert "Statutory interest, INV-1001 (10.15% a year; 31 days; 4 March 2027 – 3 April 2027) €10.34" in text
@@ -165,97 +137,173 @@ def test_charges_are_itemised_in_the_table_with_the_total_including_them() -> No
     assert "Total due €1,330.84" in text
 
 
-def test_the_texts_invoice_and_charges_lists_give_way_to_the_table() -> None:
-    context = replace(CONTEXT, charges=CHARGES)
-    rendered = RenderedNotice(
-        subject="Demand",
-        text=(
-            "Dear Ana Popescu,\n\nPlease pay.\n\n"
-            "Account ACC-9\n- Invoice INV-1001: €1,200.00 owed\n- Invoice INV-1002: €80.50 owed\n\n"
-            "Charges\n- Late fee: €40.00\n"
-            "- Statutory interest at 10.15% a year for 31 days (4 March\n  2027 to 3 April 2027): €10.34\n"
-            "Total: €50.34\n\n"
-            "- A list that is not about the invoices stays.\n\n"
-            "Kind regards,\nAccounts team\n"
-        ),
-        html="",
-        lang="en",
-        direction="ltr",
-    )
-    text = _text(letter_pdf(context, rendered))
+def test_the_table_stands_where_the_template_lists_the_invoices_and_charges() -> None:
+    context = replace(CONTEXT, charges=CHARGES, interest_law="eu")
+    rendered = _english(context)
+    text = pdf_text(letter_pdf(context, rendered))
 
-    assert "owed" not in text and "Late fee" not in text and "at 10.15% a year" not in text
-    assert "Late payment fee, INV-1001 €40.00" in text
-    assert text.index("Please pay.") < text.index("Total due €1,330.84") < text.index("A list that is not")
-
-
-def test_a_text_without_an_invoice_list_gets_the_table_before_its_sign_off() -> None:
-    rendered = RenderedNotice(
-        subject="Payment demand",
-        text="Dear Ana Popescu,\n\nPlease pay what you owe.\n\nKind regards,\nAccounts team\n",
-        html="",
-        lang="en",
-        direction="ltr",
-    )
-    text = _text(letter_pdf(CONTEXT, rendered))
-
-    assert text.index("Please pay what you owe.") < text.index("Total due") < text.index("Kind regards")
+    # The email's invoice and charges lists give way to the table, which itemises both.
+    for listed in ("your reference PO-77", "Late payment charges", "Total now due"):
+        assert listed in rendered.text and listed not in text
+    # The letter's own words, in the template's order around the table.
+    order = [
+        "Dear Ana Popescu,",
+        "We formally demand payment of the total now due",
+        "Invoices outstanding €1,280.50",
+        "Late payment fee, INV-1001 €40.00",
+        "Total due €1,330.84",
+        "The statutory charges above are due under Directive 2011/7/EU",
+        "How to pay",
+        "If you dispute any amount",
+        "Kind regards, Accounts team Example Trading Ltd",
+    ]
+    assert [text.index(words) for words in order] == sorted(text.index(words) for words in order)
 
 
-def test_lines_the_text_template_wrapped_are_joined_and_short_lines_kept() -> None:
-    prose = (
-        "We formally demand payment of the total outstanding by the deadline below, as\nagreed in our terms."
-    )
-    rendered = RenderedNotice(
-        subject="Demand",
-        text=f"Dear Ana Popescu,\n\n{prose}\n\nKind regards,\nAccounts team\n",
-        html="",
-        lang="en",
-        direction="ltr",
-    )
-    lines = "\n".join(_pages(letter_pdf(CONTEXT, rendered))).splitlines()
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("stage", LETTERS)
+def test_the_letter_is_the_text_template_rendered_in_letter_mode(language: str, stage: str) -> None:
+    context = sample(language, stage)
+    rendered = render_notice(context, [SHIPPED])
+    assert rendered.letter_text is not None
+    lines = rendered.letter_text.splitlines()
+    letter = letter_text(rendered)
 
-    # The template's break after "as" is gone: the paragraph runs to the page width.
-    assert any("the deadline below, as agreed in our" in line for line in lines)
+    # One place for the table, no email signature, no heading: the letter starts with the salutation, and
+    # the recipient block is the PDF's own.
+    assert lines.count(LETTER_TABLE_MARKER) == 1 and LETTER_TABLE_MARKER not in rendered.text
+    assert "--" in rendered.text.splitlines() and "--" not in lines
+    assert context.customer_name in letter.before[0]
+    assert not any(line in rendered.letter_text for line in context.postal_address)
+    assert LETTER_TABLE_MARKER not in "".join(letter.paragraphs)
+    # Each paragraph on one line: the paragraph after the salutation is the email's, its lines joined.
+    email = rendered.text.split("\n\n")
+    intro = email[email.index(letter.before[0]) + 1]
+    assert "\n" in intro and " ".join(intro.splitlines()) == letter.before[1]
+
+
+def test_the_letters_paragraphs_run_to_the_page_width_and_its_sign_off_keeps_its_lines() -> None:
+    rendered = _english()
+    lines = "\n".join(pdf_pages(letter_pdf(CONTEXT, rendered))).splitlines()
+
+    # The email's text breaks its lines at 76 characters; the letter's run on to the page width.
+    assert "was due for payment\non 3 March 2027" in rendered.text
+    assert any("was due for payment on 3 March" in line for line in lines)
     assert "Kind regards," in lines and "Accounts team" in lines
 
 
-RUSSIAN = RenderedNotice(
-    subject="Официальное требование об оплате",
-    text=(
+def test_a_business_template_on_the_shared_layout_gets_the_letter_layout(tmp_path: Path) -> None:
+    _template(
+        tmp_path,
+        "demand_letter",
+        """{% extends "_base.txt.j2" %}
+{% block letterhead %}
+OUR OWN HEADING
+
+{% endblock %}
+{% block intro %}
+Our own words: please pay what you owe.
+{% endblock %}
+{% block invoices %}
+Our own list: {{ invoices|map(attribute="invoice_id")|join(", ") }}
+{% endblock %}
+{% block closing %}
+Our own closing words.
+{% endblock %}
+""",
+    )
+    rendered = render_notice(CONTEXT, [tmp_path, SHIPPED])
+    text = pdf_text(letter_pdf(CONTEXT, rendered))
+
+    for emails_own in ("OUR OWN HEADING", "Our own list", "Questions about this notice"):
+        assert emails_own in rendered.text and emails_own not in text
+    order = [
+        "Dear Ana Popescu,",
+        "Our own words",
+        "Total due €1,280.50",
+        "Our own closing words",
+        "Kind regards",
+    ]
+    assert [text.index(words) for words in order] == sorted(text.index(words) for words in order)
+
+
+def test_a_business_template_without_the_layout_is_the_letter_with_the_table_before_its_sign_off(
+    tmp_path: Path,
+) -> None:
+    _template(
+        tmp_path,
+        "demand_letter",
+        """PAYMENT DEMAND
+
+Dear {{ customer_name }},
+
+Please pay {{ total_due|amount(currency) }} by {{ deadline|longdate }}.
+
+Yours sincerely,
+{{ business.name }}
+
+--
+Reply to this email with any questions.
+""",
+    )
+    rendered = render_notice(CONTEXT, [tmp_path, SHIPPED])
+    text = pdf_text(letter_pdf(CONTEXT, rendered))
+
+    assert rendered.letter_text == rendered.text  # a template that knows nothing of letter mode
+    order = [
+        "PAYMENT DEMAND",
+        "Dear Ana Popescu,",
+        "Please pay €1,280.50 by 29 March 2027.",
+        "Total due €1,280.50",
+        "Yours sincerely, Example Trading Ltd",
+    ]
+    assert [text.index(words) for words in order] == sorted(text.index(words) for words in order)
+    assert "Reply to this email" not in text  # the email signature
+    # The text does not give the payment details: the letter adds them.
+    assert "How to pay Bank transfer to Example Trading Ltd" in text
+
+
+def test_a_notice_made_without_letter_text_is_laid_out_from_its_text() -> None:
+    rendered = _notice(
+        "Dear Ana Popescu,\n\nPlease pay what you owe.\n\nKind regards,\nAccounts team\n\n--\nReply here.\n",
+        subject="Payment demand",
+    )
+    text = pdf_text(letter_pdf(CONTEXT, rendered))
+
+    assert text.index("Please pay what you owe.") < text.index("Total due") < text.index("Kind regards")
+    assert "Reply here" not in text
+
+
+RUSSIAN = _notice(
+    (
         "ОФИЦИАЛЬНОЕ ТРЕБОВАНИЕ ОБ ОПЛАТЕ\n\n"
         "Уважаемая Анна Сергеевна Попова,\n\n"
         "Счета, указанные ниже, остаются неоплаченными. Просим погасить задолженность\n"
         "до указанного срока.\n\n"
         "С уважением,\nБухгалтерия\n"
     ),
-    html="",
+    subject="Официальное требование об оплате",
     lang="ru",
-    direction="ltr",
 )
-ROMANIAN = RenderedNotice(
-    subject="Somație de plată",
-    text=(
+ROMANIAN = _notice(
+    (
         "Stimate domnule Ștefan Țăranu,\n\n"
         "Facturile de mai jos sunt încă neachitate. Vă rugăm să achitați suma datorată\n"
         "până la termenul de plată; dacă ați plătit deja, vă mulțumim.\n\n"
         "Cu stimă,\nDepartamentul financiar\n"
     ),
-    html="",
+    subject="Somație de plată",
     lang="ro",
-    direction="ltr",
 )
-HUNGARIAN = RenderedNotice(
-    subject="Fizetési felszólítás",
-    text=(
+HUNGARIAN = _notice(
+    (
         "Tisztelt Kővári Győző Úr!\n\n"
         "Az alábbi számlák kiegyenlítése még nem történt meg. Kérjük, fizesse meg a\n"
         "tartozást a megadott határidőig; ha már fizetett, köszönjük.\n\n"
         "Üdvözlettel:\nPénzügyi osztály\n"
     ),
-    html="",
+    subject="Fizetési felszólítás",
     lang="hu",
-    direction="ltr",
 )
 
 
@@ -274,7 +322,7 @@ def test_cyrillic_and_central_european_letters_come_out_intact(
     pdf = letter_pdf(context, rendered)
 
     _assert_small_pdf(pdf)
-    text = _text(pdf)
+    text = pdf_text(pdf)
     assert customer in text
     for word in words:
         assert word in text
@@ -285,29 +333,31 @@ def test_cyrillic_and_central_european_letters_come_out_intact(
     assert not set("şţŞŢ") & set(text)
 
 
-ARABIC = RenderedNotice(
-    subject="مطالبة رسمية بالسداد",
-    text=(
+ARABIC = _notice(
+    (
         "السيد أحمد خليل المحترم،\n\n"
         "نطالبكم رسمياً بسداد إجمالي المبلغ المستحق قبل الموعد المحدد أدناه.\n\n"
         "- الفاتورة INV-1001 (مرجعكم PO-77)\n"
         "- الفاتورة INV-1002\n\n"
         "مع خالص التحية،\nفريق الحسابات\n"
     ),
-    html="",
+    subject="مطالبة رسمية بالسداد",
     lang="ar",
-    direction="rtl",
+    letter=(
+        "السيد أحمد خليل المحترم،\n\n"
+        "نطالبكم رسمياً بسداد إجمالي المبلغ المستحق قبل الموعد المحدد أدناه.\n\n"
+        f"{LETTER_TABLE_MARKER}\n\n"
+        "مع خالص التحية،\nفريق الحسابات\n"
+    ),
 )
-PERSIAN = RenderedNotice(
-    subject="اخطار رسمی پرداخت",
-    text=(
+PERSIAN = _notice(
+    (
         "جناب آقای محمد رضایی،\n\n"
         "لطفاً مانده بدهی خود را تا مهلت تعیین\u200cشده پرداخت کنید.\n\n"
         "با احترام،\nواحد حسابداری\n"
     ),
-    html="",
+    subject="اخطار رسمی پرداخت",
     lang="fa",
-    direction="rtl",
 )
 
 
@@ -329,7 +379,7 @@ def test_arabic_and_persian_letters_are_shaped_right_to_left_in_their_language(
     pdf = letter_pdf(context, rendered)
 
     _assert_small_pdf(pdf)
-    text = _text(pdf)
+    text = pdf_text(pdf)
     for word in words:
         assert word in text
     for name_part in customer.split():
@@ -347,8 +397,8 @@ def test_arabic_and_persian_letters_are_shaped_right_to_left_in_their_language(
         assert part in text or part[::-1] in text
     if locale != "ar":
         assert "1,280.50" not in text and "2027" not in text and "7202" not in text
-    # The Arabic list became the table, as the English one does.
-    assert "مرجعكم PO-77" not in text
+    # The table stands where the letter's text has its marker; the email's list is not the letter's.
+    assert "مرجعكم" not in text and "PO-77" in text
     # Not the English fallback.
     assert "Total due" not in text
 
@@ -357,9 +407,9 @@ def test_a_persian_letter_writes_every_number_in_persian_digits() -> None:
     """Amounts, dates, rates and counts of days in Extended Arabic-Indic digits, as in the email; what the
     customer or the business wrote (ids, references, addresses, bank details, links) stays as written, and
     so does the page number (fpdf2 writes the page count in ASCII digits)."""
-    context = replace(golden_sample("fa", "demand_letter"), charges=GOLDEN_CHARGES)
-    rendered = render_notice(context, [shipped_template_dir()])
-    text = _text(letter_pdf(context, rendered))
+    context = replace(sample("fa", "demand_letter"), charges=SAMPLE_CHARGES)
+    rendered = render_notice(context, [SHIPPED])
+    text = pdf_text(letter_pdf(context, rendered))
 
     assert "۱۰٫۱۵%" in text or "%۵۱٫۰۱" in text  # the rate (pypdf may reverse the run)
     assert "۳۰ روز" in text or "۰۳ روز" in text  # the days counted (ngettext's number)
@@ -391,17 +441,13 @@ def test_hostile_customer_data_is_just_text() -> None:
         account_id="ACC-9\r\nX-Injected: 1",
         invoices=(replace(INVOICES[0], reference=reference), INVOICES[1]),
     )
-    rendered = RenderedNotice(
-        subject="Demand\u202e for payment",
-        text=f"Dear {name},\n\nPlease pay.\n\nKind regards,\nAccounts team\n",
-        html="",
-        lang="en",
-        direction="ltr",
+    rendered = _notice(
+        f"Dear {name},\n\nPlease pay.\n\nKind regards,\nAccounts team\n", subject="Demand\u202e for payment"
     )
     pdf = letter_pdf(context, rendered)
 
     _assert_small_pdf(pdf)
-    text = _text(pdf)
+    text = pdf_text(pdf)
     assert "<script>alert('1')</script>" in text
     assert "{nb}" in text  # not replaced by the page count
     assert "\u202e" not in text
@@ -417,30 +463,26 @@ def test_many_invoices_run_over_pages_numbered_n_of_total() -> None:
     )
     context = replace(CONTEXT, invoices=invoices, total_due=Decimal(600))
     pdf = letter_pdf(context, _english(context))
-    pages = _pages(pdf)
+    pages = pdf_pages(pdf)
 
     assert len(pages) >= 2
     for number, page in enumerate(pages, start=1):
-        assert _flat(page).endswith(f"ACC-9 {number}/{len(pages)}")
-    assert "INV-2059" in _text(pdf)
+        assert flat(page).endswith(f"ACC-9 {number}/{len(pages)}")
+    assert "INV-2059" in pdf_text(pdf)
 
 
 def test_only_an_https_payment_link_is_shown() -> None:
     business = replace(BUSINESS, payment_instructions=(), payment_link="javascript:alert(1)")
-    rendered = RenderedNotice(
-        subject="Demand", text="Dear Ana Popescu,\n\nPlease pay.\n", html="", lang="en", direction="ltr"
-    )
-    text = _text(letter_pdf(replace(CONTEXT, business=business), rendered))
+    rendered = _notice("Dear Ana Popescu,\n\nPlease pay.\n")
+    text = pdf_text(letter_pdf(replace(CONTEXT, business=business), rendered))
 
     assert "javascript" not in text
     assert "How to pay" not in text
 
 
 def test_payment_instructions_missing_from_the_text_are_added() -> None:
-    rendered = RenderedNotice(
-        subject="Demand", text="Dear Ana Popescu,\n\nPlease pay.\n", html="", lang="en", direction="ltr"
-    )
-    text = _text(letter_pdf(CONTEXT, rendered))
+    rendered = _notice("Dear Ana Popescu,\n\nPlease pay.\n")
+    text = pdf_text(letter_pdf(CONTEXT, rendered))
 
     assert "How to pay Bank transfer to Example Trading Ltd IBAN GB33 BUKB 2020 1555 5555 55" in text
     assert "Pay online: https://pay.example.com/acc-9" in text
@@ -462,7 +504,7 @@ def test_invoice_copy_states_the_invoice_and_its_amounts() -> None:
     pdf = _copy()
 
     _assert_small_pdf(pdf, pages=1)
-    text = _text(pdf)
+    text = pdf_text(pdf)
     assert text.startswith("Example Trading Ltd")
     assert "Copy of invoice" in text
     assert "Invoice INV-1001" in text
@@ -479,7 +521,7 @@ def test_invoice_copy_states_the_invoice_and_its_amounts() -> None:
     ("locale", "title"), [("ro", "Copie a facturii"), ("ru", "Копия счёта"), ("fa", "رونوشت فاکتور")]
 )
 def test_invoice_copy_in_the_customers_language(locale: str, title: str) -> None:
-    text = _text(_copy(locale))
+    text = pdf_text(_copy(locale))
 
     for word in title.split():
         assert word in text
@@ -487,7 +529,7 @@ def test_invoice_copy_in_the_customers_language(locale: str, title: str) -> None
 
 
 def test_invoice_copy_in_a_language_without_labels_is_in_english() -> None:
-    text = _text(_copy("de_DE", customer_name="Jürgen Groß"))
+    text = pdf_text(_copy("de_DE", customer_name="Jürgen Groß"))
 
     assert "Copy of invoice" in text and "Jürgen Groß" in text
     assert "Due date 3 March 2027" in text

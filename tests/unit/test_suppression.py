@@ -8,23 +8,38 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from dunning.adapters.keys import delivery_report_key, suppressed_key
 from dunning.adapters.ledger import Ledger
+from dunning.adapters.suppressions import DynamoSuppressions
+from dunning.runtime.wiring import ledger_books
 from dunning.services.suppression import (
     BOUNCE,
     COMPLAINT,
     TRANSIENT,
     SesEventRecord,
-    delivery_key,
     lift,
     normalize,
     record_ses_event,
     reports,
     suppress,
     suppressed,
-    suppression_key,
 )
 
+
+def suppression_key(address: str) -> tuple[str, str]:
+    return suppressed_key(normalize(address))
+
+
+def delivery_key(message_id: str, reason: str, address: str) -> tuple[str, str]:
+    return delivery_report_key(message_id, reason, normalize(address))
+
+
+def _on(ledger: Ledger) -> DynamoSuppressions:
+    return DynamoSuppressions(ledger)
+
+
 BOUNCED_AT = datetime(2027, 2, 1, 9, 30, 12, 345000, tzinfo=UTC)
+ACME = "ACME"
 MESSAGE_ID = "0102018d2f6a5c1e-6b1c9a55-1f0e-4c51-9d2b-6a9f2d0c1a77-000000"
 
 
@@ -72,9 +87,9 @@ def test_addresses_are_normalised_to_the_bare_lower_case_address() -> None:
 
 
 def test_a_suppressed_address_is_reported_whatever_its_case(ledger: Ledger) -> None:
-    assert suppress(ledger, "Jane@Example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, "ACME") is True
+    assert suppress(_on(ledger), "Jane@Example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, ACME) is True
 
-    found = suppressed(ledger, ["jane@example.com", "JANE@EXAMPLE.COM", "john@example.com"])
+    found = suppressed(_on(ledger), ["jane@example.com", "JANE@EXAMPLE.COM", "john@example.com"])
 
     assert found == {"jane@example.com", "JANE@EXAMPLE.COM"}
     item = ledger.get(*suppression_key("jane@example.com"))
@@ -90,9 +105,11 @@ def test_a_suppressed_address_is_reported_whatever_its_case(ledger: Ledger) -> N
 
 
 def test_suppressing_twice_writes_once_and_keeps_the_first_reason(ledger: Ledger) -> None:
-    assert suppress(ledger, "jane@example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, "ACME") is True
+    assert suppress(_on(ledger), "jane@example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, ACME) is True
     later = BOUNCED_AT + timedelta(days=1)
-    assert suppress(ledger, "jane@example.com", COMPLAINT, "abuse", later, "other-message", "ACME") is False
+    assert (
+        suppress(_on(ledger), "jane@example.com", COMPLAINT, "abuse", later, "other-message", ACME) is False
+    )
 
     item = ledger.get(*suppression_key("jane@example.com"))
     assert item is not None
@@ -101,43 +118,43 @@ def test_suppressing_twice_writes_once_and_keeps_the_first_reason(ledger: Ledger
 
 def test_transient_failures_do_not_suppress(ledger: Ledger) -> None:
     with pytest.raises(ValueError, match="transient"):
-        suppress(ledger, "jane@example.com", TRANSIENT, "MailboxFull", BOUNCED_AT, MESSAGE_ID, "ACME")
+        suppress(_on(ledger), "jane@example.com", TRANSIENT, "MailboxFull", BOUNCED_AT, MESSAGE_ID, "ACME")
 
 
 def test_nothing_is_suppressed_in_an_empty_table_or_for_no_addresses(ledger: Ledger) -> None:
-    assert suppressed(ledger, []) == set()
-    assert suppressed(ledger, ["jane@example.com", ""]) == set()
+    assert suppressed(_on(ledger), []) == set()
+    assert suppressed(_on(ledger), ["jane@example.com", ""]) == set()
 
 
 def test_the_lookup_reads_more_addresses_than_one_batch_holds(ledger: Ledger) -> None:
     addresses = [f"person{n}@example.com" for n in range(250)]
     for address in addresses[::50]:
-        suppress(ledger, address, COMPLAINT, "abuse", BOUNCED_AT, MESSAGE_ID, None)
+        suppress(_on(ledger), address, COMPLAINT, "abuse", BOUNCED_AT, MESSAGE_ID, None)
 
-    assert suppressed(ledger, addresses) == set(addresses[::50])
+    assert suppressed(_on(ledger), addresses) == set(addresses[::50])
 
 
 def test_a_lifted_address_is_mailed_again(ledger: Ledger) -> None:
-    suppress(ledger, "jane@example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, "ACME")
+    suppress(_on(ledger), "jane@example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, ACME)
 
-    assert lift(ledger, "Jane@Example.com", at=BOUNCED_AT + timedelta(days=2)) is True
+    assert lift(_on(ledger), "Jane@Example.com", at=BOUNCED_AT + timedelta(days=2)) is True
 
-    assert suppressed(ledger, ["jane@example.com"]) == set()
-    assert lift(ledger, "jane@example.com", at=BOUNCED_AT + timedelta(days=3)) is False
-    assert lift(ledger, "never@example.com") is False
+    assert suppressed(_on(ledger), ["jane@example.com"]) == set()
+    assert lift(_on(ledger), "jane@example.com", at=BOUNCED_AT + timedelta(days=3)) is False
+    assert lift(_on(ledger), "never@example.com") is False
 
 
 def test_an_old_report_delivered_again_after_the_lift_does_not_suppress_again(ledger: Ledger) -> None:
-    suppress(ledger, "jane@example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, "ACME")
-    lift(ledger, "jane@example.com", at=BOUNCED_AT + timedelta(days=2))
+    suppress(_on(ledger), "jane@example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, ACME)
+    lift(_on(ledger), "jane@example.com", at=BOUNCED_AT + timedelta(days=2))
 
-    assert suppress(ledger, "jane@example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, "ACME") is False
-    assert suppressed(ledger, ["jane@example.com"]) == set()
+    assert suppress(_on(ledger), "jane@example.com", BOUNCE, "General", BOUNCED_AT, MESSAGE_ID, ACME) is False
+    assert suppressed(_on(ledger), ["jane@example.com"]) == set()
 
     # A bounce after the lift is news: the address is suppressed again.
     newer = BOUNCED_AT + timedelta(days=5)
-    assert suppress(ledger, "jane@example.com", BOUNCE, "NoEmail", newer, "newer-message", "ACME") is True
-    assert suppressed(ledger, ["jane@example.com"]) == {"jane@example.com"}
+    assert suppress(_on(ledger), "jane@example.com", BOUNCE, "NoEmail", newer, "newer-message", ACME) is True
+    assert suppressed(_on(ledger), ["jane@example.com"]) == {"jane@example.com"}
     item = ledger.get(*suppression_key("jane@example.com"))
     assert item is not None
     assert "lifted_at" not in item
@@ -207,8 +224,8 @@ def test_a_record_without_a_time_zone_is_rejected() -> None:
 def test_the_same_record_twice_suppresses_and_logs_once(ledger: Ledger) -> None:
     record = _bounce("Permanent", "General", "Jane@Example.com")
 
-    first = record_ses_event(ledger, record)
-    again = record_ses_event(ledger, record)
+    first = record_ses_event(ledger_books(ledger), record)
+    again = record_ses_event(ledger_books(ledger), record)
 
     assert (first.reports, first.new_reports, first.suppressed, first.logged) == (1, 1, 1, 1)
     assert (again.reports, again.new_reports, again.suppressed) == (1, 0, 0)
@@ -226,16 +243,16 @@ def test_the_same_record_twice_suppresses_and_logs_once(ledger: Ledger) -> None:
 
 
 def test_a_transient_problem_reported_again_later_is_logged_once_at_its_first_time(ledger: Ledger) -> None:
-    record_ses_event(ledger, _bounce("Transient", "MailboxFull", "jane@example.com"))
+    record_ses_event(ledger_books(ledger), _bounce("Transient", "MailboxFull", "jane@example.com"))
     later = _bounce("Transient", "General", "jane@example.com", at="2027-02-01T13:30:00Z")
-    outcome = record_ses_event(ledger, later)
+    outcome = record_ses_event(ledger_books(ledger), later)
 
     assert (outcome.new_reports, outcome.suppressed) == (0, 0)
     events = ledger.events("ACME")
     assert [(e["reason"], e["detail"], e["at"]) for e in events] == [
         ("transient", "MailboxFull", "2027-02-01T09:30:12.345000Z")
     ]
-    assert suppressed(ledger, ["jane@example.com"]) == set()
+    assert suppressed(_on(ledger), ["jane@example.com"]) == set()
     stored = ledger.get(*delivery_key(MESSAGE_ID, TRANSIENT, "jane@example.com"))
     assert stored is not None
     assert stored["at"] == "2027-02-01T09:30:12.345000Z"
@@ -254,8 +271,8 @@ def test_a_message_without_the_account_tag_still_suppresses(ledger: Ledger) -> N
         tags={"ses:configuration-set": ["dunning-notices"]},
     )
 
-    outcome = record_ses_event(ledger, record)
+    outcome = record_ses_event(ledger_books(ledger), record)
 
     assert (outcome.account_id, outcome.suppressed, outcome.logged) == (None, 1, 0)
-    assert suppressed(ledger, ["jane@example.com"]) == {"jane@example.com"}
+    assert suppressed(_on(ledger), ["jane@example.com"]) == {"jane@example.com"}
     assert ledger.all_events() == []

@@ -12,7 +12,6 @@ So a customer never receives a document of another account's: at worst they get 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -20,27 +19,10 @@ from botocore.exceptions import ClientError
 
 from dunning.adapters.keys import UNBOUND_DOCUMENT_SK, bound_document_sk, claimants, document_pk
 
-
-class ObjectGone(LookupError):
-    """The object named by an S3 event no longer exists (deleted, or an old event re-delivered)."""
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    bucket: str
-    key: str
-    etag: str
-    uploaded_at: datetime
-    version_id: str | None = None
-
-    @property
-    def file_name(self) -> str:
-        return self.key.rsplit("/", 1)[-1]
-
-    @property
-    def revision(self) -> str:
-        """What distinguishes this upload from another upload under the same key."""
-        return self.version_id if self.version_id and self.version_id != "null" else self.etag.strip('"')
+# The uploads' values and document naming cross to ingest: dunning.ports defines them (importable from here).
+from dunning.ports import ObjectGone as ObjectGone
+from dunning.ports import StoredObject as StoredObject
+from dunning.ports import document_name as document_name
 
 
 class ObjectStore:
@@ -128,21 +110,6 @@ class S3Archive:
 
     def put(self, key: str, raw: bytes) -> None:
         self._store.put(self._bucket, key, raw, "message/rfc822")
-
-
-DOCUMENTS_PREFIX = "incoming/documents/"
-
-
-def document_name(document: str | None, invoice_id: str) -> str:
-    """The file name an invoice's PDF is looked for under."""
-    return document or f"{invoice_id}.pdf"
-
-
-def document_account(key: str) -> str | None:
-    """The account of an upload under incoming/documents/<account_id>/<file>; None directly under
-    incoming/documents/."""
-    folder = key.removeprefix(DOCUMENTS_PREFIX).rpartition("/")[0]
-    return folder or None
 
 
 class S3Documents:

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from dunning.adapters.cases import DynamoCases
 from dunning.adapters.ledger import Ledger
 from dunning.cli.stack import StackCommandError, open_stack
 from dunning.domain.money import format_amount
+from dunning.ports import CaseRecords
 
 if TYPE_CHECKING:
     from dunning.services.legal import Case
@@ -65,10 +67,10 @@ def run_cases(args: argparse.Namespace, out: TextIO) -> int:
     try:
         required = ("LedgerTableName", "LegalBucketName")
         session, outputs = open_stack(args.profile, args.region, args.stack, required, CasesError)
-        ledger = Ledger(session.resource("dynamodb"), outputs["LedgerTableName"])
+        cases = DynamoCases(Ledger(session.resource("dynamodb"), outputs["LedgerTableName"]))
         if args.cases_command == "list":
-            return _list(ledger, args.status, out)
-        case = legal.get_case(ledger, args.case_id)
+            return _list(cases, args.status, out)
+        case = legal.get_case(cases, args.case_id)
         if case is None:
             raise CasesError(f"no case {args.case_id} in stack {args.stack} (see `dunning cases list`)")
         if args.cases_command == "show":
@@ -90,10 +92,10 @@ def _money(amount: Any, currency: str) -> str:
     return f"{format_amount(amount, currency)} {currency}"
 
 
-def _list(ledger: Ledger, status: str | None, out: TextIO) -> int:
+def _list(records: CaseRecords, status: str | None, out: TextIO) -> int:
     from dunning.services.legal import list_cases
 
-    cases = sorted(list_cases(ledger), key=lambda case: case.created_at, reverse=True)
+    cases = sorted(list_cases(records), key=lambda case: case.created_at, reverse=True)
     cases = [case for case in cases if status is None or case.status == status]
     if not cases:
         print("No cases.", file=out)

@@ -1,15 +1,17 @@
 """`dunning preflight`: is a deployed stack ready to send notices? Run it before go-live (and after changes).
 
 One line per check: OK, WARN (works, but look at it) or FAIL, and for anything not OK what to do. The stack's
-outputs say where everything is. Exit status 0 when nothing failed, 1 otherwise.
+outputs say where everything is, its ScanSchedule parameter when the daily scan runs. Exit status 0 when
+nothing failed, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
+from functools import partial
 from typing import Any, Literal, TextIO
 
 import boto3
@@ -17,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dunning.cli.stack import StackCommandError, open_stack
 from dunning.domain.policy import Policy, PolicyError, parse_policy
+from dunning.runtime.settings import UnsupportedSchedule, daily_time
 
 Status = Literal["OK", "WARN", "FAIL"]
 REQUIRED_OUTPUTS = ("IngestBucketName", "PolicyKey", "SenderIdentityName", "AlertTopicArn")
@@ -57,7 +60,7 @@ def run_preflight(args: argparse.Namespace, out: TextIO) -> int:
     try:
         session, outputs = _open_stack(args)
         print(f"dunning preflight: stack {args.stack} in {session.region_name}", file=out)
-        checks = list(run_checks(session, outputs))
+        checks = list(run_checks(session, outputs, args.stack))
     except BotoCoreError as exc:
         raise PreflightError(str(exc)) from exc
     for check in checks:
@@ -91,7 +94,9 @@ def _client(session: boto3.session.Session, service: str) -> Any:
     return session.client(service)
 
 
-def run_checks(session: boto3.session.Session, outputs: dict[str, str]) -> Iterator[Check]:
+def run_checks(
+    session: boto3.session.Session, outputs: dict[str, str], stack: str = "dunning"
+) -> Iterator[Check]:
     """Every check in order; a check that cannot be made (a permission is missing) is a FAIL that says so."""
     sesv2 = _client(session, "sesv2")
     identity = outputs["SenderIdentityName"]
@@ -101,6 +106,9 @@ def run_checks(session: boto3.session.Session, outputs: dict[str, str]) -> Itera
     yield from policy_checks
     if policy is not None:
         yield _sender_matches_identity(policy, identity)
+        if "scan_time" in policy.model_fields_set:
+            cloudformation = _client(session, "cloudformation")
+            yield from _guarded("policy scan_time", partial(_scan_time, policy, cloudformation, stack))
     yield from _guarded("alert subscription", lambda: _alert_subscription(_client(session, "sns"), outputs))
 
 
@@ -115,27 +123,25 @@ def _guarded(name: str, step: Callable[[], list[Check]]) -> Iterator[Check]:
 
 def _ses_account(sesv2: Any) -> list[Check]:
     account = sesv2.get_account()
-    production = (
-        Check("OK", "SES production access", "granted: notices can go to any address")
-        if account.get("ProductionAccessEnabled")
-        else Check(
-            "FAIL",
-            "SES production access",
-            "the account is in the SES sandbox: only verified addresses receive email, 200 a day",
-            "request production access (SES console, Account dashboard, Request production access)",
-        )
+    production = _ok_or_fail(
+        account.get("ProductionAccessEnabled"),
+        "SES production access",
+        "granted: notices can go to any address",
+        "the account is in the SES sandbox: only verified addresses receive email, 200 a day",
+        "request production access (SES console, Account dashboard, Request production access)",
     )
-    sending = (
-        Check("OK", "SES sending", "enabled")
-        if account.get("SendingEnabled")
-        else Check(
-            "FAIL",
-            "SES sending",
-            f"paused for the account (enforcement status {account.get('EnforcementStatus', 'unknown')})",
-            "read the SES account dashboard and AWS's message about the pause; resume sending once resolved",
-        )
+    sending = _ok_or_fail(
+        account.get("SendingEnabled"),
+        "SES sending",
+        "enabled",
+        f"paused for the account (enforcement status {account.get('EnforcementStatus', 'unknown')})",
+        "read the SES account dashboard and AWS's message about the pause; resume sending once resolved",
     )
     return [production, sending]
+
+
+def _ok_or_fail(ok: object, name: str, detail: str, problem: str, fix: str) -> Check:
+    return Check("OK", name, detail) if ok else Check("FAIL", name, problem, fix)
 
 
 def _sender_identity(sesv2: Any, identity: str) -> list[Check]:
@@ -154,11 +160,10 @@ def _sender_identity(sesv2: Any, identity: str) -> list[Check]:
             ]
         raise
     checks = [
-        Check("OK", name, "verified for sending")
-        if found.get("VerifiedForSendingStatus")
-        else Check(
-            "FAIL",
+        _ok_or_fail(
+            found.get("VerifiedForSendingStatus"),
             name,
+            "verified for sending",
             "not verified for sending",
             "publish the DNS records SES shows for the identity (or click the verification email) and wait",
         )
@@ -238,6 +243,42 @@ def _sender_matches_identity(policy: Policy, identity: str) -> Check:
         "policy sender",
         f"{address or policy.sender!r} is not the sender identity {identity} nor an address of its domain",
         "make the policy's `sender` an address of the SenderIdentity (or deploy with that SenderIdentity)",
+    )
+
+
+def _scan_time(policy: Policy, cloudformation: Any, stack: str) -> list[Check]:
+    """The policy sets scan_time, not used: the stack's ScanSchedule times the scan and the ladder."""
+    described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    parameters = {
+        item["ParameterKey"]: item.get("ParameterValue", "") for item in described.get("Parameters", [])
+    }
+    return [_scan_time_check(policy, parameters)]
+
+
+def _scan_time_check(policy: Policy, parameters: Mapping[str, str]) -> Check:
+    name = "policy scan_time"
+    given = f"{policy.scan_time:%H:%M}"
+    schedule = parameters.get("ScanSchedule", "")
+    try:
+        deployed = daily_time(schedule)
+    except UnsupportedSchedule:
+        return Check(
+            "WARN",
+            name,
+            f"{given} is not used, and the stack's ScanSchedule {schedule!r} is not a daily "
+            "cron(M H * * ? *)",
+            "deploy this version of the stack (`make deploy`) with a daily ScanSchedule",
+        )
+    zone = parameters.get("BusinessTimezone", "the business time zone")
+    if deployed == policy.scan_time:
+        return Check("OK", name, f"{given}, the stack's ScanSchedule {schedule} ({zone})")
+    return Check(
+        "WARN",
+        name,
+        f"{given} is not used: the scan and the ladder run at the stack's ScanSchedule {schedule} "
+        f"({deployed:%H:%M} {zone})",
+        "remove scan_time from the policy; to scan at another time, deploy with "
+        "ScanSchedule=cron(M H * * ? *)",
     )
 
 

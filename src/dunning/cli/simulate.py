@@ -272,19 +272,20 @@ def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out:
         f"Simulated {args.days} days ({first} to {last}) for {accounts} accounts on an embedded AWS (moto).",
         file=out,
     )
-    print(f"  invoices imported   {counts[EventType.INVOICE_IMPORTED]:>6}", file=out)
-    print(f"  payments applied    {counts[EventType.PAYMENT_APPLIED]:>6}", file=out)
-    print(f"  notices sent        {outcome.notices:>6}", file=out)
-    print(f"  notices skipped     {counts[EventType.NOTICE_SKIPPED]:>6}", file=out)
-    if failed := counts[EventType.NOTICE_FAILED]:
-        print(
-            f"  notices FAILED      {failed:>6}   (refused by SES: see notice_failed)",
-            file=out,
-        )
-    print(f"  promises broken     {counts[EventType.PROMISE_BROKEN]:>6}", file=out)
-    print(f"  accounts settled    {counts[EventType.ACCOUNT_SETTLED]:>6}", file=out)
-    print(f"  cases opened        {outcome.cases:>6}", file=out)
-    print(f"  rows rejected       {counts[EventType.ROW_REJECTED]:>6}", file=out)
+    failed = counts[EventType.NOTICE_FAILED]
+    rows = [
+        ("invoices imported", counts[EventType.INVOICE_IMPORTED], ""),
+        ("payments applied", counts[EventType.PAYMENT_APPLIED], ""),
+        ("notices sent", outcome.notices, ""),
+        ("notices skipped", counts[EventType.NOTICE_SKIPPED], ""),
+        *([("notices FAILED", failed, "   (refused by SES: see notice_failed)")] if failed else []),
+        ("promises broken", counts[EventType.PROMISE_BROKEN], ""),
+        ("accounts settled", counts[EventType.ACCOUNT_SETTLED], ""),
+        ("cases opened", outcome.cases, ""),
+        ("rows rejected", counts[EventType.ROW_REJECTED], ""),
+    ]
+    for label, count, note in rows:
+        print(f"  {label:<20}{count:>6}{note}", file=out)
     if outcome.dropped_rows:
         print(f"  rows dated after the period (not applied): {outcome.dropped_rows}", file=out)
     print(f"\nOutputs in {args.out}/:", file=out)

@@ -260,6 +260,7 @@ def _local_midnight(day: date, timezone: str) -> datetime:
 
 
 def _at_scan_time(policy: Policy, day: date, now: datetime) -> datetime:
+    # policy.scan_time is the stack's ScanSchedule: the runtime hands out the policy with it (Runtime.policy).
     at = datetime.combine(day, policy.scan_time, tzinfo=ZoneInfo(policy.business_timezone)).astimezone(UTC)
     return max(at, _after(now))
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from email.utils import parseaddr
 from enum import StrEnum
 from typing import Annotated, Any, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -58,6 +59,12 @@ class Problem:
 
 
 # --- field types -------------------------------------------------------------------------------------
+
+
+def normalize_address(address: str) -> str:
+    """The bare address, lower-case: SES reports may carry a display name ("Jane <jane@example.com>")."""
+    bare = parseaddr(address)[1] or address
+    return bare.strip().lower()
 
 
 def strip_bidi_controls(text: str) -> str:

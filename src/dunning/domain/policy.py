@@ -182,7 +182,9 @@ class Policy(BaseModel):
     # Customers without a `timezone` column are taken to live in the business's time zone.
     default_timezone: TimeZoneName | None = None
     imports: ImportRules = ImportRules()
-    # When the daily scan runs, in the business time zone.
+    # When the daily scan runs, in the business time zone: the ladder wakes then. Deployed (and simulated) it
+    # is the stack's ScanSchedule, which the runtime puts here; a policy file may still set it (older files
+    # do), but that value is not used (`dunning preflight` warns when it differs from the stack's).
     scan_time: time = time(7)
     # At least this many days between two notices to one account.
     min_gap_days: int = Field(default=3, ge=0, le=60)

@@ -241,6 +241,32 @@ def _amount_problems(line: int, raw: Mapping[str, str], columns: tuple[str, ...]
     return problems
 
 
+def _each_record(
+    header: Header,
+    records: Iterator[Record],
+    what: str,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    parse: Callable[[Header, Record, dict[str, str]], list[ParsedRow]],
+) -> Iterator[ParsedRow]:
+    """The rows of a file in one of our formats (`what`): each record's values by column, its shape checked,
+    then `parse`d."""
+    header.require(required, what)
+    for record in records:
+        yield from _guarded(record, partial(_shaped, header, record, required + optional, parse))
+
+
+def _shaped(
+    header: Header,
+    record: Record,
+    columns: tuple[str, ...],
+    parse: Callable[[Header, Record, dict[str, str]], list[ParsedRow]],
+) -> list[ParsedRow]:
+    raw = header.values(record, columns)
+    shape = _shape_problems(header, record, raw)
+    return list(shape) if shape else parse(header, record, raw)
+
+
 def _guarded(record: Record, parse: Callable[[], list[ParsedRow]]) -> list[ParsedRow]:
     """`parse()` of one record, or that record's rejection if it raises anything at all."""
     try:
@@ -250,14 +276,16 @@ def _guarded(record: Record, parse: Callable[[], list[ParsedRow]]) -> list[Parse
     except Exception as exc:
         # An unforeseen cell is one row's problem; the traceback is for us, not for the accountant.
         logger.warning("A row could not be converted", exc_info=True, extra={"line": record.line})
-        return [
-            Rejection(
-                record.line,
-                "",
-                ",".join(record.values)[:200],
-                f"this row could not be read ({type(exc).__name__}); check its values",
-            )
-        ]
+        return [_unconvertible(record, exc)]
+
+
+def _unconvertible(record: Record, exc: Exception) -> Rejection:
+    return Rejection(
+        record.line,
+        "",
+        ",".join(record.values)[:200],
+        f"this row could not be read ({type(exc).__name__}); check its values",
+    )
 
 
 def _validate(
@@ -393,16 +421,11 @@ def _default_timezone(row: Mapping[str, Any], policy: Policy) -> str:
 
 
 def parse_invoices(header: Header, records: Iterator[Record], policy: Policy) -> Iterator[ParsedRow]:
-    header.require(INVOICE_REQUIRED, "an invoice file")
-    for record in records:
-        yield from _guarded(record, partial(_invoice_record, header, record, policy))
+    parse = partial(_invoice_record, policy=policy)
+    return _each_record(header, records, "an invoice file", INVOICE_REQUIRED, INVOICE_OPTIONAL, parse)
 
 
-def _invoice_record(header: Header, record: Record, policy: Policy) -> list[ParsedRow]:
-    raw = header.values(record, INVOICE_REQUIRED + INVOICE_OPTIONAL)
-    shape = _shape_problems(header, record, raw)
-    if shape:
-        return list(shape)
+def _invoice_record(header: Header, record: Record, raw: dict[str, str], policy: Policy) -> list[ParsedRow]:
     status = raw.get("status", "").lower()
     if status and status not in _PUBLIC_STATUSES:
         return [
@@ -665,15 +688,7 @@ def _xero_group(
         return list(_xero_group_rows(header, group, policy))
     except Exception as exc:
         logger.warning("A Xero invoice could not be converted", exc_info=True)
-        return [
-            Rejection(
-                record.line,
-                "",
-                ",".join(record.values)[:200],
-                f"this row could not be read ({type(exc).__name__}); check its values",
-            )
-            for record, _ in group
-        ]
+        return [_unconvertible(record, exc) for record, _ in group]
 
 
 def _xero_group_rows(
@@ -742,16 +757,12 @@ def parse_payments(header: Header, records: Iterator[Record]) -> Iterator[Parsed
     A reversal names the payment it undoes by its payment_id (the other cells may then be empty), or else
     by the account_id, invoice_id, amount, paid_on and reference the payment was recorded with; its amount
     may be written with or without a minus sign."""
-    header.require(PAYMENT_REQUIRED, "a payments file")
-    for record in records:
-        yield from _guarded(record, partial(_payment_record, header, record))
+    return _each_record(
+        header, records, "a payments file", PAYMENT_REQUIRED, PAYMENT_OPTIONAL, _payment_record
+    )
 
 
-def _payment_record(header: Header, record: Record) -> list[ParsedRow]:
-    raw = header.values(record, PAYMENT_REQUIRED + PAYMENT_OPTIONAL)
-    shape = _shape_problems(header, record, raw)
-    if shape:
-        return list(shape)
+def _payment_record(header: Header, record: Record, raw: dict[str, str]) -> list[ParsedRow]:
     account = raw.get("account_id", "")
     kind = raw.get("type", "").lower() or "payment"
     if kind not in PAYMENT_TYPES:
@@ -817,15 +828,9 @@ def _identifier_problems(
 
 
 def parse_actions(header: Header, records: Iterator[Record]) -> Iterator[ParsedRow]:
-    header.require(ACTION_REQUIRED, "an actions file")
-    for record in records:
-        yield from _guarded(record, partial(_action_record, header, record))
+    return _each_record(header, records, "an actions file", ACTION_REQUIRED, ACTION_OPTIONAL, _action_record)
 
 
-def _action_record(header: Header, record: Record) -> list[ParsedRow]:
-    raw = header.values(record, ACTION_REQUIRED + ACTION_OPTIONAL)
-    shape = _shape_problems(header, record, raw)
-    if shape:
-        return list(shape)
+def _action_record(header: Header, record: Record, raw: dict[str, str]) -> list[ParsedRow]:
     parsed = _validate(Action, dict(raw, action=raw.get("action", "").lower()), record.line, raw)
     return list(parsed) if isinstance(parsed, list) else [ActionRow(record.line, parsed)]

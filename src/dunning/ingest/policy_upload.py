@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from dunning.adapters.storage import ObjectGone, ObjectStore
 from dunning.domain.policy import PolicyError, PolicyProblem, parse_policy, policy_json
 from dunning.ingest.csvfile import RejectReport
-from dunning.ingest.service import ImportSummary
+from dunning.ingest.run import ImportSummary
+from dunning.ports import ObjectGone, PolicyFiles
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ KIND = "policy"
 
 
 def install_policy(
-    store: ObjectStore, bucket: str, policy_key: str, active_key: str, rejected_prefix: str = "rejected/"
+    store: PolicyFiles, bucket: str, policy_key: str, active_key: str, rejected_prefix: str = "rejected/"
 ) -> ImportSummary | None:
     """Validate the object at `policy_key` (its latest version: a late, re-delivered event for an older
     upload then installs the newest one, never the older) and put it in force. None when it is gone."""
@@ -66,7 +66,7 @@ def install_policy(
     return summary
 
 
-def _active_bytes(store: ObjectStore, bucket: str, key: str) -> bytes | None:
+def _active_bytes(store: PolicyFiles, bucket: str, key: str) -> bytes | None:
     try:
         read = store.read_if_changed(bucket, key, None)
     except ObjectGone:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from email.utils import parseaddr
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import boto3
@@ -31,6 +30,8 @@ from dunning.local.lambda_context import Invocation as Invocation
 from dunning.local.lambda_context import LocalContext as LocalContext
 from dunning.local.lambda_context import current_invocation as current_invocation
 from dunning.local.lambda_context import invoke_handler as invoke_handler
+from dunning.runtime.settings import FUNCTION_SETTINGS, Settings, daily_time
+from dunning.runtime.settings import UnsupportedSchedule as UnsupportedSchedule
 
 LEDGER_TABLE = "dunning-ledger"
 INGEST_BUCKET = "dunning-ingest"
@@ -141,6 +142,12 @@ def function_logical_ids(template: Mapping[str, Any]) -> list[str]:
     return [name for name, spec in resources.items() if spec.get("Type") == "AWS::Serverless::Function"]
 
 
+def function_settings(template: Mapping[str, Any], logical_id: str) -> type[Settings]:
+    """The settings model of a function of the template: its code's folder's (`FUNCTION_SETTINGS`)."""
+    code = str(template["Resources"][logical_id]["Properties"]["CodeUri"])
+    return FUNCTION_SETTINGS[PurePosixPath(code).name]
+
+
 def function_environment(template: Mapping[str, Any], resolver: Any, logical_id: str) -> dict[str, str]:
     """A function's deployed environment: Globals' variables and its own (its own win), intrinsics resolved,
     a variable whose value is AWS::NoValue left out, as CloudFormation does."""
@@ -167,15 +174,11 @@ def stack_environment(template: Mapping[str, Any], sender: str) -> dict[str, str
 
 # One source for the scan's time of day: the deployed schedule. EventBridge Scheduler runs the scan function
 # at the template's ScanSchedule (a parameter; its default is the one the embedded stack is deployed with),
-# and the simulator runs the daily scan at that time too, not at the policy's `scan_time` (which the ladder
-# still uses, and which the template asks to keep in line with ScanSchedule). The schedule's time zone is the
-# BusinessTimezone parameter, which the template asks to keep equal to the policy's business_timezone: the
-# simulator evaluates the schedule in the policy's zone, as a business that deploys its policy would.
-_DAILY_CRON = re.compile(r"cron\((\d{1,2}) (\d{1,2}) (?:\* \* \?|\? \* \*) \*\)")
-
-
-class UnsupportedSchedule(ValueError):
-    """The template schedules the scan in a way the simulator's one-scan-a-day cannot follow."""
+# the functions that time the ladder get it as SCAN_SCHEDULE (the policy's own `scan_time` is not used), and
+# the simulator runs the daily scan at that time too; one parser reads it (`settings.daily_time`). The
+# schedule's time zone is the BusinessTimezone parameter, which the template asks to keep equal to the
+# policy's business_timezone: the simulator evaluates the schedule in the policy's zone, as a business that
+# deploys its policy would.
 
 
 def scan_time(template: Mapping[str, Any], resolver: Any | None = None) -> time:
@@ -192,16 +195,7 @@ def scan_time(template: Mapping[str, Any], resolver: Any | None = None) -> time:
         raise UnsupportedSchedule(
             f"expected one schedule of the scan function, the template has {len(schedules)}"
         )
-    expression = str(resolver.resolve(schedules[0]["ScheduleExpression"]))
-    match = _DAILY_CRON.fullmatch(expression)
-    if match is None:
-        raise UnsupportedSchedule(
-            f"ScanSchedule {expression!r}: the simulator runs one scan a day, from cron(M H * * ? *)"
-        )
-    minute, hour = int(match.group(1)), int(match.group(2))
-    if minute > 59 or hour > 23:
-        raise UnsupportedSchedule(f"ScanSchedule {expression!r}: not a time of day")
-    return time(hour, minute)
+    return daily_time(str(resolver.resolve(schedules[0]["ScheduleExpression"])))
 
 
 def sender_domain(sender: str) -> str:
@@ -221,7 +215,7 @@ class FunctionContainers:
         self.enforcer = IamEnforcer(self._stack_iam(sender), clock)
         self.local_environment = dict(LOCAL_ENVIRONMENT)
         self._runtimes: dict[str, Any] = {}
-        self._harness: Any = None
+        self._harness: dict[type[Settings], Any] = {}
 
     def _stack_iam(self, sender: str) -> Any:
         from dunning.local.embedded_iam import StackIam
@@ -243,32 +237,35 @@ class FunctionContainers:
         """What the function runs with here: the deployed environment and the local settings."""
         return {**self.deployed_environment(function), **self.local_environment}
 
-    def runtime(self) -> Any:
-        """The calling function's runtime (the harness's own, with every permission, outside a function)."""
-        from dunning.runtime.settings import Settings
+    def runtime(self, model: type[Settings]) -> Any:
+        """The calling function's runtime, its settings read as `model` (the handler's). Outside a function,
+        the harness's own: every permission, the process environment (`stack_environment`)."""
         from dunning.runtime.wiring import Runtime
 
         invocation = current_invocation()
         if invocation is None:
-            if self._harness is None:
+            if model not in self._harness:
                 harness = boto3.session.Session()
                 harness.events.register_last("before-parameter-build.sfn.StartExecution", _route_alias)
-                self._harness = Runtime(Settings.from_env(os.environ), harness)
-            return self._harness
+                self._harness[model] = Runtime(model.from_env(os.environ), harness)
+            return self._harness[model]
         function = invocation.function
+        logical_id = FUNCTION_LOGICAL_IDS[function]
+        expected = function_settings(self.template, logical_id)
+        if model is not expected:
+            raise RuntimeError(f"{function} reads {model.__name__}; its settings are {expected.__name__}")
         if function not in self._runtimes:
             session = boto3.session.Session(region_name=REGION)
-            role = self.enforcer.iam.role_of(FUNCTION_LOGICAL_IDS[function])
+            role = self.enforcer.iam.role_of(logical_id)
             self.enforcer.install(session, role, function, _current_account)
             session.events.register_last("before-parameter-build.sfn.StartExecution", _route_alias)
-            settings = Settings.from_env(self.environment(function))
-            self._runtimes[function] = Runtime(settings, session)
+            self._runtimes[function] = Runtime(model.from_env(self.environment(function)), session)
         return self._runtimes[function]
 
     def forget(self) -> None:
         """Every function starts cold again (e.g. after the policy or the templates changed)."""
         self._runtimes.clear()
-        self._harness = None
+        self._harness.clear()
 
 
 def _route_alias(params: dict[str, Any], **_: Any) -> None:

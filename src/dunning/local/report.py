@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from dunning.domain.events import EventType
 from dunning.domain.money import format_amount, is_currency
 from dunning.domain.owed import Owed
 
@@ -100,7 +101,7 @@ def collected(events: Iterable[Mapping[str, Any]], start: date, end: date) -> li
     daily = (end - start).days + 1 <= DAILY_UP_TO_DAYS
     sums: dict[str, dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for event in events:
-        if event.get("type") != "payment_applied":
+        if event.get("type") != EventType.PAYMENT_APPLIED:
             continue
         first = _period_start(_payment_day(event), daily)
         sums[str(event["currency"])][first] += Decimal(str(event["amount"]))
@@ -149,7 +150,7 @@ def render_report(
     skipped = Counter(
         _text(event.get("reason")) or "unknown"
         for _, event in ordered
-        if event.get("type") == "notice_skipped"
+        if event.get("type") == EventType.NOTICE_SKIPPED
     )
     accounts = _accounts(ordered, invoices, owed)
     context = {
@@ -275,22 +276,22 @@ def _until(keys: _Keys) -> str:
 
 
 _DESCRIBERS: dict[str, Callable[[_Keys], str]] = {
-    "invoice_imported": lambda keys: keys["invoice_id"],
-    "row_rejected": lambda keys: f"{keys['source']} row {keys['row']}: {keys['error']}",
-    "payment_applied": _payment(""),
-    "credit_recorded": _payment("credit "),
-    "notice_sent": _notice_sent,
-    "notice_skipped": lambda keys: f"{keys['stage']} skipped: {keys['reason']}",
-    "promise_recorded": _until,
-    "promise_kept": _until,
-    "promise_broken": _until,
-    "dispute_opened": lambda keys: keys["invoice_id"],
-    "dispute_resolved": lambda keys: keys["invoice_id"],
-    "account_paused": lambda keys: f"until {keys['until']}" if keys["until"] else "until resumed",
-    "account_resumed": lambda keys: "",
-    "account_settled": lambda keys: "",
-    "case_opened": lambda keys: _joined(f"case {keys['case_id']}", _amount_of(keys, "amount_due")),
-    "legal_notified": lambda keys: _joined(
+    EventType.INVOICE_IMPORTED: lambda keys: keys["invoice_id"],
+    EventType.ROW_REJECTED: lambda keys: f"{keys['source']} row {keys['row']}: {keys['error']}",
+    EventType.PAYMENT_APPLIED: _payment(""),
+    EventType.CREDIT_RECORDED: _payment("credit "),
+    EventType.NOTICE_SENT: _notice_sent,
+    EventType.NOTICE_SKIPPED: lambda keys: f"{keys['stage']} skipped: {keys['reason']}",
+    EventType.PROMISE_RECORDED: _until,
+    EventType.PROMISE_KEPT: _until,
+    EventType.PROMISE_BROKEN: _until,
+    EventType.DISPUTE_OPENED: lambda keys: keys["invoice_id"],
+    EventType.DISPUTE_RESOLVED: lambda keys: keys["invoice_id"],
+    EventType.ACCOUNT_PAUSED: lambda keys: f"until {keys['until']}" if keys["until"] else "until resumed",
+    EventType.ACCOUNT_RESUMED: lambda keys: "",
+    EventType.ACCOUNT_SETTLED: lambda keys: "",
+    EventType.CASE_OPENED: lambda keys: _joined(f"case {keys['case_id']}", _amount_of(keys, "amount_due")),
+    EventType.LEGAL_NOTIFIED: lambda keys: _joined(
         f"case {keys['case_id']}", f"to {keys['to']}" if keys["to"] else ""
     ),
 }

@@ -2,8 +2,9 @@
 
 Each simulated day: uploads dated that day are put into the bucket at the start of the day (business
 time zone), before anything is sent; the daily scan fires at the time of the template's ScanSchedule
-(`embedded_aws.scan_time`; the deployed schedule, not the policy's `scan_time`), in the business time zone;
-executions wake at their Wait timestamps in between. Used by `dunning simulate` and by the tests.
+(`embedded_aws.scan_time`: the deployed schedule, whose time the ladder uses too; a policy's own `scan_time`
+is not used), in the business time zone; executions wake at their Wait timestamps in between. Used by
+`dunning simulate` and by the tests.
 """
 
 from __future__ import annotations

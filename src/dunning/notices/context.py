@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date
 
 from dunning.domain.account import InvoiceState
@@ -10,16 +11,9 @@ from dunning.notices.render import Business, NoticeInvoice
 
 
 def business_of(policy: Policy) -> Business:
+    """The policy's business identity as its notices show it: every field of Business, as configured."""
     identity = policy.business
-    return Business(
-        name=identity.name,
-        address=identity.address,
-        reply_to=identity.reply_to,
-        payment_instructions=identity.payment_instructions,
-        payment_link=identity.payment_link,
-        signature=identity.signature,
-        logo_url=identity.logo_url,
-    )
+    return Business(**{field.name: getattr(identity, field.name) for field in fields(Business)})
 
 
 def notice_invoice(invoice: InvoiceState, today: date) -> NoticeInvoice:

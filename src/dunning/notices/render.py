@@ -9,6 +9,10 @@ from the language's gettext catalog (catalog.py) through _() and ngettext(), the
 letter's own prose. What else every language shares sits in <dir>/_shared/: the HTML invoice and charge
 tables, a letter's recipient block, and the English annex of a Letter of Claim (the Pre-Action Protocol's
 Information Sheet and Reply Form).
+
+The text template is rendered twice: for the email, and in letter mode (LETTER_VARIABLE) for the words of the
+PDF letter (RenderedNotice.letter_text), which the shared layout writes without the email's heading and
+signature, one paragraph a line, with LETTER_TABLE_MARKER where the PDF draws its invoice table.
 """
 
 from __future__ import annotations
@@ -188,6 +192,11 @@ class RenderedNotice:
     html: str
     lang: str  # language of the templates actually used
     direction: str  # "ltr" | "rtl"
+    # The words of the PDF letter (pdf.py, letter_text.py): the text template rendered again in letter mode
+    # (`letter_body`): one paragraph a line, without the letterhead and the email signature, and with the
+    # line LETTER_TABLE_MARKER where the invoice table goes. None: a notice not made by render_notice (the
+    # letter then falls back to `text`).
+    letter_text: str | None = None
 
 
 class TemplateNotFound(LookupError):
@@ -202,6 +211,14 @@ _LOCALE_VARIABLE = "_format_locale"
 # The template variable that names the catalog the templates' _() and ngettext() read (the language of the
 # templates actually used).
 _CATALOG_VARIABLE = "_catalog_language"
+# The template variable that is true when the text template is rendered for the PDF letter rather than the
+# email (RenderedNotice.letter_text); the shared text layout then leaves out the letterhead and the email
+# signature, prints LETTER_TABLE_MARKER in place of the invoice and charges lists, and reflow and bullet
+# write each paragraph or list item on one line.
+LETTER_VARIABLE = "letter_body"
+# The line the shared text layout writes, in letter mode, where the PDF letter draws its invoice table.
+# Private-use characters around it: no customer's or business's text has a line like it.
+LETTER_TABLE_MARKER = "\ue001INVOICE TABLE\ue001"
 
 
 @functools.lru_cache(maxsize=64)
@@ -432,22 +449,34 @@ _DATE_SPACE = "\ue000"
 _BREAKABLE_SPACE = re.compile(r"[ \t\n\r\f\v]+")
 
 
-def _reflow(text: str, width: int = 76) -> str:
+def _in_letter(context: jinja2.runtime.Context) -> bool:
+    return bool(context.get(LETTER_VARIABLE))
+
+
+@jinja2.pass_context
+def _reflow(context: jinja2.runtime.Context, text: str, width: int = 76) -> str:
     """Prose rewrapped into even lines, paragraphs kept: a text template breaks its lines wherever its
-    {% if %}s fall, and inserted names and amounts change the lengths anyway."""
+    {% if %}s fall, and inserted names and amounts change the lengths anyway. In letter mode each paragraph
+    is one line: the PDF wraps it to the page."""
     paragraphs = (_BREAKABLE_SPACE.sub(" ", block).strip(" ") for block in re.split(r"\n[ \t]*\n", text))
-    # textwrap too breaks only at ASCII whitespace, so the no-break spaces survive the wrapping.
-    wrapped = (
-        textwrap.fill(p, width, break_long_words=False, break_on_hyphens=False) for p in paragraphs if p
-    )
-    prose = "\n\n".join(wrapped)
+    if _in_letter(context):
+        prose = "\n\n".join(p for p in paragraphs if p)
+    else:
+        # textwrap too breaks only at ASCII whitespace, so the no-break spaces survive the wrapping.
+        wrapped = (
+            textwrap.fill(p, width, break_long_words=False, break_on_hyphens=False) for p in paragraphs if p
+        )
+        prose = "\n\n".join(wrapped)
     return prose + "\n" if prose else ""
 
 
-def _bullet(text: str, marker: str = "- ", width: int = 76) -> str:
+@jinja2.pass_context
+def _bullet(context: jinja2.runtime.Context, text: str, marker: str = "- ", width: int = 76) -> str:
     """One list item ("- ...", or another marker such as a form's "[ ] "), wrapped with its continuation
-    lines indented under the text."""
+    lines indented under the text; on one line in letter mode."""
     item = _BREAKABLE_SPACE.sub(" ", text).strip(" ")
+    if _in_letter(context):
+        return f"{marker}{item}"
     return textwrap.fill(
         item,
         width,
@@ -604,6 +633,8 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
         _CATALOG_VARIABLE: language,
         # The protocol's annex is in English whatever the letter's language: its dates and amounts too.
         "english_format_locale": format_locale(FALLBACK_LANGUAGE, FALLBACK_LANGUAGE),
+        LETTER_VARIABLE: False,
+        "letter_table_marker": LETTER_TABLE_MARKER,
     }
     subject = single_line(_plain_spaces(subject_template.render(variables)))
     variables["subject"] = subject
@@ -613,6 +644,7 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
         html=_plain_spaces(html_template.render(variables)),
         lang=language,
         direction=direction,
+        letter_text=_plain_spaces(text_template.render(variables | {LETTER_VARIABLE: True})),
     )
 
 

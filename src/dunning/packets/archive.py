@@ -40,17 +40,8 @@ from typing import Any, BinaryIO
 from dunning.domain.account import InvoiceState
 from dunning.domain.money import format_amount
 from dunning.notices.context import notice_invoice
-from dunning.notices.pdf import (
-    invoice_copy_pdf,
-)
+from dunning.notices.pdf import invoice_copy_pdf
 from dunning.packets.case import (
-    _COMPRESS_LEVEL,
-    _FILE_MODE,
-    _NAME_IN_COPY,
-    _NAME_MAX,
-    _SUMMARY_LOCALE,
-    _UNIX,
-    _UNSAFE_NAME,
     CONTACT_LOG,
     FORMAT_VERSION,
     MANIFEST,
@@ -58,14 +49,21 @@ from dunning.packets.case import (
     README,
     STATEMENT,
     SUMMARY,
+    SUMMARY_LOCALE,
     CaseFile,
-    _charges_total,
-    _clean,
-    _text,
-    _utc,
+    clean,
+    plain,
+    utc_stamp,
 )
 from dunning.packets.statement import StatementLine, statement_csv, statement_lines
 from dunning.packets.summary_pdf import summary_pdf
+
+_COMPRESS_LEVEL = 6
+_FILE_MODE = 0o644 << 16
+_UNIX = 3
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@+=-]+")
+_NAME_MAX = 120
+_NAME_IN_COPY = 300
 
 
 @dataclass(frozen=True)
@@ -194,12 +192,12 @@ def _copy_maker(case: CaseFile, invoice: InvoiceState) -> Callable[[], bytes]:
             business=case.business,
             # invoice_copy_pdf puts the name in a table cell, which fpdf2 refuses once it is taller than a
             # page: a pasted essay as the name must not stop the packet.
-            customer_name=_text(case.customer.get("customer_name") or case.account_id)[:_NAME_IN_COPY],
+            customer_name=plain(case.customer.get("customer_name") or case.account_id)[:_NAME_IN_COPY],
             account_id=case.account_id,
             invoice=notice_invoice(invoice, case.created_at.astimezone(UTC).date()),
             amount=invoice.amount,
             issued_on=invoice.issued_on,
-            locale=str(case.customer.get("locale") or _SUMMARY_LOCALE),
+            locale=str(case.customer.get("locale") or SUMMARY_LOCALE),
         )
 
     return make
@@ -225,11 +223,11 @@ def _unique(path: str, taken: Mapping[str, object]) -> str:
 
 
 def _manifest(case: CaseFile, files: Sequence[ManifestEntry]) -> dict[str, Any]:
-    charges = _charges_total(case)
+    charges = case.total_charges
     return {
         "case_id": case.case_id,
         "account_id": case.account_id,
-        "created_at": _utc(case.created_at),
+        "created_at": utc_stamp(case.created_at),
         "amount_due": format_amount(case.amount_due, case.currency),
         "currency": case.currency,
         "charges": format_amount(charges, case.currency),
@@ -268,8 +266,8 @@ def _contact_log(events: Iterable[Mapping[str, Any]]) -> bytes:
 
 
 def _readme(case: CaseFile) -> str:
-    return f"""Legal case packet {_clean(case.case_id)}
-Account {_clean(case.account_id)}, handed off {_utc(case.created_at)}.
+    return f"""Legal case packet {clean(case.case_id)}
+Account {clean(case.account_id)}, handed off {utc_stamp(case.created_at)}.
 
 This packet holds the complete file of the debt as it stood at the hand-off:
 

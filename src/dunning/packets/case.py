@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -12,9 +11,7 @@ from typing import Any
 from dunning.domain.account import InvoiceState
 from dunning.domain.charges import ChargeLine
 from dunning.domain.models import strip_bidi_controls
-from dunning.notices.pdf import (
-    _clean as _clean_line,
-)
+from dunning.notices.pdf_layout import clean_line
 from dunning.notices.render import Business
 
 MANIFEST = "manifest.json"
@@ -26,25 +23,16 @@ POLICY = "policy.json"
 STATEMENT_COLUMNS = ("date", "type", "invoice_id", "description", "debit", "credit", "balance", "currency")
 FORMAT_VERSION = 1
 
-_COMPRESS_LEVEL = 6
-_FILE_MODE = 0o644 << 16
-_UNIX = 3
-# The summary is for the legal team, in English whatever the customer's language; en is formatted the
-# British way by render (15 March 2027, €1,280.50).
-_SUMMARY_LOCALE = "en"
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@+=-]+")
-_NAME_MAX = 120
-# Characters a summary table cell may hold for the full page width (a column gets its share): even in the
-# widest letters a row stays shorter than a page.
-_CELL_CHARACTERS = 1000
-_NAME_IN_COPY = 300
+# The summary and the statement are for the legal team, in English whatever the customer's language; en is
+# formatted the British way by render (15 March 2027, €1,280.50).
+SUMMARY_LOCALE = "en"
 
 
-def _clean(text: str) -> str:
+def clean(text: str) -> str:
     """A field of the customer's or the log's on one clean line. Unlike a notice, the summary's own words
     never need a direction mark, so the LRM, RLM and Arabic letter mark go too: rows imported before ingest
     stripped bidi controls may still hold them."""
-    return _clean_line(strip_bidi_controls(text))
+    return clean_line(strip_bidi_controls(text))
 
 
 @dataclass(frozen=True)
@@ -77,19 +65,20 @@ class CaseFile:
     def as_of(self) -> date:
         return self.claimed_on or self.created_at.astimezone(UTC).date()
 
+    @property
+    def total_charges(self) -> Decimal:
+        """The fees and interest claimed: the charges in the case currency."""
+        return sum((c.amount for c in self.charges if c.currency == self.currency), Decimal(0))
 
-def _charges_total(case: CaseFile) -> Decimal:
-    return sum((c.amount for c in case.charges if c.currency == case.currency), Decimal(0))
 
-
-def _utc(at: datetime) -> str:
+def utc_stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _text(value: object) -> str:
+def plain(value: object) -> str:
     """Any value from the profile or the log as one clean line: hostile text stays text."""
     if value is None:
         return ""
     if isinstance(value, list | tuple | set | frozenset):
-        return ", ".join(_text(item) for item in value)
-    return _clean(str(value))
+        return ", ".join(plain(item) for item in value)
+    return clean(str(value))

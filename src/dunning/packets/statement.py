@@ -13,12 +13,8 @@ from decimal import Decimal
 from dunning.domain.account import InvoiceState
 from dunning.domain.models import safe_cell
 from dunning.domain.money import format_amount
-from dunning.notices.pdf import (
-    _LABELS,
-    _charge_text,
-    _Format,
-)
-from dunning.packets.case import _SUMMARY_LOCALE, STATEMENT_COLUMNS, CaseFile, _charges_total
+from dunning.notices.pdf import Format, charge_text, labels_in
+from dunning.packets.case import STATEMENT_COLUMNS, SUMMARY_LOCALE, CaseFile
 
 
 @dataclass(frozen=True)
@@ -47,10 +43,10 @@ def statement_lines(case: CaseFile) -> list[StatementLine]:
         if invoice.currency != case.currency:
             continue  # not part of this claim: the summary lists it apart
         lines += _invoice_lines(invoice, handed_off)
-    labels, fmt = _LABELS["en"], _Format(_SUMMARY_LOCALE, "en")
+    labels, fmt = labels_in("en"), Format(SUMMARY_LOCALE, "en")
     for charge in case.charges:
         if charge.currency == case.currency:
-            description = _charge_text(charge, labels, fmt)
+            description = charge_text(charge, labels, fmt)
             lines.append(
                 StatementLine(
                     handed_off, charge.kind, charge.invoice_id or "", description, charge.amount, Decimal(0)
@@ -59,7 +55,7 @@ def statement_lines(case: CaseFile) -> list[StatementLine]:
     order = {id(line): index for index, line in enumerate(lines)}
     lines.sort(key=lambda line: (line.on, _KIND_ORDER.get(line.kind, 3), line.invoice_id, order[id(line)]))
     balance = sum((line.debit - line.credit for line in lines), Decimal(0))
-    expected = case.amount_due + _charges_total(case)
+    expected = case.amount_due + case.total_charges
     if balance != expected:
         raise ValueError(
             f"the statement ends at {balance} {case.currency} but amount_due plus charges is {expected}: "

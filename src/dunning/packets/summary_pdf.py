@@ -12,68 +12,55 @@ from typing import Any
 from dunning.domain.events import EventType
 from dunning.domain.models import postal_address_lines
 from dunning.domain.money import format_amount
-from dunning.notices.pdf import (
-    _BODY_PT,
-    _LABELS,
-    _SMALL_PT,
-    _Cell,
-    _charge_text,
-    _Document,
-    _Format,
-    _table,
-)
-from dunning.packets.case import (
-    _CELL_CHARACTERS,
-    _SUMMARY_LOCALE,
-    STATEMENT,
-    CaseFile,
-    _charges_total,
-    _clean,
-    _text,
-    _utc,
-)
+from dunning.notices.pdf import Format, charge_text, labels_in
+from dunning.notices.pdf_layout import BODY_PT, SMALL_PT, Cell, Document, draw_table
+from dunning.packets.case import STATEMENT, SUMMARY_LOCALE, CaseFile, clean, plain, utc_stamp
 from dunning.packets.statement import StatementLine
+
+# Characters a summary table cell may hold for the full page width (a column gets its share): even in the
+# widest letters a row stays shorter than a page.
+_CELL_CHARACTERS = 1000
 
 
 def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
-    fmt = _Format(_SUMMARY_LOCALE, "en")
+    fmt = Format(SUMMARY_LOCALE, "en")
     currency = case.currency
     handed_off = case.created_at.astimezone(UTC)
-    pdf = _Document(
+    pdf = Document(
         rtl=False,
         lang="en",
         created=handed_off.date(),
         title=f"Case summary {case.case_id}",
         author=case.business.name,
         footer=" · ".join(
-            (_clean(case.business.name), f"Case {_clean(case.case_id)}", f"Account {_clean(case.account_id)}")
+            (clean(case.business.name), f"Case {clean(case.case_id)}", f"Account {clean(case.account_id)}")
         ),
     )
     pdf.add_page()
     pdf.letterhead(case.business)
-    pdf.paragraph(f"Case summary {_clean(case.case_id)}", size=15, bold=True)
-    pdf.paragraph(f"Handed off {fmt.date(handed_off.date())} ({_utc(case.created_at)})")
+    pdf.paragraph(f"Case summary {clean(case.case_id)}", size=15, bold=True)
+    pdf.paragraph(f"Handed off {fmt.date(handed_off.date())} ({utc_stamp(case.created_at)})")
     pdf.gap(2)
 
     _section(pdf, "Parties")
     customer = case.customer
-    creditor = ", ".join(_clean(x) for x in (case.business.name, *case.business.address) if _clean(x))
+    creditor = ", ".join(clean(x) for x in (case.business.name, *case.business.address) if clean(x))
     parties = [
         ("Creditor", creditor),
-        ("Creditor contact", _text(case.business.reply_to)),
-        ("Debtor", _text(customer.get("customer_name"))),
-        ("Postal address", _text(postal_address_lines(customer))),
-        ("Account", _text(case.account_id)),
-        ("Email", _text(customer.get("emails"))),
-        ("Country", _text(customer.get("country"))),
-        ("Customer type", _text(customer.get("customer_type"))),
+        ("Creditor contact", plain(case.business.reply_to)),
+        ("Debtor", plain(customer.get("customer_name"))),
+        ("Postal address", plain(postal_address_lines(customer))),
+        ("Account", plain(case.account_id)),
+        ("Email", plain(customer.get("emails"))),
+        ("Country", plain(customer.get("country"))),
+        ("Customer type", plain(customer.get("customer_type"))),
         # What the debt rests on: each invoice's payment terms or contract reference, where the import had it.
         (
             "Payment terms",
-            "; ".join(f"{_clean(i.invoice_id)}: {_text(i.terms)}" for i in case.invoices if _text(i.terms)),
+            "; ".join(f"{clean(i.invoice_id)}: {plain(i.terms)}" for i in case.invoices if plain(i.terms)),
         ),
     ]
-    _table_of(pdf, (35, 65), [[_Cell(k), _Cell(v)] for k, v in parties if v], headings=False)
+    _table_of(pdf, (35, 65), [[Cell(k), Cell(v)] for k, v in parties if v], headings=False)
 
     _section(pdf, "Invoices")
     _table_of(pdf, (30, 20, 20, 22, 22, 24), _invoice_rows(case, fmt), headings=True)
@@ -81,24 +68,24 @@ def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
     if others:
         pdf.paragraph(
             "Not part of this claim (other currency): "
-            + ", ".join(f"{_clean(i.invoice_id)} {fmt.money(i.outstanding, i.currency)}" for i in others),
+            + ", ".join(f"{clean(i.invoice_id)} {fmt.money(i.outstanding, i.currency)}" for i in others),
             size=9,
         )
 
     _section(pdf, "Amounts paid")
     payments = [line for line in lines if line.kind == "payment"]
     if payments:
-        rows = [[_Cell("Date"), _Cell("Invoice"), _Cell("Payment"), _Cell("Amount", "R")]]
+        rows = [[Cell("Date"), Cell("Invoice"), Cell("Payment"), Cell("Amount", "R")]]
         rows += [
-            [_Cell(p.on.isoformat()), _Cell(_clean(p.invoice_id)), _Cell(p.description),
-             _Cell(fmt.money(p.credit, currency), "R")]
+            [Cell(p.on.isoformat()), Cell(clean(p.invoice_id)), Cell(p.description),
+             Cell(fmt.money(p.credit, currency), "R")]
             for p in payments
         ]  # fmt: skip
         total_paid = sum((p.credit for p in payments), Decimal(0))
         rows.append(
             [
-                _Cell("Total paid", colspan=3, bold=True),
-                _Cell(fmt.money(total_paid, currency), "R", bold=True),
+                Cell("Total paid", colspan=3, bold=True),
+                Cell(fmt.money(total_paid, currency), "R", bold=True),
             ]
         )
         _table_of(pdf, (20, 22, 42, 16), rows, headings=True)
@@ -106,20 +93,20 @@ def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
         pdf.paragraph("No payments received.")
 
     _section(pdf, "Fees and interest to the hand-off date")
-    charges = _charges_total(case)
+    charges = case.total_charges
     if case.charges:
-        labels = _LABELS["en"]
-        rows = [[_Cell("Charge"), _Cell("Amount", "R")]]
+        labels = labels_in("en")
+        rows = [[Cell("Charge"), Cell("Amount", "R")]]
         for charge in case.charges:
             note = "" if charge.currency == currency else " (other currency, not claimed)"
             rows.append(
                 [
-                    _Cell(_charge_text(charge, labels, fmt) + note),
-                    _Cell(fmt.money(charge.amount, charge.currency), "R"),
+                    Cell(charge_text(charge, labels, fmt) + note),
+                    Cell(fmt.money(charge.amount, charge.currency), "R"),
                 ]
             )
         rows.append(
-            [_Cell("Total fees and interest", bold=True), _Cell(fmt.money(charges, currency), "R", bold=True)]
+            [Cell("Total fees and interest", bold=True), Cell(fmt.money(charges, currency), "R", bold=True)]
         )
         _table_of(pdf, (75, 25), rows, headings=True)
     else:
@@ -127,11 +114,11 @@ def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
 
     _section(pdf, "Total claimed")
     totals = [
-        [_Cell("Outstanding invoices"), _Cell(fmt.money(case.amount_due, currency), "R")],
-        [_Cell("Fees and interest"), _Cell(fmt.money(charges, currency), "R")],
+        [Cell("Outstanding invoices"), Cell(fmt.money(case.amount_due, currency), "R")],
+        [Cell("Fees and interest"), Cell(fmt.money(charges, currency), "R")],
         [
-            _Cell("Total claimed", bold=True),
-            _Cell(fmt.money(case.amount_due + charges, currency), "R", bold=True),
+            Cell("Total claimed", bold=True),
+            Cell(fmt.money(case.amount_due + charges, currency), "R", bold=True),
         ],
     ]
     _table_of(pdf, (75, 25), totals, headings=False)
@@ -151,15 +138,15 @@ def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
     timeline = _timeline(case.events)
     if timeline:
         header = [
-            _Cell("Date (UTC)"),
-            _Cell("Channel"),
-            _Cell("To"),
-            _Cell("Stage"),
-            _Cell("Message id"),
-            _Cell("Result"),
+            Cell("Date (UTC)"),
+            Cell("Channel"),
+            Cell("To"),
+            Cell("Stage"),
+            Cell("Message id"),
+            Cell("Result"),
         ]
         # Six columns: the small size keeps addresses and message ids from breaking into fragments.
-        _table_of(pdf, (15, 10, 24, 14, 19, 18), [header, *timeline], headings=True, size=_SMALL_PT)
+        _table_of(pdf, (15, 10, 24, 14, 19, 18), [header, *timeline], headings=True, size=SMALL_PT)
     else:
         pdf.paragraph("No notices in the contact log.")
     pdf.paragraph(
@@ -172,7 +159,7 @@ def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
         _table_of(
             pdf,
             (22, 22, 56),
-            [[_Cell("Date (UTC)"), _Cell("Event"), _Cell("Detail")], *agreements],
+            [[Cell("Date (UTC)"), Cell("Event"), Cell("Detail")], *agreements],
             headings=True,
         )
     else:
@@ -181,12 +168,12 @@ def summary_pdf(case: CaseFile, lines: Sequence[StatementLine]) -> bytes:
 
 
 def _table_of(
-    pdf: _Document,
+    pdf: Document,
     widths: Sequence[float],
-    rows: Sequence[Sequence[_Cell]],
+    rows: Sequence[Sequence[Cell]],
     *,
     headings: bool,
-    size: float = _BODY_PT,
+    size: float = BODY_PT,
 ) -> None:
     """A table whose cells are cut short where needed: fpdf2 refuses a row taller than a page, and one
     pasted essay in a customer's field must not stop the packet (the full text is in the contact log)."""
@@ -201,46 +188,44 @@ def _table_of(
             cells.append(replace(cell, text=cell.text[: limit - 1] + "…") if len(cell.text) > limit else cell)
         fitted.append(cells)
     pdf.set_font(size=size)
-    _table(pdf, widths, fitted, headings=headings)
-    pdf.set_font(size=_BODY_PT)
+    draw_table(pdf, widths, fitted, headings=headings)
+    pdf.set_font(size=BODY_PT)
 
 
-def _section(pdf: _Document, title: str) -> None:
+def _section(pdf: Document, title: str) -> None:
     pdf.gap(2)
     pdf.paragraph(title, size=12, bold=True)
     pdf.gap()
 
 
-def _invoice_rows(case: CaseFile, fmt: _Format) -> list[list[_Cell]]:
+def _invoice_rows(case: CaseFile, fmt: Format) -> list[list[Cell]]:
     currency = case.currency
-    rows = [[_Cell("Invoice"), _Cell("Issued"), _Cell("Due"), _Cell("Amount", "R"), _Cell("Paid", "R"),
-             _Cell("Outstanding", "R")]]  # fmt: skip
+    rows = [[Cell("Invoice"), Cell("Issued"), Cell("Due"), Cell("Amount", "R"), Cell("Paid", "R"),
+             Cell("Outstanding", "R")]]  # fmt: skip
     total = Decimal(0)
     for invoice in case.invoices:
         if invoice.currency != currency:
             continue
-        name = _clean(invoice.invoice_id)
-        if reference := _clean(invoice.reference or ""):
+        name = clean(invoice.invoice_id)
+        if reference := clean(invoice.reference or ""):
             name += f" ({reference})"
         paid = max(invoice.reported_paid, invoice.payments_total)
         total += invoice.outstanding
         rows.append([
-            _Cell(name), _Cell(invoice.issued_on.isoformat()), _Cell(invoice.due_on.isoformat()),
-            _Cell(fmt.money(invoice.amount, currency), "R"), _Cell(fmt.money(paid, currency), "R"),
-            _Cell(fmt.money(invoice.outstanding, currency), "R"),
+            Cell(name), Cell(invoice.issued_on.isoformat()), Cell(invoice.due_on.isoformat()),
+            Cell(fmt.money(invoice.amount, currency), "R"), Cell(fmt.money(paid, currency), "R"),
+            Cell(fmt.money(invoice.outstanding, currency), "R"),
         ])  # fmt: skip
-    rows.append(
-        [_Cell("Outstanding", colspan=5, bold=True), _Cell(fmt.money(total, currency), "R", bold=True)]
-    )
+    rows.append([Cell("Outstanding", colspan=5, bold=True), Cell(fmt.money(total, currency), "R", bold=True)])
     return rows
 
 
 def _at(event: Mapping[str, Any]) -> str:
-    text = _text(event.get("at"))
+    text = plain(event.get("at"))
     return text.replace("T", " ").removesuffix("Z")[:16] if text else ""
 
 
-def _timeline(events: Iterable[Mapping[str, Any]]) -> list[list[_Cell]]:
+def _timeline(events: Iterable[Mapping[str, Any]]) -> list[list[Cell]]:
     """One row per notice sent or skipped; a delivery failure goes into its notice's result, or gets a row
     of its own when the notice is not in the log."""
     events = list(events)
@@ -248,7 +233,7 @@ def _timeline(events: Iterable[Mapping[str, Any]]) -> list[list[_Cell]]:
     for event in events:
         if event.get("type") == EventType.DELIVERY_FAILED and event.get("message_id"):
             failures.setdefault(str(event["message_id"]), []).append(_failure(event))
-    rows: list[list[_Cell]] = []
+    rows: list[list[Cell]] = []
     sent_ids: set[str] = set()
     for event in events:
         kind = event.get("type")
@@ -256,36 +241,36 @@ def _timeline(events: Iterable[Mapping[str, Any]]) -> list[list[_Cell]]:
             message_id = str(event.get("message_id") or "")
             sent_ids.add(message_id)
             result = "; ".join(failures.get(message_id, [])) or "accepted by SES, no failure reported"
-            rows.append(_row(event, _text(event.get("to")), _text(event.get("stage")), message_id, result))
+            rows.append(_row(event, plain(event.get("to")), plain(event.get("stage")), message_id, result))
         elif kind == EventType.NOTICE_UNCONFIRMED:
             result = "handed to SES, its answer was lost: sending unconfirmed (copy enclosed)"
-            rows.append(_row(event, _text(event.get("to")), _text(event.get("stage")), "", result))
+            rows.append(_row(event, plain(event.get("to")), plain(event.get("stage")), "", result))
         elif kind == EventType.NOTICE_SKIPPED:
             rows.append(
-                _row(event, "", _text(event.get("stage")), "", f"not sent: {_text(event.get('reason'))}")
+                _row(event, "", plain(event.get("stage")), "", f"not sent: {plain(event.get('reason'))}")
             )
     for event in events:
         unmatched = str(event.get("message_id") or "") not in sent_ids
         if event.get("type") == EventType.DELIVERY_FAILED and unmatched:
             rows.append(
-                _row(event, _text(event.get("address")), "", _text(event.get("message_id")), _failure(event))
+                _row(event, plain(event.get("address")), "", plain(event.get("message_id")), _failure(event))
             )
     return rows
 
 
 def _failure(event: Mapping[str, Any]) -> str:
-    parts = [_text(event.get(key)) for key in ("reason", "address", "detail")]
+    parts = [plain(event.get(key)) for key in ("reason", "address", "detail")]
     return "delivery failed: " + ", ".join(part for part in parts if part)
 
 
-def _row(event: Mapping[str, Any], to: str, stage: str, message_id: str, result: str) -> list[_Cell]:
+def _row(event: Mapping[str, Any], to: str, stage: str, message_id: str, result: str) -> list[Cell]:
     return [
-        _Cell(_at(event)),
-        _Cell("email"),
-        _Cell(to),
-        _Cell(stage),
-        _Cell(_clean(message_id)),
-        _Cell(result),
+        Cell(_at(event)),
+        Cell("email"),
+        Cell(to),
+        Cell(stage),
+        Cell(clean(message_id)),
+        Cell(result),
     ]
 
 
@@ -300,19 +285,19 @@ _AGREEMENTS = {
 
 def _agreements(
     events: Iterable[Mapping[str, Any]], disputes: Iterable[Mapping[str, Any]]
-) -> list[list[_Cell]]:
-    rows: list[list[_Cell]] = []
+) -> list[list[Cell]]:
+    rows: list[list[Cell]] = []
     for event in events:
         label = _AGREEMENTS.get(str(event.get("type")))
         if label is None:
             continue
         detail = []
         if event.get("until"):
-            detail.append(f"until {_text(event['until'])}")
+            detail.append(f"until {plain(event['until'])}")
         if event.get("invoice_id"):
-            detail.append(f"invoice {_text(event['invoice_id'])}")
-        rows.append([_Cell(_at(event)), _Cell(label), _Cell(", ".join(detail))])
+            detail.append(f"invoice {plain(event['invoice_id'])}")
+        rows.append([Cell(_at(event)), Cell(label), Cell(", ".join(detail))])
     for dispute in disputes:
-        facts = "; ".join(f"{_text(k)}: {_text(v)}" for k, v in dispute.items() if k != "at")
-        rows.append([_Cell(_at(dispute)), _Cell("Dispute detail"), _Cell(facts)])
+        facts = "; ".join(f"{plain(k)}: {plain(v)}" for k, v in dispute.items() if k != "at")
+        rows.append([Cell(_at(dispute)), Cell("Dispute detail"), Cell(facts)])
     return rows

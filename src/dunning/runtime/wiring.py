@@ -7,30 +7,62 @@ environment from the template, its own boto3 session holding only its role's per
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache, cached_property
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import boto3
 
+if TYPE_CHECKING:
+    from dunning.ingest.service import Ingestor
+
+from dunning.adapters.cases import DynamoCases
+from dunning.adapters.ladders import DynamoContactLog, DynamoLadders
 from dunning.adapters.ledger import Ledger
 from dunning.adapters.mailer import NO_RETRIES, SesMailer
+from dunning.adapters.metrics import PowertoolsCounter
 from dunning.adapters.overrides import TemplateOverrides
 from dunning.adapters.policy_store import ActivePolicy
+from dunning.adapters.stepfunctions import Continuations, StepFunctions
 from dunning.adapters.storage import ObjectStore, S3Archive, S3Documents
+from dunning.adapters.suppressions import DynamoSuppressions
 from dunning.domain.clock import current_clock
 from dunning.domain.policy import Policy
-from dunning.ports import PacketLink, PacketLinkSigner
-from dunning.runtime.settings import Settings
-from dunning.services.legal import LegalDesk
+from dunning.notices.render import shipped_template_dir
+from dunning.ports import (
+    Archive,
+    Books,
+    Documents,
+    Executions,
+    Mailer,
+    PacketLink,
+    PacketLinkSigner,
+    Workflows,
+)
+from dunning.runtime.settings import (
+    BucketSettings,
+    IngestSettings,
+    LadderSettings,
+    LegalSettings,
+    MailSettings,
+    Settings,
+    WorkflowSettings,
+)
+from dunning.services.legal import LegalDesk, payments_received
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
 @dataclass
-class Runtime:
-    settings: Settings
+class Runtime(Generic[SettingsT]):
+    # The function's own settings model (runtime.settings). A part only some functions use asks for the model
+    # it needs (`Settings.needs`): called from a function without it, it fails naming the missing variables.
+    settings: SettingsT
     session: boto3.session.Session = field(default_factory=boto3.session.Session)
 
     @cached_property
@@ -42,39 +74,92 @@ class Runtime:
         return Ledger(self.session.resource("dynamodb"), self.settings.table_name)
 
     @cached_property
+    def books(self) -> Books:
+        return ledger_books(self.ledger)
+
+    @cached_property
     def active_policy(self) -> ActivePolicy:
-        return ActivePolicy(self.store, self.settings.ingest_bucket, self.settings.active_policy_key)
+        settings = self.settings.needs(BucketSettings, "the policy in force")
+        return ActivePolicy(self.store, settings.ingest_bucket, settings.active_policy_key)
 
     @property
     def policy(self) -> Policy:
         """The policy in force, re-read at most every few minutes (an upload takes effect within 5)."""
-        return self.active_policy.current()
+        policy = self.active_policy.current()
+        # --- one source for the scan time (runtime.settings.LadderSettings): a function that times the ladder
+        # gets the stack's ScanSchedule as the policy's scan_time; a policy file's own is not used.
+        if isinstance(self.settings, LadderSettings) and policy.scan_time != self.settings.scan_time:
+            policy = policy.model_copy(update={"scan_time": self.settings.scan_time})
+        return policy
 
     @cached_property
     def template_overrides(self) -> TemplateOverrides:
-        return TemplateOverrides(self.store, self.settings.ingest_bucket, current_clock())
+        bucket = self.settings.needs(BucketSettings, "template overrides").ingest_bucket
+        return TemplateOverrides(self.store, bucket, current_clock())
 
-    def legal_desk(self) -> LegalDesk | None:
-        """The legal hand-off's collaborators; None where the stack has no legal bucket configured."""
-        settings = self.settings
-        if not settings.legal_bucket:
-            return None
+    @property
+    def mailer(self) -> Mailer:
+        # A light wrapper, made for each use (the SES client under it is the container's).
+        return SesMailer(self.sesv2, self.settings.needs(MailSettings, "sending email").ses_configuration_set)
+
+    @cached_property
+    def archive(self) -> Archive:
+        """Every message exactly as SES got it, under notices/ in the ingest bucket."""
+        return S3Archive(self.store, self.settings.needs(BucketSettings, "the archive").ingest_bucket)
+
+    @cached_property
+    def documents(self) -> Documents:
+        return S3Documents(self.store, self.ledger)
+
+    @cached_property
+    def workflows(self) -> Workflows:
+        """The collections state machine's executions (the scan starts them)."""
+        settings = self.settings.needs(WorkflowSettings, "starting executions")
+        return StepFunctions(self.sfn, settings.state_machine_arn)
+
+    @cached_property
+    def executions(self) -> Executions:
+        return Continuations(self.sfn)
+
+    def template_dirs(self) -> list[Path]:
+        """Where notice templates are looked up: the business's uploaded overrides first, then ours."""
+        return [d for d in (self.template_overrides.directory(), shipped_template_dir()) if d is not None]
+
+    def legal_desk(self) -> LegalDesk:
+        """The legal hand-off's collaborators (the functions whose settings are LegalSettings)."""
+        settings = self.settings.needs(LegalSettings, "the legal desk")
         return LegalDesk(
-            ledger=self.ledger,
+            books=self.books,
             store=self.store,
             ingest_bucket=settings.ingest_bucket,
             legal_bucket=settings.legal_bucket,
-            archive=S3Archive(self.store, settings.ingest_bucket),
-            documents=S3Documents(self.store, self.ledger),
-            mailer=SesMailer(self.sesv2, settings.ses_configuration_set),
+            archive=self.archive,
+            documents=self.documents,
+            mailer=self.mailer,
             policy=self.policy,
             presign=self._packet_link_signer(),
             legal_email=settings.legal_team_email or None,
             link_hours=settings.packet_link_expiry_hours,
         )
 
+    def ingestor(self) -> Ingestor:
+        """The ingest of uploads; payments reaching an account with the legal team update its case."""
+        # Imported here: only the ingest function loads the upload formats.
+        from dunning.adapters.ingest_ledger import DynamoIngestLedger
+        from dunning.ingest.service import Ingestor
+
+        settings = self.settings.needs(IngestSettings, "the ingest")
+        desk = self.legal_desk()
+        return Ingestor(
+            DynamoIngestLedger(self.ledger),
+            self.store,
+            self.policy,
+            settings.rejected_prefix,
+            functools.partial(payments_received, desk),
+        )
+
     def _packet_link_signer(self) -> PacketLinkSigner | None:
-        settings = self.settings
+        settings = self.settings.needs(LegalSettings, "packet links")
         if settings.local_packet_links:
             return _local_link(settings.local_packet_links)
         if not settings.packet_link_signer_role_arn:
@@ -94,6 +179,17 @@ class Runtime:
         return self.session.client("sesv2", config=NO_RETRIES)
 
 
+def ledger_books(ledger: Ledger) -> Books:
+    """The services' records, all in the ledger table."""
+    return Books(
+        ladders=DynamoLadders(ledger),
+        log=DynamoContactLog(ledger),
+        cases=DynamoCases(ledger),
+        suppressions=DynamoSuppressions(ledger),
+        counter=PowertoolsCounter(),
+    )
+
+
 def _local_link(base: str) -> PacketLinkSigner:
     """The simulator's links: the packet's file under OUT/packets/ (not a secret, nothing to expire)."""
 
@@ -106,19 +202,22 @@ def _local_link(base: str) -> PacketLinkSigner:
 
 
 @cache
-def _process_runtime() -> Runtime:
-    return Runtime(Settings.from_env(os.environ))
+def _process_runtime(model: type[Settings]) -> Runtime[Any]:
+    """Deployed: the process is one function's container, its settings read once from its environment."""
+    return Runtime(model.from_env(os.environ))
 
 
-_provider: Callable[[], Runtime] | None = None
+_provider: Callable[[type[Settings]], Runtime[Any]] | None = None
 
 
-def runtime() -> Runtime:
-    """The calling function's runtime."""
-    return _provider() if _provider is not None else _process_runtime()
+def runtime(model: type[SettingsT]) -> Runtime[SettingsT]:
+    """The calling function's runtime, its settings read as `model` (the function's, runtime.settings)."""
+    env = _provider(model) if _provider is not None else _process_runtime(model)
+    env.settings.needs(model, "this function")
+    return env
 
 
-def use_runtime_provider(provider: Callable[[], Runtime] | None) -> None:
+def use_runtime_provider(provider: Callable[[type[Settings]], Runtime[Any]] | None) -> None:
     """Install (or, with None, remove) the embedded AWS's per-function runtimes; forgets every runtime."""
     global _provider
     _provider = provider

@@ -1,6 +1,6 @@
 """What the escalate function does for the state machine: decide, hand off, continue, record a failure.
 
-Each step takes the ledger, the policy and a clock; the Lambda handler only parses and wires.
+Each step takes the books (dunning.ports), the policy and a clock; the Lambda handler only parses and wires.
 """
 
 from __future__ import annotations
@@ -8,11 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
-from dunning.adapters import metrics, workflow
-from dunning.adapters.keys import INVOICE_PREFIX, account_pk, state_key
-from dunning.adapters.ledger import Ledger
 from dunning.domain.account import AccountSnapshot
 from dunning.domain.calendar import local_date
 from dunning.domain.clock import Clock
@@ -22,17 +19,15 @@ from dunning.domain.money import format_amount
 from dunning.domain.naming import case_id_for
 from dunning.domain.owed import Owed, owed
 from dunning.domain.policy import Policy
+from dunning.ports import WORKFLOW_FAILED, Books, Executions, Handoff
 from dunning.services import legal
 from dunning.services.legal import LegalDesk
+from dunning.services.sending import ladder_currency as ladder_currency
 from dunning.services.sending import report_missing_rates
 
 # An execution keeps well below Step Functions' 25,000-event history: each decide/wait/send round adds
 # about a dozen events, so after this many rounds it hands over to a fresh execution.
 MAX_ROUNDS = 150
-
-
-class Executions(Protocol):
-    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,24 +43,23 @@ def timestamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def decide_step(ledger: Ledger, policy: Policy, clock: Clock, request: StepRequest) -> dict[str, Any]:
+def decide_step(books: Books, policy: Policy, clock: Clock, request: StepRequest) -> dict[str, Any]:
     now = clock.now()
-    snapshot = workflow.load(ledger, request.account_id, request.currency)
+    snapshot = books.ladders.load(request.account_id, request.currency)
     if snapshot.state.settled_by == request.execution and snapshot.state.owner is None:
         # This execution already ended the episode settled; the answer was lost and Step Functions retried.
         return _state(request, {"action": "done", "reason": "settled"})
-    if snapshot.state.status != "legal" and not workflow.claim(
-        ledger, request.account_id, request.currency, request.execution, now, snapshot.state.episode
+    if snapshot.state.status != "legal" and not books.ladders.claim(
+        request.account_id, request.currency, request.execution, now, snapshot.state.episode
     ):
         return _state(request, {"action": "done", "reason": "owned_by_another_execution"})
     decision = decide(snapshot, policy, now)
     # A retried Decide decides again at a later instant: what the first attempt logged stays logged once.
     fresh = [entry for entry in decision.log if not snapshot.has_logged(entry.type, entry.identity)]
-    workflow.log(ledger, request.account_id, now, fresh)
+    books.log.log(request.account_id, now, fresh)
     if decision.action == "done":
         if decision.reason != "legal":
-            workflow.release(
-                ledger,
+            books.ladders.release(
                 request.account_id,
                 request.currency,
                 request.execution,
@@ -99,7 +93,7 @@ def _state(request: StepRequest, decision: dict[str, Any]) -> dict[str, Any]:
 
 
 def handoff_step(
-    ledger: Ledger, policy: Policy, clock: Clock, request: StepRequest, desk: LegalDesk | None = None
+    books: Books, policy: Policy, clock: Clock, request: StepRequest, desk: LegalDesk | None = None
 ) -> dict[str, Any]:
     """The last rung: the account goes to the legal team and gets no more automated notices.
 
@@ -109,18 +103,18 @@ def handoff_step(
     writes the same event. A retry, or an execution the scan starts for a hand-off whose execution died,
     finishes what is missing; the legal team's email is the next state (notify_legal_step)."""
     now = clock.now()
-    snapshot = workflow.load(ledger, request.account_id, request.currency)
+    snapshot = books.ladders.load(request.account_id, request.currency)
     if snapshot.state.status != "legal":
         decision = decide(snapshot, policy, now)
         if decision.next != "handoff":
             return {"handed_off": False, "reason": decision.reason}  # paid, paused... since the wait began
         case_id = case_id_for(request.account_id, request.currency, snapshot.state.episode)
-        workflow.mark_legal(ledger, request.account_id, request.currency, request.execution, case_id, now)
-    progress = workflow.handoff(ledger, request.account_id, request.currency)
+        books.ladders.mark_legal(request.account_id, request.currency, request.execution, case_id, now)
+    progress = books.ladders.handoff(request.account_id, request.currency)
     if progress is None or (progress.open and progress.owner != request.execution):
         return {"handed_off": False, "reason": "owned_by_another_execution"}
     if progress.open:
-        _open_case(ledger, policy, request, progress, desk)
+        _open_case(books, policy, request, progress, desk)
     return {"handed_off": True, "case_id": progress.case_id}
 
 
@@ -138,17 +132,17 @@ def case_claim(snapshot: AccountSnapshot, policy: Policy, at: datetime) -> Owed:
 
 
 def _open_case(
-    ledger: Ledger, policy: Policy, request: StepRequest, progress: workflow.Handoff, desk: LegalDesk | None
+    books: Books, policy: Policy, request: StepRequest, progress: Handoff, desk: LegalDesk | None
 ) -> None:
-    snapshot = workflow.load(ledger, request.account_id, request.currency)
+    snapshot = books.ladders.load(request.account_id, request.currency)
     data: dict[str, Any] = {"case_id": progress.case_id, "packet": f"{progress.case_id}.zip"}
-    case = legal.get_case(ledger, progress.case_id) if desk is not None else None
+    case = legal.get_case(books.cases, progress.case_id) if desk is not None else None
     if case is not None:  # a retry: the case record says what was claimed
         amount_due, charges, currency = case.amount_due, case.charges, case.currency
     else:
         claim = case_claim(snapshot, policy, progress.at)
         amount_due, charges, currency = claim.amount_due, claim.charges_total, claim.currency
-        report_missing_rates(ledger, request.account_id, progress.at, claim, "legal_handoff")
+        report_missing_rates(books, request.account_id, progress.at, claim, "legal_handoff")
         if desk is not None:
             legal.open_case(desk, snapshot, progress.case_id, claim, progress.at)
     data |= {
@@ -158,16 +152,16 @@ def _open_case(
         "total_due": format_amount(amount_due + charges, currency),
     }
     entry = LogEntry(EventType.CASE_OPENED, progress.case_id, data)
-    workflow.log(ledger, request.account_id, progress.at, [entry])
+    books.log.log(request.account_id, progress.at, [entry])
 
 
 def notify_legal_step(
-    ledger: Ledger, clock: Clock, request: StepRequest, desk: LegalDesk | None = None
+    books: Books, clock: Clock, request: StepRequest, desk: LegalDesk | None = None
 ) -> dict[str, Any]:
     """Tell the legal team about the case the hand-off opened (at most once), then close the hand-off:
     the account leaves the daily scan. SendThrottled propagates for the state machine to retry; a case
     whose email SES refused, or whose retries ran out, stays open and the next day's scan comes back."""
-    progress = workflow.handoff(ledger, request.account_id, request.currency)
+    progress = books.ladders.handoff(request.account_id, request.currency)
     if progress is None or not progress.open:
         return {"notified": False, "reason": "no_open_case"}
     if progress.owner != request.execution:
@@ -175,42 +169,34 @@ def notify_legal_step(
     if desk is None:
         outcome: dict[str, Any] = {"notified": False, "reason": "no_legal_desk", "settled": True}
     else:
-        snapshot = workflow.load(ledger, request.account_id, request.currency)
+        snapshot = books.ladders.load(request.account_id, request.currency)
         outcome = legal.notify_opened(desk, snapshot, progress.case_id, clock.now())
     if outcome["settled"]:
-        _finish_handoff(ledger, request, progress)
+        _finish_handoff(books, request, progress)
     return outcome
 
 
-def _finish_handoff(ledger: Ledger, request: StepRequest, progress: workflow.Handoff) -> None:
+def _finish_handoff(books: Books, request: StepRequest, progress: Handoff) -> None:
     # `done` last, once the account is out of the due index: until then the hand-off reads as unfinished
     # and this step's retry comes back to it (the scan no longer sees the account once the index is empty).
-    for item in ledger.query_partition(account_pk(request.account_id), INVOICE_PREFIX):
-        if "due_pk" in item and item.get("currency") == request.currency:
-            ledger.drop_from_due_index(request.account_id, item["invoice_id"], row_hash=item["row_hash"])
-    workflow.finish_handoff(ledger, request.account_id, request.currency, request.execution, progress.case_id)
+    books.ladders.leave_due_index(request.account_id, request.currency)
+    books.ladders.finish_handoff(request.account_id, request.currency, request.execution, progress.case_id)
 
 
 def continue_step(
-    ledger: Ledger, executions: Executions, clock: Clock, request: StepRequest, state_machine_arn: str
+    books: Books, executions: Executions, clock: Clock, request: StepRequest, state_machine_arn: str
 ) -> dict[str, Any]:
     """Hand the account over to a fresh execution (same episode, same ladder position)."""
     match = re.fullmatch(r"(.*)-c(\d+)", request.execution)
     base, number = (match.group(1), int(match.group(2))) if match else (request.execution[:74], 0)
     successor = f"{base}-c{number + 1}"
-    ledger.update(
-        state_key(request.account_id, request.currency),
-        condition="#owner = :me",
-        UpdateExpression="SET #owner = :next",
-        ExpressionAttributeNames={"#owner": "owner"},
-        ExpressionAttributeValues={":me": request.execution, ":next": successor},
-    )
+    books.ladders.pass_on(request.account_id, request.currency, request.execution, successor)
     payload = {"account_id": request.account_id, "currency": request.currency, "round": 0}
     executions.start(state_machine_arn, successor, payload)
     return {"continued_as": successor}
 
 
-def fail_step(ledger: Ledger, clock: Clock, request: StepRequest, error: str, cause: str) -> dict[str, Any]:
+def fail_step(books: Books, clock: Clock, request: StepRequest, error: str, cause: str) -> dict[str, Any]:
     """Record an execution that could not go on, and free the account for tomorrow's scan."""
     now = clock.now()
     entry = LogEntry(
@@ -218,7 +204,7 @@ def fail_step(ledger: Ledger, clock: Clock, request: StepRequest, error: str, ca
         f"{request.execution}#{timestamp(now)}",
         {"execution": request.execution, "error": error[:200], "cause": cause[:1000]},
     )
-    workflow.log(ledger, request.account_id, now, [entry])
-    workflow.release(ledger, request.account_id, request.currency, request.execution, settled=False)
-    metrics.count(metrics.WORKFLOW_FAILED)
+    books.log.log(request.account_id, now, [entry])
+    books.ladders.release(request.account_id, request.currency, request.execution, settled=False)
+    books.counter.count(WORKFLOW_FAILED)
     return {"recorded": True}

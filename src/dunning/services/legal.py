@@ -8,7 +8,7 @@ building the packet again. A payment that arrives later is still applied by the 
 follows the balance and the legal team is told. Download links are never logged, and the archived copy of
 a legal email has its link withheld: whoever holds a link can download the packet until it expires.
 
-    CASE item   PK = CASES, SK = <case_id>   account_id, status, created_at, amount_due, currency,
+    case record (ports.CaseRecords)   case_id, account_id, status, created_at, amount_due, currency,
                                               balance, packet_key, packet_sha256, packet_bytes, updated_at,
                                               charges, total_claimed;
                                               the opening email: notify_status (sending|sent|unconfirmed|
@@ -38,13 +38,9 @@ from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools import Logger
 
-from dunning.adapters import metrics, workflow
-from dunning.adapters.keys import CASES_PK, account_pk, event_sk
-from dunning.adapters.ledger import Ledger
-from dunning.adapters.storage import ObjectStore
 from dunning.domain.account import AccountSnapshot, InvoiceState
 from dunning.domain.clock import rfc3339
-from dunning.domain.events import Event, EventType
+from dunning.domain.events import EventType
 from dunning.domain.ladder import LogEntry
 from dunning.domain.models import strip_bidi_controls
 from dunning.domain.money import format_amount
@@ -55,9 +51,14 @@ from dunning.notices.context import business_of
 from dunning.notices.mime import build_message
 from dunning.notices.render import RenderedNotice
 from dunning.ports import (
+    NOTICE_FAILED,
+    NOTICE_UNCONFIRMED,
     Archive,
+    Books,
+    CaseRecords,
     Documents,
     Mailer,
+    Objects,
     PacketLink,
     PacketLinkSigner,
     SendRejected,
@@ -75,8 +76,8 @@ WITHHELD = "[link withheld from this copy: it grants access to the case packet]"
 class LegalDesk:
     """What the hand-off needs; the escalate handler wires the AWS-backed implementations."""
 
-    ledger: Ledger
-    store: ObjectStore
+    books: Books
+    store: Objects
     ingest_bucket: str
     legal_bucket: str
     archive: Archive
@@ -106,7 +107,7 @@ class Case:
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Case:
         return cls(
-            case_id=item["SK"],
+            case_id=item["case_id"],
             account_id=item["account_id"],
             status=item["status"],
             created_at=item["created_at"],
@@ -125,13 +126,13 @@ def packet_key(case_id: str) -> str:
     return f"cases/{case_id}.zip"
 
 
-def get_case(ledger: Ledger, case_id: str) -> Case | None:
-    item = ledger.get(CASES_PK, case_id)
+def get_case(cases: CaseRecords, case_id: str) -> Case | None:
+    item = cases.case(case_id)
     return Case.from_item(item) if item else None
 
 
-def list_cases(ledger: Ledger) -> list[Case]:
-    return [Case.from_item(item) for item in ledger.query_partition(CASES_PK)]
+def list_cases(cases: CaseRecords) -> list[Case]:
+    return [Case.from_item(item) for item in cases.cases()]
 
 
 def open_case(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, claim: Owed, now: datetime) -> Case:
@@ -145,13 +146,13 @@ def open_case(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, claim: O
     from dunning.packets.archive import write_packet
     from dunning.packets.case import CaseFile
 
-    existing = get_case(desk.ledger, case_id)
+    existing = get_case(desk.books.cases, case_id)
     if existing is not None:
         return existing
     claimed = set(claim.invoice_ids)
     invoices = tuple(invoice for invoice in snapshot.open_invoices() if invoice.invoice_id in claimed)
     currency, owed = claim.currency, claim.amount_due
-    events = tuple(desk.ledger.events(snapshot.account_id))
+    events = tuple(desk.books.log.events(snapshot.account_id))
     # Every notice of this debt SES may have received: an unconfirmed one too (its timeline row says so).
     handed = (EventType.NOTICE_SENT, EventType.NOTICE_UNCONFIRMED)
     emls = (
@@ -189,8 +190,7 @@ def open_case(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, claim: O
         desk.store.put(desk.legal_bucket, packet_key(case_id), buffer, "application/zip")
     stamp = rfc3339(now)
     item = {
-        "PK": CASES_PK,
-        "SK": case_id,
+        "case_id": case_id,
         "kind": "case",
         "account_id": snapshot.account_id,
         "status": "open",
@@ -205,9 +205,9 @@ def open_case(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, claim: O
         "charges": Decimal(manifest["charges"]),
         "total_claimed": Decimal(manifest["total_claimed"]),
     }
-    if not desk.ledger.put_new(item):
+    if not desk.books.cases.add_case(item):
         # Another attempt recorded it meanwhile: its record describes the packet as it stands.
-        return get_case(desk.ledger, case_id) or Case.from_item(item)
+        return get_case(desk.books.cases, case_id) or Case.from_item(item)
     return Case.from_item(item)
 
 
@@ -218,15 +218,9 @@ def balance_changed(desk: LegalDesk, snapshot: AccountSnapshot, case: Case, now:
     )
     if balance == case.balance:
         return
-    desk.ledger.update(
-        (CASES_PK, case.case_id),
-        UpdateExpression="SET balance = :balance, updated_at = :now, #status = :status",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={
-            ":balance": balance,
-            ":now": rfc3339(now),
-            ":status": "open" if balance > 0 else "settled",
-        },
+    desk.books.cases.update_case(
+        case.case_id,
+        {"balance": balance, "updated_at": rfc3339(now), "status": "open" if balance > 0 else "settled"},
     )
     updated = Case(**{**case.__dict__, "balance": balance, "updated_at": rfc3339(now)})
     _notify(desk, updated, snapshot, now, "balance_changed")
@@ -235,7 +229,7 @@ def balance_changed(desk: LegalDesk, snapshot: AccountSnapshot, case: Case, now:
 class _ArchivedNotices(Sequence[tuple[str, bytes]]):
     """The account's sent notices, read from the archive one at a time as the packet is written."""
 
-    def __init__(self, store: ObjectStore, bucket: str, names: tuple[str, ...]) -> None:
+    def __init__(self, store: Objects, bucket: str, names: tuple[str, ...]) -> None:
         self._store = store
         self._bucket = bucket
         self._names = names
@@ -287,7 +281,7 @@ def _notify(desk: LegalDesk, case: Case, snapshot: AccountSnapshot, now: datetim
         },
     )
     # After case_opened (or payment_applied) logged at the same instant.
-    workflow.log(desk.ledger, snapshot.account_id, now, [entry], seq=100)
+    desk.books.log.log(snapshot.account_id, now, [entry], seq=100)
     logger.info("Legal team notified", extra={"case_id": case.case_id, "reason": what})  # never the link
 
 
@@ -338,7 +332,7 @@ def notify_opened(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, now:
     Returns {"notified": bool, "reason": ..., "settled": bool}; settled is False only when SES refused the
     email (the next day's scan tries again). Raises SendThrottled when SES accepted nothing and a retry may
     send, CaseNotRecorded when the hand-off has not stored the case yet."""
-    item = desk.ledger.get(CASES_PK, case_id)
+    item = desk.books.cases.case(case_id)
     if item is None:
         raise CaseNotRecorded(case_id)
     status = item.get("notify_status")
@@ -350,7 +344,7 @@ def notify_opened(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, now:
         # An earlier attempt reserved the email and did not finish. legal_notified logged means SES accepted
         # it and only the acknowledgement was lost; otherwise nobody knows.
         if _notified_event(desk, snapshot.account_id, item) is not None:
-            _update_case(desk.ledger, case_id, {"notify_status": NOTIFY_SENT})
+            desk.books.cases.update_case(case_id, {"notify_status": NOTIFY_SENT})
             return {"notified": True, "reason": "already_sent", "settled": True}
         return _unconfirmed(desk, snapshot.account_id, item, "an earlier attempt stopped after reserving it")
     if not desk.legal_email:
@@ -367,26 +361,14 @@ def notify_opened(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, now:
         "notify_to": desk.legal_email,
         "notify_balance": format_amount(case.balance, case.currency),
     }
-    if not _update_case(
-        desk.ledger,
-        case_id,
-        reserved,
-        condition="attribute_not_exists(#notify_status) OR #notify_status = :failed",
-        values={":failed": NOTIFY_FAILED},
-    ):
+    if not desk.books.cases.update_case(case_id, reserved, when=(None, NOTIFY_FAILED)):
         return {"notified": False, "reason": "already_attempted", "settled": True}
     item = {**item, **reserved}
     try:
         message_id = desk.mailer.send(desk.policy.sender, [desk.legal_email], raw, None)
     except SendThrottled:
         # SES accepted nothing: free the reservation so that the state machine's retry may send.
-        desk.ledger.update(
-            (CASES_PK, case_id),
-            condition="#notify_status = :sending",
-            UpdateExpression="REMOVE #notify_status",
-            ExpressionAttributeNames={"#notify_status": "notify_status"},
-            ExpressionAttributeValues={":sending": NOTIFY_SENDING},
-        )
+        desk.books.cases.update_case(case_id, {"notify_status": None}, when=(NOTIFY_SENDING,))
         raise
     except SendUnconfirmed as exc:
         return _unconfirmed(desk, snapshot.account_id, item, str(exc))
@@ -394,35 +376,18 @@ def notify_opened(desk: LegalDesk, snapshot: AccountSnapshot, case_id: str, now:
         return _refused(desk, snapshot.account_id, item, now, str(exc))
     # SES has the message. Logged first, acknowledged after: a retry that finds the reservation still
     # `sending` and the event logged knows that it went out.
-    workflow.log(desk.ledger, snapshot.account_id, now, [_notified_entry(item, message_id)], _NOTIFIED_SEQ)
-    _update_case(desk.ledger, case_id, {"notify_status": NOTIFY_SENT, "message_id": message_id})
+    desk.books.log.log(snapshot.account_id, now, [_notified_entry(item, message_id)], _NOTIFIED_SEQ)
+    desk.books.cases.update_case(case_id, {"notify_status": NOTIFY_SENT, "message_id": message_id})
     logger.info("Legal team notified", extra={"case_id": case_id, "reason": "opened"})  # never the link
     return {"notified": True, "reason": "sent", "settled": True}
-
-
-def _update_case(
-    ledger: Ledger,
-    case_id: str,
-    fields: Mapping[str, Any],
-    *,
-    condition: str | None = None,
-    values: Mapping[str, Any] | None = None,
-) -> bool:
-    return ledger.update(
-        (CASES_PK, case_id),
-        condition=condition,
-        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
-        ExpressionAttributeNames={f"#{name}": name for name in fields},
-        ExpressionAttributeValues={**{f":{name}": value for name, value in fields.items()}, **(values or {})},
-    )
 
 
 def _notified_entry(item: Mapping[str, Any], message_id: str) -> LogEntry:
     return LogEntry(
         EventType.LEGAL_NOTIFIED,
-        f"{item['SK']}#opened",
+        f"{item['case_id']}#opened",
         {
-            "case_id": item["SK"],
+            "case_id": item["case_id"],
             "to": item["notify_to"],
             "eml": item["notify_eml"],
             "message_id": message_id,
@@ -434,15 +399,13 @@ def _notified_entry(item: Mapping[str, Any], message_id: str) -> LogEntry:
 
 def _notified_event(desk: LegalDesk, account_id: str, item: Mapping[str, Any]) -> dict[str, Any] | None:
     at = datetime.fromisoformat(item["notified_at"])
-    entry = _notified_entry(item, "")
-    event = Event(at, entry.type, account_id, identity=entry.identity, seq=_NOTIFIED_SEQ)
-    return desk.ledger.get(account_pk(account_id), event_sk(event))
+    return desk.books.log.logged_event(account_id, at, _notified_entry(item, ""), _NOTIFIED_SEQ)
 
 
 def _unconfirmed(desk: LegalDesk, account_id: str, item: Mapping[str, Any], reason: str) -> dict[str, Any]:
     """SES may have the email: never send it again; say so loudly, for a person to check (the archived
     copy is `eml`)."""
-    case_id = item["SK"]
+    case_id = item["case_id"]
     entry = LogEntry(
         EventType.NOTICE_UNCONFIRMED,
         f"{case_id}#opened",
@@ -454,15 +417,13 @@ def _unconfirmed(desk: LegalDesk, account_id: str, item: Mapping[str, Any], reas
             "reason": reason[:1000],
         },
     )
-    workflow.log(desk.ledger, account_id, datetime.fromisoformat(item["notified_at"]), [entry], _NOTIFIED_SEQ)
-    _update_case(
-        desk.ledger,
+    desk.books.log.log(account_id, datetime.fromisoformat(item["notified_at"]), [entry], _NOTIFIED_SEQ)
+    desk.books.cases.update_case(
         case_id,
         {"notify_status": NOTIFY_UNCONFIRMED, "notify_error": reason[:1000]},
-        condition="#notify_status = :sending",
-        values={":sending": NOTIFY_SENDING},
+        when=(NOTIFY_SENDING,),
     )
-    metrics.count(metrics.NOTICE_UNCONFIRMED)
+    desk.books.counter.count(NOTICE_UNCONFIRMED)
     logger.warning(
         "SES may or may not have accepted the legal team's email; it is not sent again",
         extra={"case_id": case_id, "eml": item["notify_eml"], "reason": reason[:1000]},
@@ -474,15 +435,15 @@ def _refused(
     desk: LegalDesk, account_id: str, item: Mapping[str, Any], now: datetime, reason: str
 ) -> dict[str, Any]:
     """SES refused the email: nothing went out, and the reservation may be taken again (next day's scan)."""
-    case_id = item["SK"]
-    _update_case(desk.ledger, case_id, {"notify_status": NOTIFY_FAILED, "notify_error": reason[:1000]})
+    case_id = item["case_id"]
+    desk.books.cases.update_case(case_id, {"notify_status": NOTIFY_FAILED, "notify_error": reason[:1000]})
     entry = LogEntry(
         EventType.NOTICE_FAILED,
         f"{case_id}#opened#{rfc3339(now)}",
         {"stage": LEGAL_STAGE, "case_id": case_id, "reason": reason[:1000]},
     )
-    workflow.log(desk.ledger, account_id, now, [entry], _NOTIFIED_SEQ)
-    metrics.count(metrics.NOTICE_FAILED)
+    desk.books.log.log(account_id, now, [entry], _NOTIFIED_SEQ)
+    desk.books.counter.count(NOTICE_FAILED)
     logger.warning(
         "SES refused the legal team's email; the next daily scan tries again",
         extra={"case_id": case_id, "reason": reason[:1000]},
@@ -557,11 +518,11 @@ def payments_received(desk: LegalDesk, accounts: set[str], at: datetime) -> None
     """After an upload of payments: every account among them that is with the legal team gets its case
     balance updated, and the legal team an email."""
     for account_id in sorted(accounts):
-        states = workflow.load(desk.ledger, account_id).states
+        states = desk.books.ladders.load(account_id).states
         for currency, state in sorted(states.items(), key=lambda pair: pair[0] or ""):
             if state.status != "legal" or not state.case_id:
                 continue
-            case = get_case(desk.ledger, state.case_id)
+            case = get_case(desk.books.cases, state.case_id)
             if case is not None:
-                view = workflow.load(desk.ledger, account_id, currency or case.currency)
+                view = desk.books.ladders.load(account_id, currency or case.currency)
                 balance_changed(desk, view, case, at)

@@ -12,27 +12,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from dunning.adapters import workflow
-from dunning.adapters.keys import DUE_SHARDS, LEGACY_STATE_SK, account_pk, due_pk, due_sk_through, state_key
-from dunning.adapters.ledger import Ledger
 from dunning.domain.calendar import local_date
 from dunning.domain.clock import Clock
 from dunning.domain.naming import execution_name
 from dunning.domain.policy import Policy
+from dunning.ports import DueEntry, Ladders, Workflows
 
 logger = Logger(service="dunning", child=True)
-
-
-class Workflows(Protocol):
-    def start(self, name: str, payload: dict[str, Any]) -> bool:
-        """Start an execution; False when one with this name already exists."""
-        ...
-
-    def is_running(self, name: str) -> bool: ...
 
 
 @dataclass
@@ -48,44 +38,42 @@ class ScanSummary:
 Ladder = tuple[str, str]  # (account_id, currency): one ladder each
 
 
-def due_invoices(ledger: Ledger, through: date) -> tuple[dict[Ladder, list[dict[str, Any]]], int]:
+def due_invoices(ladders: Ladders, through: date) -> tuple[dict[Ladder, list[DueEntry]], int]:
     """Index entries due on or before `through`, grouped by account and currency, and how many items were
     read."""
-    by_ladder: dict[Ladder, list[dict[str, Any]]] = defaultdict(list)
+    by_ladder: dict[Ladder, list[DueEntry]] = defaultdict(list)
     read = 0
-    upper = due_sk_through(through)
-    for shard in range(DUE_SHARDS):
-        for item in ledger.query_index(due_pk(shard), upper):
-            read += 1
-            by_ladder[(item["account_id"], item["currency"])].append(item)
+    for entry in ladders.due_through(through):
+        read += 1
+        by_ladder[(entry.account_id, entry.currency)].append(entry)
     return by_ladder, read
 
 
-def run_scan(ledger: Ledger, workflows: Workflows, policy: Policy, clock: Clock) -> ScanSummary:
+def run_scan(ladders: Ladders, workflows: Workflows, policy: Policy, clock: Clock) -> ScanSummary:
     today = local_date(clock.now(), policy.business_timezone)
     through = today + timedelta(days=policy.longest_lead_days)
-    ladders, read = due_invoices(ledger, through)
+    due, read = due_invoices(ladders, through)
     summary = ScanSummary(
         scanned_through=through.isoformat(),
         items_read=read,
-        accounts=len({account_id for account_id, _ in ladders}),
+        accounts=len({account_id for account_id, _ in due}),
     )
-    for account_id, currency in sorted(ladders):
-        anchor = min(ladders[(account_id, currency)], key=lambda item: (item["due_on"], item["invoice_id"]))
-        name = execution_name(account_id, currency, anchor["due_on"], anchor["invoice_id"])
+    for account_id, currency in sorted(due):
+        anchor = min(due[(account_id, currency)], key=lambda entry: (entry.due_on, entry.invoice_id))
+        name = execution_name(account_id, currency, anchor.due_on, anchor.invoice_id)
         payload = {"account_id": account_id, "currency": currency, "round": 0}
         if workflows.start(name, payload):
             summary.started.append(name)
         elif workflows.is_running(name):
             summary.already_running += 1
         else:
-            _restart_if_orphaned(ledger, workflows, (account_id, currency), name, today, payload, summary)
+            _restart_if_orphaned(ladders, workflows, (account_id, currency), name, today, payload, summary)
     logger.info("Scan finished", extra={"summary": summary.__dict__ | {"started": len(summary.started)}})
     return summary
 
 
 def _restart_if_orphaned(
-    ledger: Ledger,
+    ladders: Ladders,
     workflows: Workflows,
     ladder: Ladder,
     name: str,
@@ -98,19 +86,14 @@ def _restart_if_orphaned(
     hand-off to the legal team keeps the account in the due index until it is finished, so one whose
     execution failed half-way is found here and restarted straight at the hand-off."""
     account_id, currency = ladder
-    state = (
-        ledger.get(*state_key(account_id, currency))
-        or ledger.get(account_pk(account_id), LEGACY_STATE_SK)
-        or {}
-    )
-    owner = state.get("owner")
-    legal = state.get("status") == "legal"
-    if (legal and state.get("handoff") != workflow.HANDOFF_OPEN) or (owner and workflows.is_running(owner)):
+    state = ladders.state(account_id, currency)
+    owner, legal = state.owner, state.legal
+    if (legal and not state.handoff_open) or (owner and workflows.is_running(owner)):
         summary.left_alone += 1
         return
     restart = f"{name[:68]}-r{today.strftime('%Y%m%d')}"
     if legal:
-        if workflow.take_over_handoff(ledger, account_id, currency, owner, restart) and workflows.start(
+        if ladders.take_over_handoff(account_id, currency, owner, restart) and workflows.start(
             restart, {**payload, "resume": "handoff"}
         ):
             summary.started.append(restart)
@@ -118,7 +101,7 @@ def _restart_if_orphaned(
             summary.left_alone += 1
         return
     if owner:
-        workflow.release_dead_owner(ledger, account_id, currency, owner)
+        ladders.release_dead_owner(account_id, currency, owner)
     if workflows.start(restart, payload):
         summary.started.append(restart)
     else:

@@ -30,8 +30,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from dunning.adapters import metrics, workflow
-from dunning.adapters.ledger import Ledger, plain
 from dunning.domain.account import AccountSnapshot, InvoiceState, NoticeRecord
 from dunning.domain.calendar import local_date
 from dunning.domain.clock import Clock, rfc3339
@@ -47,13 +45,26 @@ from dunning.domain.ladder import (
 from dunning.domain.models import postal_address_lines
 from dunning.domain.money import format_amount
 from dunning.domain.naming import eml_name
+from dunning.domain.notices import FAILED, SENDING, SENT, UNCONFIRMED, NoticeId, said, sent_entry
 from dunning.domain.owed import Owed, charge_to_json, owed
 from dunning.domain.policy import Policy
 from dunning.notices.context import business_of, notice_invoice
 from dunning.notices.mime import Attachment, UnsendableAddress, build_message
 from dunning.notices.render import NoticeContext, render_notice
-from dunning.ports import Archive, Documents, Mailer, SendRejected, SendThrottled, SendUnconfirmed
-from dunning.services import suppression
+from dunning.ports import (
+    MISSING_REFERENCE_RATE,
+    NOTICE_FAILED,
+    NOTICE_UNCONFIRMED,
+    Archive,
+    Books,
+    Documents,
+    Ladders,
+    Mailer,
+    Record,
+    SendRejected,
+    SendThrottled,
+    SendUnconfirmed,
+)
 
 logger = Logger(service="dunning", child=True)
 
@@ -70,10 +81,15 @@ class SendRequest:
     execution: str
     currency: str
 
+    @property
+    def notice(self) -> NoticeId:
+        """The notice this request sends: every step of the send reads or writes its one record."""
+        return NoticeId(self.account_id, self.currency, self.episode, self.stage)
+
 
 @dataclass(frozen=True)
 class Collaborators:
-    ledger: Ledger
+    books: Books
     mailer: Mailer
     archive: Archive
     documents: Documents
@@ -82,36 +98,17 @@ class Collaborators:
     template_dirs: Sequence[Path]
 
 
-# The notice record of this request (account, currency, episode, stage): every step of the send reads or
-# writes the same one.
-def _status(request: SendRequest, ledger: Ledger) -> dict[str, Any] | None:
-    return workflow.notice_status(
-        ledger, request.account_id, request.currency, request.episode, request.stage
-    )
-
-
-def _finish(request: SendRequest, deps: Collaborators, status: str, **fields: Any) -> bool:
-    return workflow.finish_send(
-        deps.ledger, request.account_id, request.currency, request.episode, request.stage, status, **fields
-    )
-
-
-def _cancel(request: SendRequest, deps: Collaborators) -> None:
-    workflow.cancel_send(deps.ledger, request.account_id, request.currency, request.episode, request.stage)
-
-
 def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
     now = deps.clock.now()
-    ledger = deps.ledger
-    snapshot = workflow.load(ledger, request.account_id, request.currency)
-    existing = _status(request, deps.ledger)
-    if existing is not None and existing.get("status") != workflow.FAILED:
+    snapshot = deps.books.ladders.load(request.account_id, request.currency)
+    existing = deps.books.ladders.notice_status(request.notice)
+    if existing is not None and existing.get("status") != FAILED:
         return _already_attempted(request, deps, existing, now)
 
     decision = decide(snapshot, deps.policy, now)
     if not _still_due(request, snapshot, decision, now):
         reason = _SKIP_REASON.get(decision.reason, decision.reason)
-        _skip(ledger, request, now, reason)
+        _skip(deps.books, request, now, reason)
         return {"sent": False, "reason": reason}
     return _send(request, deps, snapshot, decision, now)
 
@@ -130,7 +127,7 @@ def _still_due(request: SendRequest, snapshot: AccountSnapshot, decision: Decisi
 def _recheck(request: SendRequest, deps: Collaborators, reserved_at: datetime) -> str | None:
     """The last look before SES: None if the notice is still due, else why not (e.g. `paid`)."""
     now = deps.clock.now()
-    snapshot = workflow.load(deps.ledger, request.account_id, request.currency)
+    snapshot = deps.books.ladders.load(request.account_id, request.currency)
     mine = (request.currency, request.episode, request.stage)
     ours = (rfc3339(reserved_at), request.currency)
 
@@ -140,7 +137,7 @@ def _recheck(request: SendRequest, deps: Collaborators, reserved_at: datetime) -
             return False
         # Another currency's notice being sent at the same moment: the one reserved first (then the currency
         # first in the alphabet) goes, the other waits for the gap; never both, never neither.
-        return not (notice.status == workflow.SENDING and (notice.at, notice.currency or "") > ours)
+        return not (notice.status == SENDING and (notice.at, notice.currency or "") > ours)
 
     snapshot = dataclasses.replace(
         snapshot,
@@ -214,7 +211,7 @@ def _send(
         name = f"{stage.name.replace('_', '-')}-{today.isoformat()}.pdf"
         attachments[name] = Attachment(name, letter_pdf(context, rendered))
     addresses = [str(address) for address in snapshot.profile.get("emails", [])]
-    blocked = suppression.suppressed(deps.ledger, addresses)
+    blocked = deps.books.suppressions.suppressed(addresses)
     recipients = [address for address in addresses if address not in blocked]
     if not recipients:
         return _pass_over(request, deps, now, "suppressed")
@@ -232,10 +229,8 @@ def _send(
         )
     except UnsendableAddress as exc:
         # SES would refuse it (no SMTPUTF8): refused here, before anything is handed over, the same way.
-        if not workflow.begin_send(
-            deps.ledger, request.account_id, currency, request.episode, stage.name, now, ""
-        ):
-            existing = _status(request, deps.ledger)
+        if not deps.books.ladders.begin_send(request.notice, now, ""):
+            existing = deps.books.ladders.notice_status(request.notice)
             return _already_attempted(request, deps, existing or {}, now)
         return _refused(request, deps, now, f"unsendable address: {exc}")
     archive_key = f"notices/{name}"
@@ -251,41 +246,28 @@ def _send(
         "eml": name,
         "charge_lines": [charge_to_json(line) for line in due.charges],
     }
-    if not workflow.begin_send(
-        deps.ledger, request.account_id, currency, request.episode, stage.name, now, archive_key, notice
-    ):
-        existing = _status(request, deps.ledger)
+    if not deps.books.ladders.begin_send(request.notice, now, archive_key, notice):
+        existing = deps.books.ladders.notice_status(request.notice)
         return _already_attempted(request, deps, existing or {}, now)
     reason = _recheck(request, deps, now)
     if reason is not None:
         # Paid, promised, disputed or paused while the notice was being made: it never goes out.
-        _cancel(request, deps)
-        _skip(deps.ledger, request, now, reason)
+        deps.books.ladders.cancel_send(request.notice)
+        _skip(deps.books, request, now, reason)
         return {"sent": False, "reason": reason}
     try:
         message_id = deps.mailer.send(deps.policy.sender, recipients, raw, request.account_id)
     except SendThrottled:
-        _cancel(request, deps)
+        deps.books.ladders.cancel_send(request.notice)
         raise
     except SendRejected as exc:
         return _refused(request, deps, now, str(exc))
     except SendUnconfirmed as exc:
         return _unconfirmed(request, deps, now, notice, f"SES's answer was lost: {exc}")
     # From here on SES has the message: a failure below must never lead to sending it again.
-    workflow.log(
-        deps.ledger,
-        request.account_id,
-        now,
-        [workflow.sent_entry(currency, request.episode, stage.name, notice, message_id)],
-    )
-    report_missing_rates(deps.ledger, request.account_id, now, due, stage.name)
-    _finish(
-        request,
-        deps,
-        "sent",
-        message_id=message_id,
-        recipients=len(recipients),
-    )
+    deps.books.log.log(request.account_id, now, [sent_entry(request.notice, notice, message_id)])
+    report_missing_rates(deps.books, request.account_id, now, due, stage.name)
+    deps.books.ladders.finish_send(request.notice, SENT, message_id=message_id, recipients=len(recipients))
     logger.info(
         "Notice sent", extra={"account_id": request.account_id, "stage": stage.name, "message_id": message_id}
     )
@@ -295,16 +277,11 @@ def _send(
 def _refused(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
     """Nothing went out (the reservation is held): mark it failed so that the next business day's attempt
     may take it, log notice_failed, count the alarm's metric."""
-    _finish(
-        request,
-        deps,
-        workflow.FAILED,
-        error=reason[:1000],
-    )
+    deps.books.ladders.finish_send(request.notice, FAILED, error=reason[:1000])
     identity = f"{request.currency}#{request.episode}#{request.stage}#{rfc3339(now)}"
     entry = LogEntry(EventType.NOTICE_FAILED, identity, {"stage": request.stage, "reason": reason[:1000]})
-    workflow.log(deps.ledger, request.account_id, now, [entry])
-    metrics.count(metrics.NOTICE_FAILED)
+    deps.books.log.log(request.account_id, now, [entry])
+    deps.books.counter.count(NOTICE_FAILED)
     logger.warning(
         "SES refused the notice; the stage is tried again on the next business day",
         extra={"account_id": request.account_id, "stage": request.stage, "reason": reason[:1000]},
@@ -317,27 +294,12 @@ def _unconfirmed(
 ) -> dict[str, Any]:
     """SES may have the message: never send it again; say so loudly, with everything a person needs to
     check it (the archived copy is `eml`)."""
-    workflow.log(
-        deps.ledger,
-        request.account_id,
-        at,
-        [
-            LogEntry(
-                EventType.NOTICE_UNCONFIRMED,
-                workflow.notice_identity(request.currency, request.episode, request.stage),
-                {**workflow.said(notice), "stage": request.stage, "reason": reason},
-            )
-        ],
-    )
-    if not _finish(
-        request,
-        deps,
-        workflow.UNCONFIRMED,
-        only_if=(workflow.SENDING,),
-        reason=reason,
-    ):
+    data = {**said(notice), "stage": request.stage, "reason": reason}
+    entry = LogEntry(EventType.NOTICE_UNCONFIRMED, request.notice.identity, data)
+    deps.books.log.log(request.account_id, at, [entry])
+    if not deps.books.ladders.finish_send(request.notice, UNCONFIRMED, only_if=(SENDING,), reason=reason):
         return {"sent": False, "reason": "already_sent"}  # SES's Send event confirmed it meanwhile
-    metrics.count(metrics.NOTICE_UNCONFIRMED)
+    deps.books.counter.count(NOTICE_UNCONFIRMED)
     logger.warning(
         "SES may or may not have accepted this notice; it is not sent again",
         extra={"account_id": request.account_id, "stage": request.stage, "reason": reason},
@@ -346,26 +308,22 @@ def _unconfirmed(
 
 
 def _already_attempted(
-    request: SendRequest, deps: Collaborators, existing: dict[str, Any], now: datetime
+    request: SendRequest, deps: Collaborators, existing: Record, now: datetime
 ) -> dict[str, Any]:
     status = existing.get("status")
     if status == "sending":
         # An earlier attempt reserved the notice and did not finish: it died, or timed out, somewhere
         # between the reservation and the acknowledgement.
         started = datetime.fromisoformat(str(existing["started_at"]))
-        notice = plain(existing.get("notice") or {"stage": request.stage})
-        logged = workflow.logged_event(
-            deps.ledger,
-            request.account_id,
-            started,
-            workflow.sent_entry(request.currency, request.episode, request.stage, notice, ""),
+        notice = existing.get("notice") or {"stage": request.stage}
+        logged = deps.books.log.logged_event(
+            request.account_id, started, sent_entry(request.notice, notice, "")
         )
         if logged is not None:
             # SES accepted it and notice_sent was logged: only the acknowledgement was lost.
-            _finish(
-                request,
-                deps,
-                "sent",
+            deps.books.ladders.finish_send(
+                request.notice,
+                SENT,
                 message_id=logged.get("message_id", ""),
                 recipients=len(logged.get("to", [])),
             )
@@ -379,45 +337,41 @@ def _already_attempted(
 def _pass_over(request: SendRequest, deps: Collaborators, now: datetime, reason: str) -> dict[str, Any]:
     """This stage's notice cannot be emailed (opted out, every address suppressed): record the stage as
     passed so the ladder moves on to its later steps (and the hand-off) instead of retrying it."""
-    workflow.begin_send(
-        deps.ledger, request.account_id, request.currency, request.episode, request.stage, now, archive_key=""
-    )
-    _finish(
-        request,
-        deps,
-        "skipped",
-        reason=reason,
-    )
-    _skip(deps.ledger, request, now, reason)
+    deps.books.ladders.begin_send(request.notice, now, archive_key="")
+    deps.books.ladders.finish_send(request.notice, "skipped", reason=reason)
+    _skip(deps.books, request, now, reason)
     return {"sent": False, "reason": reason}
 
 
-def _skip(ledger: Ledger, request: SendRequest, now: datetime, reason: str) -> None:
+def _skip(books: Books, request: SendRequest, now: datetime, reason: str) -> None:
     identity = f"{request.currency}#{request.episode}#{request.stage}#{reason}#{rfc3339(now)[:10]}"
-    workflow.log(
-        ledger,
-        request.account_id,
-        now,
-        [
-            LogEntry(EventType.NOTICE_SKIPPED, identity, {"stage": request.stage, "reason": reason}),
-        ],
-    )
+    entry = LogEntry(EventType.NOTICE_SKIPPED, identity, {"stage": request.stage, "reason": reason})
+    books.log.log(request.account_id, now, [entry])
 
 
-def report_missing_rates(ledger: Ledger, account_id: str, at: datetime, due: Owed, stage: str) -> None:
+def ladder_currency(ladders: Ladders, account_id: str, currency: str | None) -> str:
+    """The currency an execution walks; an execution started before ladders were per currency carries
+    none and walks the currency of the account's earliest open invoice (what it walked before)."""
+    if currency:
+        return currency
+    owed_in = ladders.load(account_id).currencies()
+    return owed_in[0] if owed_in else "EUR"
+
+
+def report_missing_rates(books: Books, account_id: str, at: datetime, due: Owed, stage: str) -> None:
     """Interest that could not be computed (no reference rate for some days) is a loud failure: logged as
     `charges_incomplete` (the summary and report list it; the charge module counted the alarm's metric)."""
     if not due.missing_rates:
         return
     # The alarm counts each stretch of days left out.
-    metrics.count(metrics.MISSING_REFERENCE_RATE, len(due.missing_rates))
+    books.counter.count(MISSING_REFERENCE_RATE, len(due.missing_rates))
     reasons = [missing.describe() for missing in due.missing_rates]
     entry = LogEntry(
         EventType.CHARGES_INCOMPLETE,
         f"{due.currency}#{stage}#{due.on.isoformat()}",
         {"stage": stage, "currency": due.currency, "reason": "; ".join(reasons)[:1000]},
     )
-    workflow.log(ledger, account_id, at, [entry])
+    books.log.log(account_id, at, [entry])
     logger.warning(
         "Interest left out: reference rate missing", extra={"account_id": account_id, "stage": stage}
     )

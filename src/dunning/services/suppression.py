@@ -23,17 +23,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parseaddr
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from dunning.adapters import workflow
-from dunning.adapters.keys import delivery_report_key, suppressed_key
-from dunning.adapters.ledger import Item, Ledger
 from dunning.domain.clock import current_clock
 from dunning.domain.events import Event, EventType
-from dunning.ports import ACCOUNT_TAG, account_from_tag
+from dunning.domain.ladder import LogEntry
+from dunning.domain.models import normalize_address
+from dunning.domain.notices import SENDING, SENT, UNCONFIRMED, NoticeId, sent_entry
+from dunning.ports import ACCOUNT_TAG, Books, Record, Suppressions, account_from_tag
 
 BOUNCE = "bounce"
 COMPLAINT = "complaint"
@@ -61,18 +60,7 @@ DESTINATION_EVENT_TYPES = {
 NOTICE_HEADER = "X-Dunning-Notice"
 
 
-def normalize(address: str) -> str:
-    """The bare address, lower-case: SES reports may carry a display name ("Jane <jane@example.com>")."""
-    bare = parseaddr(address)[1] or address
-    return bare.strip().lower()
-
-
-def suppression_key(address: str) -> tuple[str, str]:
-    return suppressed_key(normalize(address))
-
-
-def delivery_key(message_id: str, reason: str, address: str) -> tuple[str, str]:
-    return delivery_report_key(message_id, reason, normalize(address))
+normalize = normalize_address
 
 
 def _stamp(at: datetime) -> str:
@@ -87,7 +75,7 @@ def _stamp(at: datetime) -> str:
 
 
 def suppress(
-    ledger: Ledger,
+    suppressions: Suppressions,
     address: str,
     reason: str,
     detail: str,
@@ -111,38 +99,19 @@ def suppress(
     }
     if account_id:
         fields["account_id"] = account_id
-    # An UpdateItem rather than a conditional put: renewing a lifted suppression must also drop lifted_at.
-    return ledger.update(
-        suppression_key(address),
-        condition="attribute_not_exists(PK) OR lifted_at < :at",
-        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields) + " REMOVE lifted_at",
-        ExpressionAttributeNames={f"#{name}": name for name in fields},
-        ExpressionAttributeValues={f":{name}": value for name, value in fields.items()},
-    )
+    return suppressions.suppress(address, fields, fields["at"])
 
 
-def suppressed(ledger: Ledger, addresses: Iterable[str]) -> set[str]:
+def suppressed(suppressions: Suppressions, addresses: Iterable[str]) -> set[str]:
     """Which of `addresses` (returned as given, whatever their case) must not be mailed."""
-    keys = {address: suppression_key(address) for address in addresses if normalize(address)}
-    found = ledger.get_many(keys.values())
-    return {
-        address
-        for address, key in keys.items()
-        if (item := found.get(key)) is not None and "lifted_at" not in item
-    }
+    return suppressions.suppressed(addresses)
 
 
-def lift(ledger: Ledger, address: str, *, at: datetime | None = None) -> bool:
+def lift(suppressions: Suppressions, address: str, *, at: datetime | None = None) -> bool:
     """Mail `address` again (a person fixed the mailbox); False when it was not suppressed.
 
-    The item stays, marked lifted, so that a stale re-delivery of the report cannot suppress it again."""
-    when = at or current_clock().now()
-    return ledger.update(
-        suppression_key(address),
-        condition="attribute_exists(PK) AND attribute_not_exists(lifted_at)",
-        UpdateExpression="SET lifted_at = :at",
-        ExpressionAttributeValues={":at": _stamp(when)},
-    )
+    The record stays, marked lifted, so that a stale re-delivery of the report cannot suppress it again."""
+    return suppressions.lift(address, _stamp(at or current_clock().now()))
 
 
 # --- SES event records (as EventBridge delivers them) -------------------------------------------------------
@@ -290,11 +259,8 @@ def reports(record: SesEventRecord) -> list[DeliveryReport]:
     ]
 
 
-def _delivery_item(report: DeliveryReport) -> Item:
-    pk, sk = delivery_key(report.message_id, report.reason, report.address)
-    item: Item = {
-        "PK": pk,
-        "SK": sk,
+def _delivery_record(report: DeliveryReport) -> Record:
+    item: Record = {
         "kind": "delivery",
         "message_id": report.message_id,
         "address": report.address,
@@ -307,11 +273,11 @@ def _delivery_item(report: DeliveryReport) -> Item:
     return item
 
 
-def _first_report(ledger: Ledger, report: DeliveryReport) -> tuple[DeliveryReport, bool]:
+def _first_report(suppressions: Suppressions, report: DeliveryReport) -> tuple[DeliveryReport, bool]:
     """The first report of this (message, reason, address), and whether `report` is it."""
-    if ledger.put_new(_delivery_item(report)):
+    if suppressions.add_report(_delivery_record(report)):
         return report, True
-    stored = ledger.get(*delivery_key(report.message_id, report.reason, report.address))
+    stored = suppressions.report(report.message_id, report.reason, report.address)
     if stored is None:  # removed since; nothing older to agree with
         return report, False
     first = DeliveryReport(
@@ -352,7 +318,7 @@ class Outcome:
         }
 
 
-def record_ses_event(ledger: Ledger, record: SesEventRecord) -> Outcome:
+def record_ses_event(books: Books, record: SesEventRecord) -> Outcome:
     """Suppress and log what an SES event record reports; safe to run again on the same record.
 
     Order matters for a retry after a crash: the DELIVERY item (which fixes the event's time) goes first,
@@ -362,20 +328,51 @@ def record_ses_event(ledger: Ledger, record: SesEventRecord) -> Outcome:
         notice, account_id = record.mail.notice, record.mail.account_id
         if notice is not None and account_id is not None:
             at = current_clock().now()
-            outcome.confirmed = workflow.confirm_sent(ledger, account_id, *notice, record.mail.message_id, at)
+            currency, episode, stage = notice
+            which = NoticeId(account_id, currency, episode, stage)
+            outcome.confirmed = confirm_sent(books, which, record.mail.message_id, at)
         return outcome
     events: list[Event] = []
     for report in reports(record):
-        first, is_new = _first_report(ledger, report)
+        first, is_new = _first_report(books.suppressions, report)
         outcome.reports += 1
         outcome.new_reports += is_new
         if first.suppresses and suppress(
-            ledger, first.address, first.reason, first.detail, first.at, first.message_id, first.account_id
+            books.suppressions,
+            first.address,
+            first.reason,
+            first.detail,
+            first.at,
+            first.message_id,
+            first.account_id,
         ):
             outcome.suppressed += 1
         if first.account_id:
             events.append(first.event())
     if events:
-        ledger.append_events(events)
+        books.log.log(record.mail.account_id or "", current_clock().now(), events)
         outcome.logged = len(events)
     return outcome
+
+
+def confirm_sent(books: Books, notice: NoticeId, message_id: str, at: datetime) -> bool:
+    """SES reports it accepted this notice (its Send event). An attempt whose answer was lost (`sending` or
+    `unconfirmed`) becomes what a successful one makes: notice_sent logged at the attempt's own time, then
+    the reservation `sent`; `notice_confirmed` says that it was settled this way. False if nothing was
+    waiting for this confirmation."""
+    item = books.ladders.notice_status(notice)
+    if item is None or item.get("status") not in (SENDING, UNCONFIRMED) or not item.get("notice"):
+        return False
+    was, what = item["status"], item["notice"]
+    started = datetime.fromisoformat(str(item["started_at"]))
+    books.log.log(notice.account_id, started, [sent_entry(notice, what, message_id)])
+    recipients = len(what.get("to", []))
+    waiting = (SENDING, UNCONFIRMED)
+    if not books.ladders.finish_send(
+        notice, SENT, only_if=waiting, message_id=message_id, recipients=recipients
+    ):
+        return False
+    if was == UNCONFIRMED:
+        data = {"stage": notice.stage, "message_id": message_id, "eml": what.get("eml", "")}
+        books.log.log(notice.account_id, at, [LogEntry(EventType.NOTICE_CONFIRMED, notice.identity, data)])
+    return True
