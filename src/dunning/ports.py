@@ -317,6 +317,10 @@ class Books:
 # Decimal, as stored). Ingest builds them (dunning.ingest.records); the ledger keys and indexes them. A record
 # read back may carry the stored item's own attributes too: pass it back as it is.
 StoredRecord = dict[str, Any]
+# A new invoice: its record, and whether it goes in the due index.
+NewInvoice = tuple[StoredRecord, bool]
+# A document claim: (account_id, file name), the account's invoices look for that document.
+Claim = tuple[str, str]
 
 
 class ObjectGone(LookupError):
@@ -416,10 +420,7 @@ class IngestLedger(Protocol):
     def invoice(self, account_id: str, invoice_id: str) -> StoredRecord | None: ...
 
     def add_invoices(
-        self,
-        invoices: Sequence[tuple[StoredRecord, bool]],
-        profiles: Sequence[StoredRecord],
-        claims: Sequence[tuple[str, str]],
+        self, invoices: Sequence[NewInvoice], profiles: Sequence[StoredRecord], claims: Sequence[Claim]
     ) -> None:
         """Write new invoices (each with whether it goes in the due index), account profiles and document
         claims ((account_id, file name): the account's invoices look for that document), unconditionally."""

@@ -17,7 +17,7 @@ from dunning.adapters.keys import account_pk
 from dunning.adapters.ledger import Ledger
 from dunning.domain.ladder import LogEntry
 from dunning.domain.notices import FAILED, SENDING, SENT, UNCONFIRMED, NoticeId
-from dunning.local.embedded_aws import embedded_aws
+from dunning.local.embedded_aws import EmbeddedAws, embedded_aws
 from dunning.ports import Books, DueEntry, LadderState
 from dunning.runtime.wiring import ledger_books
 from tests.support.fakes import MemoryRecords, fake_books
@@ -26,6 +26,27 @@ from tests.support.given import ACCOUNT, at, customer, invoice
 Seed = Callable[..., None]
 NOW = at(date(2027, 2, 11))
 REMINDER = NoticeId(ACCOUNT, "EUR", 0, "reminder")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[EmbeddedAws]:
+    """One embedded stack for the module (a stack per case would cost half a second each)."""
+    with embedded_aws() as aws:
+        yield aws
+
+
+@pytest.fixture
+def aws(request: pytest.FixtureRequest) -> EmbeddedAws:
+    """The module's stack with an empty ledger table and an empty ingest bucket: each case starts clean."""
+    aws: EmbeddedAws = request.getfixturevalue("stack")
+    table = aws.dynamodb.Table(aws.table_name)
+    with table.batch_writer() as batch:
+        for item in table.scan(ProjectionExpression="PK, SK")["Items"]:
+            batch.delete_item(Key={"PK": item["PK"], "SK": item["SK"]})
+    versions = aws.s3.list_object_versions(Bucket=aws.bucket)
+    for version in [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]:
+        aws.s3.delete_object(Bucket=aws.bucket, Key=version["Key"], VersionId=version["VersionId"])
+    return aws
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -40,9 +61,9 @@ def books_and_seed(request: pytest.FixtureRequest) -> Iterator[tuple[Books, Seed
 
         yield books, put
         return
-    with embedded_aws() as aws:
-        ledger = Ledger(aws.dynamodb, aws.table_name)
-        yield ledger_books(ledger), lambda *items: ledger.write_batch(list(items))
+    aws: EmbeddedAws = request.getfixturevalue("aws")
+    ledger = Ledger(aws.dynamodb, aws.table_name)
+    yield ledger_books(ledger), lambda *items: ledger.write_batch(list(items))
 
 
 @pytest.fixture
@@ -312,11 +333,11 @@ def ingest(request: pytest.FixtureRequest) -> Iterator[IngestSide]:
 
         yield IngestSide(fake, books, lambda pk, sk: records.get((pk, sk)), seed_records)
         return
-    with embedded_aws() as aws:
-        table = Ledger(aws.dynamodb, aws.table_name)
-        yield IngestSide(
-            DynamoIngestLedger(table), ledger_books(table), table.get, lambda *items: table.write_batch(items)
-        )
+    aws: EmbeddedAws = request.getfixturevalue("aws")
+    table = Ledger(aws.dynamodb, aws.table_name)
+    yield IngestSide(
+        DynamoIngestLedger(table), ledger_books(table), table.get, lambda *items: table.write_batch(items)
+    )
 
 
 @pytest.fixture(params=["memory", "s3"])
@@ -324,8 +345,8 @@ def uploads(request: pytest.FixtureRequest) -> Iterator[tuple[FakeUploads | Obje
     if request.param == "memory":
         yield FakeUploads(), "ingest"
         return
-    with embedded_aws() as aws:
-        yield ObjectStore(aws.s3), aws.bucket
+    aws: EmbeddedAws = request.getfixturevalue("aws")
+    yield ObjectStore(aws.s3), aws.bucket
 
 
 def _invoice(

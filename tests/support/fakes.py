@@ -8,21 +8,33 @@ both the fake and the adapter on moto: a fake that drifts from the real thing fa
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
+import itertools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import IO, Any
 
+from dunning.adapters import items
 from dunning.adapters.keys import (
     ACCOUNT_PREFIX,
+    CLAIM_PREFIX,
+    CREDIT_NOTE_PREFIX,
     EVENT_PREFIX,
     INVOICE_PREFIX,
     LEGACY_STATE_SK,
+    PAYMENT_PREFIX,
     account_pk,
+    claimants,
+    document_pk,
     due_sk_through,
     event_sk,
     notice_key,
+    payment_prefix,
+    receipt_key,
     state_key,
 )
 from dunning.adapters.ladders import HANDOFF_DONE, HANDOFF_OPEN
@@ -35,13 +47,18 @@ from dunning.domain.models import normalize_address
 from dunning.domain.notices import FAILED, SENDING, NoticeId
 from dunning.ports import (
     Books,
+    Claim,
     DueEntry,
     Handoff,
     LadderState,
+    NewInvoice,
+    ObjectGone,
     Record,
     SendRejected,
     SendThrottled,
     SendUnconfirmed,
+    StoredObject,
+    StoredRecord,
 )
 
 Key = tuple[str, str]
@@ -439,27 +456,7 @@ class FakeExecutions:
 # --- ingest -----------------------------------------------------------------------------------------------
 #
 # The ledger and the bucket as dunning.ingest sees them (ports.IngestLedger, ports.UploadStore and
-# ports.PolicyFiles). The section is appended to the module, hence its own imports.
-
-import hashlib  # noqa: E402
-import io  # noqa: E402
-import itertools  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from datetime import UTC  # noqa: E402
-from decimal import Decimal  # noqa: E402
-from typing import IO  # noqa: E402
-
-from dunning.adapters import items  # noqa: E402
-from dunning.adapters.keys import (  # noqa: E402
-    CLAIM_PREFIX,
-    CREDIT_NOTE_PREFIX,
-    PAYMENT_PREFIX,
-    claimants,
-    document_pk,
-    payment_prefix,
-    receipt_key,
-)
-from dunning.ports import ObjectGone, StoredObject, StoredRecord  # noqa: E402
+# ports.PolicyFiles).
 
 _DUE_ATTRIBUTES = ("due_pk", "due_sk")
 
@@ -516,10 +513,7 @@ class FakeIngestLedger:
         return self._get(items.invoice_key(account_id, invoice_id))
 
     def add_invoices(
-        self,
-        invoices: Sequence[tuple[StoredRecord, bool]],
-        profiles: Sequence[StoredRecord],
-        claims: Sequence[tuple[str, str]],
+        self, invoices: Sequence[NewInvoice], profiles: Sequence[StoredRecord], claims: Sequence[Claim]
     ) -> None:
         self._write_batch(
             [items.invoice_item(invoice, due=due) for invoice, due in invoices]

@@ -26,7 +26,7 @@ from dunning.adapters.keys import (
 )
 from dunning.adapters.ledger import Ledger
 from dunning.domain.events import Event
-from dunning.ports import StoredObject, StoredRecord
+from dunning.ports import Claim, NewInvoice, StoredObject, StoredRecord
 
 _DUE_ATTRIBUTES = ("due_pk", "due_sk")
 
@@ -57,10 +57,7 @@ class DynamoIngestLedger:
         return self._ledger.get(*items.invoice_key(account_id, invoice_id))
 
     def add_invoices(
-        self,
-        invoices: Sequence[tuple[StoredRecord, bool]],
-        profiles: Sequence[StoredRecord],
-        claims: Sequence[tuple[str, str]],
+        self, invoices: Sequence[NewInvoice], profiles: Sequence[StoredRecord], claims: Sequence[Claim]
     ) -> None:
         self._ledger.write_batch(
             [items.invoice_item(invoice, due=due) for invoice, due in invoices]
