@@ -540,3 +540,21 @@ def test_the_bundled_fonts_and_their_licence_are_there() -> None:
 
     assert {path.name for path in directory.iterdir()} == {"DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "LICENSE"}
     assert "Bitstream Vera" in (directory / "LICENSE").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_invoice_table_heading_fits_its_column_without_breaking_a_word(language: str) -> None:
+    """A column heading may wrap between words, never inside one ("Задолженно-сть")."""
+    from dunning.notices.pdf import INVOICE_COLUMNS, labels_in
+    from dunning.notices.pdf_layout import _HEADINGS, FONT_FAMILY, Document
+
+    labels = labels_in(language)
+    headings = (labels.invoice, labels.due_date, labels.invoice_amount, labels.paid, labels.outstanding)
+    pdf = Document(rtl=False, lang=language, created=date(2027, 1, 1), title="t", author="a", footer="f")
+    assert _HEADINGS.size_pt is not None
+    pdf.set_font(FONT_FAMILY, "B", _HEADINGS.size_pt)
+    padding = 2 * 1.5
+    for heading, share in zip(headings, INVOICE_COLUMNS, strict=True):
+        column = pdf.epw * share / sum(INVOICE_COLUMNS) - padding
+        widest = max(heading.split(), key=pdf.get_string_width)
+        assert pdf.get_string_width(widest) <= column, f"{language}: {widest!r} does not fit {column:.1f} mm"

@@ -207,6 +207,12 @@ def _with_amounts(context: NoticeContext) -> bool:
     return any(invoice.amount is not None for invoice in context.invoices)
 
 
+# The invoice table's columns, in proportion to the page width: invoice, due date, total, paid, outstanding
+# (without the totals: invoice, due date, outstanding).
+INVOICE_COLUMNS = (26, 17, 18, 18, 21)
+INVOICE_COLUMNS_WITHOUT_TOTALS = (45, 25, 30)
+
+
 def _invoice_rows(context: NoticeContext, labels: Labels, fmt: Format) -> list[list[Cell]]:
     """Each invoice (with its payment terms when known) and, when the totals are known, its total and what
     was paid; what is outstanding; then the charges, the total due and the deadline."""
@@ -304,7 +310,7 @@ def letter_pdf(context: NoticeContext, rendered: RenderedNotice) -> bytes:
     for text in letter.before:
         pdf.paragraph(text)
         pdf.gap()
-    widths = (28, 18, 18, 18, 18) if _with_amounts(context) else (45, 25, 30)
+    widths = INVOICE_COLUMNS if _with_amounts(context) else INVOICE_COLUMNS_WITHOUT_TOTALS
     draw_table(pdf, widths, _invoice_rows(context, labels, fmt), headings=True)
     _payment_block(pdf, context.business, labels, already_said="\n".join(letter.paragraphs))
     pdf.gap(2)

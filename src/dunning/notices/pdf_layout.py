@@ -191,7 +191,9 @@ class Cell:
 
 
 _BOLD = FontFace(emphasis="BOLD")
-_HEADINGS = FontFace(emphasis="BOLD", fill_color=(235, 235, 235))
+# Column headings a point smaller than the body: a long single word ("Задолженность") fits its column
+# instead of breaking mid-word.
+_HEADINGS = FontFace(emphasis="BOLD", size_pt=BODY_PT - 1, fill_color=(235, 235, 235))
 _MIRRORED: dict[Align, Align] = {"L": "R", "R": "L", "C": "C"}
 
 
