@@ -15,6 +15,7 @@ from dunning.domain.clock import current_clock
 from dunning.runtime.settings import EscalateSettings
 from dunning.runtime.wiring import runtime
 from dunning.services import escalation
+from dunning.services.sending import ladder_currency
 
 logger = Logger()
 tracer = Tracer()
@@ -41,7 +42,7 @@ def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(event.execution)
     metrics.add_metric(name=f"escalate_{event.op}", unit=MetricUnit.Count, value=1)
     env = runtime(EscalateSettings)
-    currency = escalation.ladder_currency(env.books.ladders, event.account_id, event.currency)
+    currency = ladder_currency(env.books.ladders, event.account_id, event.currency)
     request = escalation.StepRequest(event.account_id, event.execution, currency, event.round)
     clock = current_clock()
     if event.op == "decide":

@@ -24,8 +24,8 @@ def test_a_payment_recorded_while_the_notice_is_rendered_stops_it(monkeypatch: p
 
     paid: list[str] = []
 
-    def render_then_pay(context: Any, dirs: Any) -> Any:
-        rendered = original(context, dirs)
+    def render_then_pay(context: Any, dirs: Any, **options: Any) -> Any:
+        rendered = original(context, dirs, **options)
         if context.stage.startswith("reminder") and not paid:
             from tests.support.collections import PAYMENT_HEADER
             from tests.support.files import csv_bytes

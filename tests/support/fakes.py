@@ -20,7 +20,6 @@ from typing import IO, Any
 
 from dunning.adapters import items
 from dunning.adapters.keys import (
-    ACCOUNT_PREFIX,
     CLAIM_PREFIX,
     CREDIT_NOTE_PREFIX,
     EVENT_PREFIX,
@@ -278,11 +277,6 @@ class FakeContactLog:
             copy.deepcopy(item["event"])
             for item in self.records.partition(account_pk(account_id), EVENT_PREFIX)
         ]
-
-    def every_event(self) -> list[Record]:
-        """The whole log, one account after the other (tests only)."""
-        accounts = sorted({pk for pk, _ in self.records.items if pk.startswith(ACCOUNT_PREFIX)})
-        return [event for pk in accounts for event in self.events(pk.removeprefix(ACCOUNT_PREFIX))]
 
 
 class FakeCases:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from dunning.adapters.keys import delivery_report_key, suppressed_key
 from dunning.adapters.ledger import Ledger
 from dunning.adapters.suppressions import DynamoSuppressions
+from dunning.domain.models import normalize_address
 from dunning.runtime.wiring import ledger_books
 from dunning.services.suppression import (
     BOUNCE,
@@ -18,7 +19,6 @@ from dunning.services.suppression import (
     TRANSIENT,
     SesEventRecord,
     lift,
-    normalize,
     record_ses_event,
     reports,
     suppress,
@@ -27,11 +27,11 @@ from dunning.services.suppression import (
 
 
 def suppression_key(address: str) -> tuple[str, str]:
-    return suppressed_key(normalize(address))
+    return suppressed_key(normalize_address(address))
 
 
 def delivery_key(message_id: str, reason: str, address: str) -> tuple[str, str]:
-    return delivery_report_key(message_id, reason, normalize(address))
+    return delivery_report_key(message_id, reason, normalize_address(address))
 
 
 def _on(ledger: Ledger) -> DynamoSuppressions:
@@ -78,8 +78,8 @@ def _bounce(
 
 
 def test_addresses_are_normalised_to_the_bare_lower_case_address() -> None:
-    assert normalize("  Jane.Doe@Example.COM ") == "jane.doe@example.com"
-    assert normalize('"Doe, Jane" <Jane.Doe@Example.com>') == "jane.doe@example.com"
+    assert normalize_address("  Jane.Doe@Example.COM ") == "jane.doe@example.com"
+    assert normalize_address('"Doe, Jane" <Jane.Doe@Example.com>') == "jane.doe@example.com"
     assert suppression_key("Jane@Example.com") == ("SUPPRESSED#jane@example.com", "SUPPRESSED")
 
 

@@ -587,7 +587,11 @@ def _template_set(env: jinja2.Environment, language: str, stage: str) -> tuple[j
         return None
 
 
-def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> RenderedNotice:
+def render_notice(
+    context: NoticeContext, template_dirs: Sequence[Path], *, letter: bool = True
+) -> RenderedNotice:
+    """The notice in the customer's language; with `letter`, also the words of its PDF letter (a second
+    render of the text template, which an email-only stage does without)."""
     env = _environment(tuple(template_dirs))
     language = language_of(context.locale)
     templates = _template_set(env, language, context.stage)
@@ -638,13 +642,14 @@ def render_notice(context: NoticeContext, template_dirs: Sequence[Path]) -> Rend
     }
     subject = single_line(_plain_spaces(subject_template.render(variables)))
     variables["subject"] = subject
+    letter_text = _plain_spaces(text_template.render(variables | {LETTER_VARIABLE: True})) if letter else None
     return RenderedNotice(
         subject=subject,
         text=_plain_spaces(text_template.render(variables)),
         html=_plain_spaces(html_template.render(variables)),
         lang=language,
         direction=direction,
-        letter_text=_plain_spaces(text_template.render(variables | {LETTER_VARIABLE: True})),
+        letter_text=letter_text,
     )
 
 

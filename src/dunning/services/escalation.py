@@ -22,7 +22,6 @@ from dunning.domain.policy import Policy
 from dunning.ports import WORKFLOW_FAILED, Books, Executions, Handoff
 from dunning.services import legal
 from dunning.services.legal import LegalDesk
-from dunning.services.sending import ladder_currency as ladder_currency
 from dunning.services.sending import report_missing_rates
 
 # An execution keeps well below Step Functions' 25,000-event history: each decide/wait/send round adds

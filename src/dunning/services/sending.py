@@ -204,7 +204,7 @@ def _send(
             dataclasses.replace(line, attached=line.invoice_id in attachments) for line in context.invoices
         ),
     )
-    rendered = render_notice(context, deps.template_dirs)
+    rendered = render_notice(context, deps.template_dirs, letter=stage.letter)
     if stage.letter:
         from dunning.notices.pdf import letter_pdf  # fpdf2 takes a moment to import: only when a PDF is made
 

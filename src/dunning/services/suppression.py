@@ -60,9 +60,6 @@ DESTINATION_EVENT_TYPES = {
 NOTICE_HEADER = "X-Dunning-Notice"
 
 
-normalize = normalize_address
-
-
 def _stamp(at: datetime) -> str:
     # Fixed width (always microseconds), still RFC 3339: the suppression condition compares these as
     # strings, which plain rfc3339() output (microseconds only when present) would order wrongly.
@@ -91,7 +88,7 @@ def suppress(
         raise ValueError(f"only {sorted(SUPPRESSING)} suppress an address, not {reason!r}")
     fields: dict[str, Any] = {
         "kind": "suppression",
-        "address": normalize(address),
+        "address": normalize_address(address),
         "reason": reason,
         "detail": detail,
         "at": _stamp(at),
@@ -251,7 +248,7 @@ def reports(record: SesEventRecord) -> list[DeliveryReport]:
     if problem is None:
         return []
     reason, detail, at, recipients = problem
-    addresses = dict.fromkeys(normalize(r.email_address) for r in recipients)
+    addresses = dict.fromkeys(normalize_address(r.email_address) for r in recipients)
     return [
         DeliveryReport(record.mail.message_id, address, reason, detail, at, record.mail.account_id)
         for address in addresses
