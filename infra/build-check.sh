@@ -13,6 +13,12 @@
 # Package data a handler only looks for when invoked (not at import) is checked too: when a module named
 # in PACKAGE_DATA below was loaded, its locator must find the data in the built artifact.
 #
+# The functions run on arm64 and the layer is built for it (infra/layer/Makefile), on whatever machine this
+# runs: its compiled extensions (pydantic_core, PyYAML, ...) need not import here. So every compiled file of
+# a built layer must be for the architecture its functions run on (ELF machine, wheel tags), and where that
+# is not this machine's, the handlers are imported from the same layer built for this machine (the layer's
+# Makefile with LAYER_ARCH), which must hold the same distributions and the same files, binaries aside.
+#
 # Needs python3.12 (Lambda's runtime); pyenv's is found through PYENV_VERSION. Where no python3.12 can run
 # at all the build is skipped with a warning. Reaches no network but the package index (for the layer's
 # requirements and the boto3 stand-in).
@@ -157,6 +163,131 @@ sys.exit(1 if failed else 0)
 PY
 )
 
+# One line per layer: logical id, built python/ directory, its Makefile, the machine its wheels are for.
+layers=$("$tools_python" - infra/template.yaml "$build_dir" <<'PY'
+import sys
+from pathlib import Path
+
+import yaml
+
+
+class Loader(yaml.SafeLoader):
+    """Tolerates CloudFormation short tags (!Ref, !GetAtt, ...): each becomes its long form."""
+
+
+def intrinsic(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        return {name: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    return {name: loader.construct_mapping(node, deep=True)}
+
+
+Loader.add_multi_constructor("!", intrinsic)
+template_path, build = Path(sys.argv[1]).resolve(), Path(sys.argv[2])
+template = yaml.load(template_path.read_text(encoding="utf-8"), Loader=Loader)  # noqa: S506 - SafeLoader
+resources = template.get("Resources") or {}
+globals_ = (template.get("Globals") or {}).get("Function") or {}
+# Lambda's architecture names, and the machine (uname -m, wheel platform tags) of each.
+MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
+failed = False
+
+
+def fail(message):
+    global failed
+    print(f"build-check: {message}", file=sys.stderr)
+    failed = True
+
+
+for logical_id, resource in resources.items():
+    if resource.get("Type") != "AWS::Serverless::LayerVersion":
+        continue
+    props, metadata = resource.get("Properties") or {}, resource.get("Metadata") or {}
+    architectures = props.get("CompatibleArchitectures") or ["x86_64"]
+    build_architecture = metadata.get("BuildArchitecture", "x86_64")
+    if architectures != [build_architecture] or build_architecture not in MACHINES:
+        fail(f"{logical_id}: BuildArchitecture and CompatibleArchitectures must name one of {sorted(MACHINES)}")
+        continue
+    for function_id, function in resources.items():
+        function_props = function.get("Properties") or {}
+        if function.get("Type") != "AWS::Serverless::Function":
+            continue
+        uses = [*(globals_.get("Layers") or []), *(function_props.get("Layers") or [])]
+        runs_on = function_props.get("Architectures", globals_.get("Architectures", ["x86_64"]))
+        if {"Ref": logical_id} in uses and runs_on != architectures:
+            fail(f"{function_id} runs on {runs_on} but its layer {logical_id} is built for {architectures}")
+    makefile = template_path.parent / str(metadata.get("ContextPath", ".")) / "Makefile"
+    machine = MACHINES[build_architecture]
+    print("\t".join([logical_id, str(build / logical_id / "python"), str(makefile), machine]))
+sys.exit(1 if failed else 0)
+PY
+)
+
+# Every compiled file of a layer is for the given machine: ELF files by their header, wheels by their tags.
+read -r -d '' binaries_check <<'PY' || true
+import sys
+from pathlib import Path
+
+ELF_MACHINES = {"x86_64": 62, "aarch64": 183}  # e_machine: EM_X86_64, EM_AARCH64
+root, machine = Path(sys.argv[1]), sys.argv[2]
+wrong, binaries = [], 0
+for path in sorted(root.rglob("*")):
+    if not path.is_file():
+        continue
+    with path.open("rb") as file:
+        header = file.read(20)
+    if header[:4] != b"\x7fELF":
+        continue
+    binaries += 1
+    found = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
+    if found != ELF_MACHINES[machine]:
+        names = {number: name for name, number in ELF_MACHINES.items()}
+        wrong.append(f"{path.relative_to(root)}: ELF for {names.get(found, found)}")
+for wheel in sorted(root.glob("*.dist-info/WHEEL")):
+    for line in wheel.read_text(encoding="utf-8").splitlines():
+        if line.startswith("Tag:"):
+            platforms = line.partition(":")[2].strip().rsplit("-", 1)[-1].split(".")
+            if platforms != ["any"] and not all(tag.endswith(f"_{machine}") for tag in platforms):
+                wrong.append(f"{wheel.parent.name}: wheel tag {line.partition(':')[2].strip()}")
+if wrong:
+    raise SystemExit(f"build-check: {root}: not for {machine}:\n  " + "\n  ".join(wrong))
+print(f"build-check: {root}: all {binaries} compiled files are {machine}")
+PY
+
+# A layer and its twin for another machine hold the same distributions and files: the same bytes, but for the
+# compiled files and what describes the platform's wheel (its RECORD, WHEEL and sboms/: compared by name, the
+# machine's masked) and auditwheel's vendored libraries (*.libs/, named by their hash: not compared).
+read -r -d '' same_contents <<'PY' || true
+import hashlib
+import sys
+from pathlib import Path
+
+
+def inventory(root, machine):
+    files = {}
+    for path in root.rglob("*"):
+        relative = path.relative_to(root).as_posix()
+        if not path.is_file() or relative.split("/")[0].endswith(".libs"):
+            continue
+        content = path.read_bytes()
+        wheel = relative.endswith((".dist-info/RECORD", ".dist-info/WHEEL")) or ".dist-info/sboms/" in relative
+        by_name = wheel or content[:4] == b"\x7fELF"
+        files[relative.replace(machine, "{machine}")] = None if by_name else hashlib.sha256(content).digest()
+    return files
+
+
+layer, twin = Path(sys.argv[1]), Path(sys.argv[2])
+ours, theirs = inventory(layer, sys.argv[3]), inventory(twin, sys.argv[4])
+different = sorted(name for name in ours.keys() | theirs.keys() if ours.get(name, 0) != theirs.get(name, 0))
+if different:
+    raise SystemExit(
+        f"build-check: {twin} is not {layer} built for another machine; they differ in:\n  "
+        + "\n  ".join(different[:30])
+    )
+print(f"build-check: {twin}: the same {len(ours)} files as {layer}, binaries aside")
+PY
+
 # Imports the handler and checks that every module loaded came from the given directories or the stdlib.
 read -r -d '' import_check <<'PY' || true
 import importlib
@@ -202,11 +333,41 @@ PY
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+
+# The layers' machine, and for a layer built for another machine than this one, its twin for this one: built
+# by the layer's own Makefile, run in the built layer (which holds exactly the dunning parts the Makefile
+# copies, so an edit of src/ since `sam build` cannot tell the two apart) with LAYER_ARCH set to this machine.
+host_machine=$(uname -m)
+twins=()
+while IFS=$'\t' read -r layer_id layer_python makefile machine; do
+    [[ -z $layer_id ]] && continue
+    "$tools_python" -c "$binaries_check" "$layer_python" "$machine"
+    [[ $machine == "$host_machine" ]] && continue
+    if [[ $(uname -s) != Linux ]]; then
+        echo "build-check: $layer_id is built for Linux $machine: its handlers import on Linux only" >&2
+        exit 1
+    fi
+    echo "build-check: $layer_id: building it for this machine ($host_machine) to import the handlers from"
+    if ! make --no-print-directory -C "$layer_python" -f "$makefile" "build-$layer_id" \
+        ARTIFACTS_DIR="$scratch/twins/$layer_id" LAYER_ARCH="$host_machine" >"$scratch/twin.log" 2>&1; then
+        cat "$scratch/twin.log" >&2
+        echo "build-check: FAILED: building $layer_id for $host_machine" >&2
+        exit 1
+    fi
+    "$tools_python" -c "$same_contents" "$layer_python" "$scratch/twins/$layer_id/python" \
+        "$machine" "$host_machine"
+    twins+=("$layer_id")
+done <<<"$layers"
+
 # The check runs on a copy outside the checkout: the built code sits below the checkout's root, where code
 # that searches the directories above its own file would find the checkout's files instead of the build's.
 build_abs=$(cd "$build_dir" && pwd -P)  # as Path.resolve() spells it
 artifact=$scratch/build
 cp -R "$build_abs" "$artifact"
+for layer_id in "${twins[@]}"; do
+    rm -rf "${artifact:?}/$layer_id/python"
+    mv "$scratch/twins/$layer_id/python" "$artifact/$layer_id/python"
+done
 mkdir "$scratch/cwd"
 runtime_abs=$root/$runtime_dir
 failures=0
@@ -249,4 +410,9 @@ if ((failures)); then
     echo "build-check: $failures of $count handler(s) failed to import" >&2
     exit 1
 fi
-echo "build-check: OK: sam build succeeded and all $count handler(s) import from the built artifact"
+if ((${#twins[@]})); then
+    echo "build-check: OK: sam build succeeded, its layers are built for their functions' architecture, and" \
+        "all $count handler(s) import from the built artifact (the layers built for $host_machine)"
+else
+    echo "build-check: OK: sam build succeeded and all $count handler(s) import from the built artifact"
+fi

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+# Loaded at init rather than by the first invocation, which would pay the same: the ladder's decisions count
+# business days, and dunning.domain.calendar imports holidays on first use (for the functions that never do).
+import holidays  # noqa: F401
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,12 +16,13 @@ from pydantic import BaseModel
 
 from dunning.domain.clock import current_clock
 from dunning.runtime.settings import EscalateSettings
+from dunning.runtime.tracing import lambda_tracer
 from dunning.runtime.wiring import runtime
 from dunning.services import escalation
 from dunning.services.sending import ladder_currency
 
 logger = Logger()
-tracer = Tracer()
+tracer = lambda_tracer()
 metrics = Metrics(namespace="Dunning")
 
 

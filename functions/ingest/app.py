@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -15,10 +15,11 @@ from dunning.ingest.policy_upload import install_policy
 from dunning.ingest.s3events import Upload, uploads_in
 from dunning.ingest.service import ImportSummary
 from dunning.runtime.settings import IngestSettings
+from dunning.runtime.tracing import lambda_tracer
 from dunning.runtime.wiring import runtime
 
 logger = Logger()
-tracer = Tracer()
+tracer = lambda_tracer()
 metrics = Metrics(namespace="Dunning")
 
 

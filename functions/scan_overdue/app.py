@@ -1,21 +1,25 @@
-"""Daily scan Lambda (EventBridge Scheduler): start one collections execution per account that needs one."""
+"""Daily scan Lambda. Invoked by EventBridge Scheduler, it plans the day's scan: one page per shard of the
+wake index onto the scan queue. Invoked by that queue, it scans one page: one collections execution per ladder
+that needs a look before the next scan, and the shard's next page queued if it has more."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dunning.domain.clock import current_clock
 from dunning.runtime.settings import ScanSettings
+from dunning.runtime.tracing import lambda_tracer
 from dunning.runtime.wiring import runtime
-from dunning.services.scan import run_scan
+from dunning.services.scan import ShardPage, plan_scan, scan_page
 
 logger = Logger()
-tracer = Tracer()
+tracer = lambda_tracer()
 metrics = Metrics(namespace="Dunning")
 
 
@@ -24,7 +28,17 @@ metrics = Metrics(namespace="Dunning")
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = runtime(ScanSettings)
-    summary = run_scan(env.books.ladders, env.workflows, env.policy, current_clock())
-    metrics.add_metric(name="scan_items_read", unit=MetricUnit.Count, value=summary.items_read)
-    metrics.add_metric(name="executions_started", unit=MetricUnit.Count, value=len(summary.started))
-    return dataclasses.asdict(summary)
+    if "Records" not in event:
+        plan = plan_scan(env.books.ladders, env.scan_pages, env.policy, current_clock())
+        metrics.add_metric(name="scan_pages_planned", unit=MetricUnit.Count, value=plan.pages)
+        return dataclasses.asdict(plan)
+    # The queue's batch size is 1: a page that fails is retried on its own (then dead-lettered and alarmed).
+    pages = [
+        scan_page(env.books.ladders, env.workflows, env.scan_pages, ShardPage.parse(json.loads(r["body"])))
+        for r in event["Records"]
+    ]
+    metrics.add_metric(name="scan_items_read", unit=MetricUnit.Count, value=sum(p.items_read for p in pages))
+    metrics.add_metric(
+        name="executions_started", unit=MetricUnit.Count, value=sum(len(p.started) for p in pages)
+    )
+    return {"pages": [dataclasses.asdict(page) for page in pages]}

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+# Loaded at init rather than by the first invocation, which would pay the same: every send counts business
+# days (holidays) and renders templates (Jinja), which the modules that use them import on first use.
+import holidays  # noqa: F401
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+import dunning.notices.templating  # noqa: F401 - Jinja, at init (see holidays above)
 from dunning.domain.clock import current_clock
 from dunning.runtime.settings import SendNoticeSettings
+from dunning.runtime.tracing import lambda_tracer
 from dunning.runtime.wiring import runtime
 from dunning.services.sending import Collaborators, SendRequest, ladder_currency, send_notice
 
 logger = Logger()
-tracer = Tracer()
+tracer = lambda_tracer()
 metrics = Metrics(namespace="Dunning")
 
 
@@ -45,6 +50,7 @@ def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
         policy=env.policy,
         clock=current_clock(),
         template_dirs=env.template_dirs(),
+        pacer=env.pacer,
     )
     currency = ladder_currency(env.books.ladders, event.account_id, event.currency)
     request = SendRequest(event.account_id, event.episode, event.stage, event.execution, currency)

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dunning.runtime.settings import SesEventsSettings
+from dunning.runtime.tracing import lambda_tracer
 from dunning.runtime.wiring import runtime
 from dunning.services.suppression import SesNotification, record_ses_event
 
 logger = Logger()
-tracer = Tracer()
+tracer = lambda_tracer()
 metrics = Metrics(namespace="Dunning")
 
 

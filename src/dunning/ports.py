@@ -38,12 +38,11 @@ class Handoff:
 
 
 @dataclass(frozen=True)
-class LadderState:
-    """What the scan needs to know of a ladder whose execution has ended."""
+class Waking:
+    """A ladder the `wake` index says needs a look before a given instant."""
 
-    owner: str | None = None
-    legal: bool = False
-    handoff_open: bool = False
+    account_id: str
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -66,15 +65,37 @@ class Ladders(Protocol):
         """The account as stored; with `currency`, the view of that currency's ladder."""
         ...
 
-    def claim(self, account_id: str, currency: str, owner: str, now: datetime, episode: int = 0) -> bool:
-        """Make `owner` walk this ladder; False if another execution owns it or it is with legal."""
+    def claim(
+        self, account_id: str, currency: str, owner: str, now: datetime, episode: int, lease_until: datetime
+    ) -> bool:
+        """Make `owner` walk this ladder until `lease_until` (a claim again extends it); False if another
+        execution holds an unexpired lease or the ladder is with legal. An owner whose lease ran out died
+        without letting go: its ladder is taken over."""
         ...
 
-    def release(self, account_id: str, currency: str, owner: str, *, settled: bool) -> None:
-        """`owner` is done with the ladder; a settled one starts its next episode afresh."""
+    def sleep(self, account_id: str, currency: str, owner: str, wake_at: datetime, touched: int) -> bool:
+        """`owner` lets go of the ladder until `wake_at` (into the `wake` index); False if it no longer owns
+        it, or an upload changed the ladder (`touched` moved on) since it was read: decide again."""
         ...
 
-    def release_dead_owner(self, account_id: str, currency: str, dead_owner: str) -> bool: ...
+    def release(
+        self,
+        account_id: str,
+        currency: str,
+        owner: str,
+        *,
+        settled: bool,
+        touched: int | None,
+        look_again: bool,
+    ) -> bool:
+        """`owner` is done with the ladder: settled (its next episode starts afresh) or failed. It leaves
+        the `wake` index, unless `look_again` (the next scan then looks at it). False as for `sleep`;
+        `touched` None: whatever uploads did meanwhile."""
+        ...
+
+    def rest_with_legal(self, account_id: str, currency: str) -> None:
+        """A ladder whose hand-off is finished leaves the `wake` index (an upload may have put it back)."""
+        ...
 
     def pass_on(self, account_id: str, currency: str, owner: str, successor: str) -> bool:
         """Give the ladder `owner` walks to `successor` (a fresh execution continuing it)."""
@@ -84,13 +105,34 @@ class Ladders(Protocol):
 
     def handoff(self, account_id: str, currency: str) -> Handoff | None: ...
 
-    def take_over_handoff(
-        self, account_id: str, currency: str, dead_owner: str | None, successor: str
-    ) -> bool: ...
+    def claim_handoff(
+        self, account_id: str, currency: str, owner: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Make `owner` finish an unfinished hand-off: one nobody holds, or whose holder's lease ran out."""
+        ...
 
     def finish_handoff(self, account_id: str, currency: str, owner: str, case_id: str) -> bool: ...
 
-    def state(self, account_id: str, currency: str) -> LadderState: ...
+    def wake_shards(self) -> int:
+        """How many shards the `wake` index has (the daily scan reads them in parallel)."""
+        ...
+
+    def waking_page(
+        self, shard: int, before: datetime, cursor: str | None, limit: int
+    ) -> tuple[list[Waking], str | None]:
+        """At most `limit` ladders of one shard of the `wake` index that need a look before `before`,
+        from `cursor` on (None: the first); and the cursor of the next page (None: no more)."""
+        ...
+
+    def wake_soon(self, account_id: str, currency: str) -> None:
+        """Have the next scan look at this ladder (something it chases changed)."""
+        ...
+
+    def wake_index_built(self) -> bool:
+        """Whether the `wake` index holds every ladder (stacks from before it: see services.scan)."""
+        ...
+
+    def mark_wake_index_built(self) -> None: ...
 
     def due_through(self, through: date) -> Iterator[DueEntry]:
         """Every open invoice due on or before `through`, from the due index."""
@@ -185,7 +227,11 @@ class Workflows(Protocol):
         """Start an execution; False when one with this name already exists."""
         ...
 
-    def is_running(self, name: str) -> bool: ...
+
+class ScanPages(Protocol):
+    """The queue of the daily scan's pages (one message per shard page; a page that fails is retried)."""
+
+    def send(self, page: Mapping[str, Any]) -> None: ...
 
 
 class Executions(Protocol):
@@ -225,6 +271,14 @@ class Counter(Protocol):
 
 
 # --- sending email -------------------------------------------------------------------------------------
+
+
+class Pacer(Protocol):
+    """The account's SES sending rate, shared by every send at once (a bucket per second)."""
+
+    def admit(self, at: datetime) -> bool:
+        """Take one send of the second `at` falls in; False when that second's are all taken."""
+        ...
 
 
 class SendThrottled(Exception):

@@ -21,6 +21,7 @@ import grimp
 import pytest
 
 from dunning.cli.main import main
+from dunning.local.embedded_aws import load_template
 from dunning.local.report import TEMPLATE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +93,18 @@ def test_every_part_of_the_package_is_either_in_the_layer_or_local_tooling() -> 
         f"src/dunning/{sorted(unplaced)}: add it to LAYER_PACKAGES in infra/layer/Makefile if a function "
         "imports it, or to LOCAL_TOOLING here if only local commands use it"
     )
+
+
+def test_the_layer_is_built_for_the_architecture_its_functions_run_on() -> None:
+    # SAM tells a makefile build only where to put it: the Makefile names the wheels' machine itself.
+    template = load_template()
+    machine = re.search(r"^LAYER_ARCH \?= *(\S+)$", LAYER_MAKEFILE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert machine, "infra/layer/Makefile has no LAYER_ARCH ?= ..."
+    functions = template["Globals"]["Function"]["Architectures"]
+    layer = template["Resources"]["SharedLayer"]
+    assert functions == layer["Properties"]["CompatibleArchitectures"]
+    assert functions == [layer["Metadata"]["BuildArchitecture"]]
+    assert {"arm64": "aarch64", "x86_64": "x86_64"}[functions[0]] == machine.group(1)
 
 
 def test_the_import_contract_keeps_moto_out_of_everything_in_the_layer() -> None:

@@ -326,8 +326,7 @@ def test_functions_name_the_state_machine_by_its_fixed_name(template: Template) 
     assert granted == {
         f"{prefix}:stateMachine:{STATE_MACHINE_NAME}",
         f"{prefix}:stateMachine:{STATE_MACHINE_NAME}:live",
-        f"{prefix}:execution:{STATE_MACHINE_NAME}:*",
-    }
+    }, "StartExecution only: execution names are the idempotency key, none is described (docs/scale.md)"
     escalate = template["Resources"]["EscalateFunction"]["Properties"]
     assert escalate["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {
         "Fn::Sub": f"{prefix}:stateMachine:{STATE_MACHINE_NAME}:live"
@@ -1143,3 +1142,42 @@ def test_every_layer_is_built_by_its_makefile_target(template: Template) -> None
             f"{makefile} has no build-{logical_id} target"
         )
         assert metadata.get("BuildArchitecture") in layer["Properties"]["CompatibleArchitectures"], logical_id
+
+
+# --- paced sending ------------------------------------------------------------------------------------------
+
+
+def test_every_lambda_task_absorbs_lambda_throttling_before_anything_else() -> None:
+    """A burst over the account's Lambda concurrency (10 on a new account) is retried, jittered, for long
+    enough to drain: never a failed execution (docs/scale.md)."""
+    definition = json.loads(
+        (Path(__file__).resolve().parents[2] / "infra/statemachine/collections.asl.json").read_text()
+    )
+    tasks = {
+        name: state
+        for name, state in definition["States"].items()
+        if state["Type"] == "Task" and state["Resource"] == "arn:aws:states:::lambda:invoke"
+    }
+    assert len(tasks) == 6
+    for name, state in tasks.items():
+        retries = state["Retry"]
+        (throttle,) = [r for r in retries if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
+        assert throttle["ErrorEquals"] == ["Lambda.TooManyRequestsException"], name
+        assert retries.index(throttle) < len(retries) - 1 and retries[-1]["ErrorEquals"] == ["States.ALL"], (
+            name
+        )
+        assert throttle["MaxAttempts"] >= 12 and throttle["JitterStrategy"] == "FULL", name
+        assert throttle["MaxDelaySeconds"] >= 300, name
+
+
+def test_the_scan_pages_come_off_a_queue_that_dead_letters_and_at_most_two_at_once(
+    template: Template,
+) -> None:
+    scan = template["Resources"]["ScanOverdueFunction"]["Properties"]
+    pages = scan["Events"]["ScanPages"]["Properties"]
+    assert pages["Queue"] == {"Fn::GetAtt": ["ScanPageQueue", "Arn"]} and pages["BatchSize"] == 1
+    assert pages["ScalingConfig"]["MaximumConcurrency"] == 2
+    queue = template["Resources"]["ScanPageQueue"]["Properties"]
+    assert queue["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ScanDeadLetterQueue", "Arn"]}
+    assert queue["VisibilityTimeout"] >= 6 * template["Globals"]["Function"]["Timeout"]

@@ -5,6 +5,7 @@ in the customer's time zone."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -174,7 +175,7 @@ def test_a_second_scan_the_same_day_starts_nothing_new() -> None:
 
         again = w.aws.scan()
 
-        assert again["started"] == [] and again["already_running"] == 2
+        assert again["started"] == [], "each ladder has today's execution (or sleeps past the next scan)"
         assert w.aws.executions() == executions
 
 
@@ -369,7 +370,7 @@ def test_after_the_hand_off_payments_are_still_applied_and_nothing_is_sent() -> 
             *["case_opened", "legal_notified", "payment_applied", "legal_notified"],
         ]
         assert [stage for stage, _ in w.notices("ACME")] == ["demand_letter", "final_notice"]
-        assert w.aws.scan()["accounts"] == 0, "a case with the legal team is out of the daily scan"
+        assert w.aws.scan()["items_read"] == 0, "a case with the legal team is out of the daily scan"
 
 
 def test_a_long_wait_hands_over_to_fresh_executions_and_keeps_the_ladder(
@@ -377,7 +378,7 @@ def test_a_long_wait_hands_over_to_fresh_executions_and_keeps_the_ladder(
 ) -> None:
     from dunning.services import escalation
 
-    monkeypatch.setattr(escalation, "MAX_ROUNDS", 3)
+    monkeypatch.setattr(escalation, "MAX_ROUNDS", 1)
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
         w.action("ACME", "pause", date(2027, 2, 9))  # no end date: the execution re-checks daily
@@ -386,8 +387,9 @@ def test_a_long_wait_hands_over_to_fresh_executions_and_keeps_the_ladder(
 
         executions = w.aws.executions()
         names = sorted(e["name"] for e in executions)
-        assert len(names) >= 4 and all(n.startswith("ACME-EUR-20270210-") for n in names)
-        assert sum(e["status"] == "RUNNING" for e in executions) == 1, (
+        assert len(names) >= 4 and all(n.startswith("ACME-EUR-d2027") for n in names)
+        assert any(re.search(r"-c\d+$", name) for name in names), "a long day hands over to a fresh one"
+        assert sum(e["status"] == "RUNNING" for e in executions) <= 1, (
             "one execution walks the account at a time"
         )
         assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "second_reminder", "firm_notice"]
@@ -416,7 +418,8 @@ def test_a_failing_step_is_logged_and_the_next_scan_picks_the_account_up(
         (failed,) = w.events("ACME", "workflow_failed")
         assert failed["error"] == "RuntimeError" and failed["at"].startswith("2027-02-05")
         assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "reminder"]
-        assert sorted(e["status"] for e in w.aws.executions()) == ["FAILED", "RUNNING"]
+        statuses = [e["status"] for e in w.aws.executions()]
+        assert statuses.count("FAILED") == 1 and set(statuses) <= {"FAILED", "SUCCEEDED", "RUNNING"}
 
 
 def test_a_customer_who_opted_out_gets_no_email_and_the_ladder_still_moves_on() -> None:

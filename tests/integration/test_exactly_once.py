@@ -53,7 +53,7 @@ def test_a_settlement_while_waiting_is_not_missed_when_a_new_invoice_arrives() -
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
         w.payment("ACME", "A-1", "100.00", date(2027, 2, 12))
-        # A new debt arrives before the execution wakes for the second reminder (17 Feb).
+        # A new debt arrives before the ladder wakes for the second reminder (17 Feb).
         w.invoices(
             invoice_row("B-1", amount="60.00", due_on="2027-03-15", issued_on="2027-02-14"),
             on=date(2027, 2, 14),
@@ -64,7 +64,8 @@ def test_a_settlement_while_waiting_is_not_missed_when_a_new_invoice_arrives() -
         assert notices[:2] == [("pre_due", "2027-02-08"), ("reminder", "2027-02-11")]
         # B-1 starts its own ladder: its first notice is the courtesy reminder, not a second reminder.
         assert notices[2] == ("pre_due", "2027-03-12")
-        assert [e["at"][:10] for e in w.events("ACME", "account_settled")] == ["2027-02-17"]
+        # The new invoice's upload woke the ladder at that day's scan: the settlement is logged then, once.
+        assert [e["at"][:10] for e in w.events("ACME", "account_settled")] == ["2027-02-14"]
         [b_first] = [e for e in w.events("ACME", "notice_sent") if e["invoice_ids"] == ["B-1"]][:1]
         assert b_first["stage"] == "pre_due"
 
@@ -73,11 +74,9 @@ def test_a_settling_decide_whose_answer_is_lost_logs_the_settlement_once() -> No
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))
         w.payment("ACME", "A-1", "100.00", date(2027, 2, 12))
-        w.run_through(date(2027, 2, 11))
-        owner = DynamoLadders(w.ledger).load("ACME", "EUR").state.owner
-        assert owner is not None
         w.run_through(date(2027, 2, 12))
-        request = StepRequest("ACME", owner, "EUR", round=3)
+        assert DynamoLadders(w.ledger).load("ACME", "EUR").state.owner is None, "asleep until its next rung"
+        request = StepRequest("ACME", "ACME-EUR-d20270212-execution", "EUR", round=3)
         # The payment has arrived: the first Decide settles and ends the episode; Step Functions never
         # hears back and runs the same Decide twice more, later.
         for hours in (0, 1, 5):

@@ -95,7 +95,7 @@ def recorded() -> Iterator[tuple[StackIam, list[Decision]]]:
     from dunning.services import escalation
 
     with pytest.MonkeyPatch.context() as patch, world(date(2026, 11, 20)) as w:
-        patch.setattr(escalation, "MAX_ROUNDS", 10)
+        patch.setattr(escalation, "MAX_ROUNDS", 1)  # so that a day hands over to a successor execution
         patch.setattr(escalation, "decide_step", _failing_for_a_while(escalation.decide_step, "KYOTO-JP", 5))
         w.aws.containers.local_environment.pop("LOCAL_PACKET_LINKS")  # links signed as deployed
         enforcer = w.aws.containers.enforcer

@@ -262,8 +262,9 @@ def test_retries_exhausted_while_building_the_packet_the_next_scan_finishes_the_
         assert failed["at"][:10] == opened["at"][:10] == failing_on[0].isoformat()
         notified = w.events("ACME", "legal_notified")[0]
         assert notified["at"][:10] > opened["at"][:10], "finished by the next day's execution"
-        restarted = [e["name"] for e in w.aws.executions() if "-r" in e["name"][-10:]]
-        assert len(restarted) == 1
+        next_day = date.fromisoformat(notified["at"][:10]).strftime("%Y%m%d")
+        restarted = [e["name"] for e in w.aws.executions() if f"-d{next_day}-" in e["name"]]
+        assert len(restarted) == 1, "the next day's one execution took the hand-off over"
 
 
 def _throttle_legal_emails(monkeypatch: pytest.MonkeyPatch, throttled: Any) -> list[bool]:
@@ -322,7 +323,7 @@ def test_legal_email_retries_exhausted_the_next_scan_notifies_the_legal_team_onc
         opened = assert_one_finished_case(w, "ACME")
         (notified,) = w.events("ACME", "legal_notified")
         assert opened["at"][:10] == failed["at"][:10] == first_day[0].isoformat() < notified["at"][:10]
-        assert w.aws.scan()["accounts"] == 0
+        assert w.aws.scan()["items_read"] == 0, "nothing wakes the ladder again"
 
 
 def test_a_lost_ses_answer_to_the_legal_email_is_never_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -350,7 +351,7 @@ def test_a_lost_ses_answer_to_the_legal_email_is_never_sent_again(monkeypatch: p
         assert record["notify_status"] == "unconfirmed"
         state = w.ledger.get(*state_key("ACME", "EUR")) or {}
         assert state["handoff"] == "done", "a person checks it; the scan does not come back"
-        assert w.aws.scan()["accounts"] == 0
+        assert w.aws.scan()["items_read"] == 0, "nothing wakes the ladder again"
 
 
 def test_a_retry_that_finds_the_legal_email_reserved_but_not_logged_does_not_send_it(

@@ -8,23 +8,28 @@ conditional writes that make a ladder single-owner and a notice exactly-once mos
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from dunning.adapters.keys import account_pk
 from dunning.adapters.ledger import Ledger
+from dunning.adapters.pacing import DynamoPacer
 from dunning.domain.ladder import LogEntry
 from dunning.domain.notices import FAILED, SENDING, SENT, UNCONFIRMED, NoticeId
 from dunning.local.embedded_aws import EmbeddedAws, embedded_aws
-from dunning.ports import Books, DueEntry, LadderState
+from dunning.ports import Books, DueEntry, Pacer
 from dunning.runtime.wiring import ledger_books
-from tests.support.fakes import MemoryRecords, fake_books
+from tests.support.fakes import FakePacer, MemoryRecords, fake_books
 from tests.support.given import ACCOUNT, at, customer, invoice
 
 Seed = Callable[..., None]
 NOW = at(date(2027, 2, 11))
+LEASE = at(date(2027, 2, 12))
+AFTER_LEASE = LEASE + timedelta(minutes=1)
+LATER = at(date(2027, 3, 1))
+AFTER_LATER = LATER + timedelta(minutes=1)
 REMINDER = NoticeId(ACCOUNT, "EUR", 0, "reminder")
 
 
@@ -79,49 +84,123 @@ def seed(books_and_seed: tuple[Books, Seed]) -> Seed:
 # --- ladders ----------------------------------------------------------------------------------------------
 
 
+def _claim(books: Books, owner: str, *, currency: str = "EUR", episode: int = 0, now: Any = None) -> bool:
+    return books.ladders.claim(ACCOUNT, currency, owner, now or NOW, episode, LEASE)
+
+
+def _waking(books: Books, before: Any = None, limit: int = 100) -> list[tuple[str, str]]:
+    """Every ladder waking before `before`, page by page, shard by shard."""
+    found = []
+    for shard in range(books.ladders.wake_shards()):
+        cursor = None
+        while True:
+            page, cursor = books.ladders.waking_page(shard, before or LATER, cursor, limit)
+            found += [(w.account_id, w.currency) for w in page]
+            if cursor is None:
+                break
+    return found
+
+
+def test_the_wake_index_pages_through_a_shard_with_a_cursor(books: Books) -> None:
+    ladders = [(f"ACC#{n:02d}", currency) for n in range(12) for currency in ("EUR", "GBP")]
+    for account_id, currency in ladders:
+        books.ladders.wake_soon(account_id, currency)
+    assert sorted(_waking(books, NOW, limit=1)) == sorted(_waking(books, NOW)) == sorted(ladders)
+
+
 def test_one_owner_per_ladder_and_none_once_it_is_with_legal(books: Books) -> None:
     ladders = books.ladders
-    assert ladders.claim(ACCOUNT, "EUR", "one", NOW, episode=3)
-    assert ladders.claim(ACCOUNT, "EUR", "one", NOW), "the owner may claim again (a retry)"
-    assert not ladders.claim(ACCOUNT, "EUR", "two", NOW)
-    assert ladders.claim(ACCOUNT, "GBP", "two", NOW), "another currency is another ladder"
+    assert _claim(books, "one", episode=3)
+    assert _claim(books, "one"), "the owner may claim again (a retry)"
+    assert not _claim(books, "two")
+    assert _claim(books, "two", currency="GBP"), "another currency is another ladder"
     assert ladders.load(ACCOUNT, "EUR").state.episode == 3
     assert ladders.mark_legal(ACCOUNT, "EUR", "one", "CASE-1", NOW)
     assert not ladders.mark_legal(ACCOUNT, "EUR", "one", "CASE-1", NOW)
-    ladders.release(ACCOUNT, "EUR", "one", settled=True)
-    assert not ladders.claim(ACCOUNT, "EUR", "one", NOW), "legal: nobody claims it"
+    assert not ladders.release(ACCOUNT, "EUR", "one", settled=True, touched=0, look_again=False)
+    assert not _claim(books, "one"), "legal: nobody claims it"
     state = ladders.load(ACCOUNT, "EUR").state
     assert (state.status, state.owner, state.case_id, state.episode) == ("legal", "one", "CASE-1", 3)
 
 
+def test_a_lease_that_ran_out_lets_the_next_execution_take_the_ladder_over(books: Books) -> None:
+    assert _claim(books, "one")
+    assert not _claim(books, "two", now=LEASE), "the lease runs to its instant"
+    assert _claim(books, "two", now=AFTER_LEASE), "its owner died without letting go"
+    assert books.ladders.load(ACCOUNT, "EUR").state.owner == "two"
+    assert not books.ladders.sleep(ACCOUNT, "EUR", "one", LATER, 0), "the dead owner no longer holds it"
+
+
 def test_release_ends_an_episode_only_for_its_owner(books: Books) -> None:
     ladders = books.ladders
-    ladders.claim(ACCOUNT, "EUR", "one", NOW)
-    ladders.release(ACCOUNT, "EUR", "two", settled=True)
+    _claim(books, "one")
+    assert not ladders.release(ACCOUNT, "EUR", "two", settled=True, touched=0, look_again=False)
     assert ladders.load(ACCOUNT, "EUR").state.owner == "one"
-    ladders.release(ACCOUNT, "EUR", "one", settled=True)
+    assert ladders.release(ACCOUNT, "EUR", "one", settled=True, touched=0, look_again=False)
     state = ladders.load(ACCOUNT, "EUR").state
     assert (state.owner, state.status, state.episode, state.settled_by) == (None, "idle", 1, "one")
-    ladders.claim(ACCOUNT, "EUR", "three", NOW)
-    ladders.release(ACCOUNT, "EUR", "three", settled=False)
+    assert _waking(books) == [], "settled: nothing to wake for"
+    _claim(books, "three")
+    assert ladders.release(ACCOUNT, "EUR", "three", settled=False, touched=None, look_again=True)
     assert ladders.load(ACCOUNT, "EUR").state.episode == 1
+    assert _waking(books, NOW) == [(ACCOUNT, "EUR")], "failed: the next scan looks again"
 
 
-def test_a_dead_owner_is_freed_and_a_live_one_passes_the_ladder_on(books: Books) -> None:
+def test_a_sleeping_ladder_wakes_in_the_index_at_its_instant(books: Books) -> None:
     ladders = books.ladders
-    assert not ladders.release_dead_owner(ACCOUNT, "EUR", "one"), "no record"
-    ladders.claim(ACCOUNT, "EUR", "one", NOW)
+    _claim(books, "one")
+    assert ladders.sleep(ACCOUNT, "EUR", "one", LATER, 0)
+    state = ladders.load(ACCOUNT, "EUR").state
+    assert (state.owner, state.status) == (None, "active")
+    assert _waking(books, LATER) == [], "not before its instant"
+    assert _waking(books, AFTER_LATER) == [(ACCOUNT, "EUR")]
+    assert _claim(books, "two"), "asleep: the next execution claims it"
+
+
+def test_an_upload_wakes_a_ladder_and_stops_an_execution_that_read_it_before(books: Books) -> None:
+    ladders = books.ladders
+    _claim(books, "one")
+    seen = ladders.load(ACCOUNT, "EUR").state.touched
+    ladders.wake_soon(ACCOUNT, "EUR")
+    assert _waking(books, NOW) == [(ACCOUNT, "EUR")], "the next scan looks at it"
+    assert not ladders.sleep(ACCOUNT, "EUR", "one", LATER, seen), "it read the ladder before the upload"
+    assert not ladders.release(ACCOUNT, "EUR", "one", settled=True, touched=seen, look_again=False)
+    fresh = ladders.load(ACCOUNT, "EUR").state
+    assert fresh.touched == seen + 1 and fresh.owner == "one"
+    assert ladders.sleep(ACCOUNT, "EUR", "one", LATER, fresh.touched)
+    assert _waking(books, NOW) == []
+
+
+def test_an_upload_on_a_new_ladder_keeps_the_episode_of_the_state_kept_before_currencies(
+    books: Books, seed: Seed
+) -> None:
+    seed({"PK": account_pk(ACCOUNT), "SK": "STATE", "kind": "state", "episode": 2, "status": "idle"})
+    books.ladders.wake_soon(ACCOUNT, "EUR")
+    state = books.ladders.load(ACCOUNT, "EUR").state
+    assert (state.episode, state.status, state.touched) == (2, "idle", 1)
+    assert _claim(books, "one", episode=state.episode)
+    assert books.ladders.load(ACCOUNT, "EUR").state.episode == 2
+
+
+def test_the_wake_index_is_built_once(books: Books) -> None:
+    assert not books.ladders.wake_index_built()
+    books.ladders.mark_wake_index_built()
+    assert books.ladders.wake_index_built()
+
+
+def test_a_live_owner_passes_the_ladder_on(books: Books) -> None:
+    ladders = books.ladders
+    _claim(books, "one")
     assert not ladders.pass_on(ACCOUNT, "EUR", "two", "three")
     assert ladders.pass_on(ACCOUNT, "EUR", "one", "one-c1")
-    assert not ladders.release_dead_owner(ACCOUNT, "EUR", "one")
-    assert ladders.release_dead_owner(ACCOUNT, "EUR", "one-c1")
-    assert ladders.state(ACCOUNT, "EUR") == LadderState(None, False, False)
+    assert ladders.load(ACCOUNT, "EUR").state.owner == "one-c1"
 
 
 def test_a_hand_off_is_taken_over_finished_and_then_closed(books: Books) -> None:
     ladders = books.ladders
     assert ladders.handoff(ACCOUNT, "EUR") is None
-    ladders.claim(ACCOUNT, "EUR", "one", NOW)
+    _claim(books, "one")
+    ladders.wake_soon(ACCOUNT, "EUR")
     ladders.mark_legal(ACCOUNT, "EUR", "one", "CASE-1", NOW)
     handoff = ladders.handoff(ACCOUNT, "EUR")
     assert handoff is not None and (handoff.case_id, handoff.at, handoff.open, handoff.owner) == (
@@ -130,14 +209,19 @@ def test_a_hand_off_is_taken_over_finished_and_then_closed(books: Books) -> None
         True,
         "one",
     )
-    assert ladders.state(ACCOUNT, "EUR") == LadderState("one", True, True)
-    assert not ladders.take_over_handoff(ACCOUNT, "EUR", "someone-else", "r1")
-    assert not ladders.take_over_handoff(ACCOUNT, "EUR", None, "r1"), "it has an owner"
-    assert ladders.take_over_handoff(ACCOUNT, "EUR", "one", "r1")
+    assert not ladders.claim_handoff(ACCOUNT, "EUR", "r1", NOW, LEASE), "its owner's lease runs"
+    assert ladders.claim_handoff(ACCOUNT, "EUR", "r1", AFTER_LEASE, LATER)
     assert not ladders.finish_handoff(ACCOUNT, "EUR", "r1", "CASE-2")
+    ladders.rest_with_legal(ACCOUNT, "EUR")
+    assert _waking(books, NOW) == [(ACCOUNT, "EUR")], "unfinished: it stays for the scan to come back"
     assert ladders.finish_handoff(ACCOUNT, "EUR", "r1", "CASE-1")
-    assert ladders.state(ACCOUNT, "EUR") == LadderState(None, True, False)
-    assert not ladders.take_over_handoff(ACCOUNT, "EUR", None, "r2"), "finished"
+    handoff = ladders.handoff(ACCOUNT, "EUR")
+    assert handoff is not None and (handoff.open, handoff.owner) == (False, None)
+    assert _waking(books, NOW) == [], "finished: out of the wake index"
+    assert not ladders.claim_handoff(ACCOUNT, "EUR", "r2", AFTER_LATER, AFTER_LATER), "finished"
+    ladders.wake_soon(ACCOUNT, "EUR")  # an upload for an account with the legal team
+    ladders.rest_with_legal(ACCOUNT, "EUR")
+    assert _waking(books, NOW) == []
 
 
 def test_the_state_kept_before_ladders_were_per_currency_still_reads(books: Books, seed: Seed) -> None:
@@ -151,8 +235,8 @@ def test_the_state_kept_before_ladders_were_per_currency_still_reads(books: Book
             "status": "active",
         }
     )
-    assert books.ladders.state(ACCOUNT, "EUR") == LadderState("old", False, False)
-    assert books.ladders.load(ACCOUNT, "EUR").state.episode == 2
+    state = books.ladders.load(ACCOUNT, "EUR").state
+    assert (state.episode, state.owner) == (2, "old")
 
 
 def test_the_due_index_lists_what_is_due_and_forgets_a_handed_over_currency(books: Books, seed: Seed) -> None:
@@ -583,7 +667,7 @@ def test_every_ladder_state_is_read_the_one_kept_before_currencies_too(ingest: I
     ingest.seed(
         {"PK": account_pk(ACCOUNT), "SK": "STATE", "kind": "state", "status": "active", "owner": "old"}
     )
-    ingest.books.ladders.claim(ACCOUNT, "GBP", "one", NOW)
+    ingest.books.ladders.claim(ACCOUNT, "GBP", "one", NOW, 0, LEASE)
     ingest.books.ladders.mark_legal(ACCOUNT, "GBP", "one", "CASE-1", NOW)
 
     states = ingest.ledger.ladder_states(ACCOUNT)
@@ -704,3 +788,20 @@ def test_a_policy_file_is_read_only_when_it_changed(uploads: tuple[FakeUploads |
         ("contract/policy.yaml.errors.csv", hashlib.md5(b"row\n").hexdigest()),
     ]
     assert store.list(bucket, "contract/nothing") == []
+
+
+# --- the SES pacer ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def pacer(request: pytest.FixtureRequest) -> Pacer:
+    if request.param == "memory":
+        return FakePacer(per_second=2)
+    aws: EmbeddedAws = request.getfixturevalue("aws")
+    return DynamoPacer(Ledger(aws.dynamodb, aws.table_name), per_second=2)
+
+
+def test_the_pacer_admits_its_rate_in_each_second_and_no_more(pacer: Pacer) -> None:
+    second = NOW.replace(microsecond=0)
+    assert [pacer.admit(second + timedelta(milliseconds=ms)) for ms in (0, 300, 900)] == [True, True, False]
+    assert pacer.admit(second + timedelta(seconds=1)), "the next second has its own places"

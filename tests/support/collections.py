@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -66,6 +66,9 @@ class World:
         return messages
 
 
+EXACT_TIMES: Mapping[str, str] = {"SendSpreadMinutes": "0"}
+
+
 @contextmanager
 def world(
     first_day: date,
@@ -74,10 +77,22 @@ def world(
     ses_sandbox: bool = False,
     ses_verified: tuple[str, ...] = (),
     template: dict[str, Any] | None = None,
+    parameters: Mapping[str, str] = EXACT_TIMES,
+    **limits: Any,
 ) -> Iterator[World]:
+    """A stack deployed with `parameters`: by default with every notice at the window's opening (no send
+    spread), so that a test can say when a notice goes out; tests/integration/test_paced_sending.py runs the
+    template's defaults. `limits`: embedded_aws's limits under load (Lambda concurrency, SES's rate)."""
     chosen = parse_policy(policy) if isinstance(policy, str) else policy
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=UTC) - timedelta(days=1)
-    with embedded_aws(start, ses_sandbox=ses_sandbox, ses_verified=ses_verified, template=template) as aws:
+    with embedded_aws(
+        start,
+        ses_sandbox=ses_sandbox,
+        ses_verified=ses_verified,
+        template=template,
+        parameters=parameters,
+        **limits,
+    ) as aws:
         if isinstance(policy, str):
             aws.use_policy(policy.encode())
         yield World(aws, Simulation(aws, chosen), Ledger(aws.dynamodb, aws.table_name), first_day, first_day)

@@ -22,10 +22,13 @@ from dunning.adapters import items
 from dunning.adapters.keys import (
     CLAIM_PREFIX,
     CREDIT_NOTE_PREFIX,
+    DUE_SHARDS,
     EVENT_PREFIX,
     INVOICE_PREFIX,
     LEGACY_STATE_SK,
     PAYMENT_PREFIX,
+    WAKE_INDEX_MARKER,
+    WAKE_SOON,
     account_pk,
     claimants,
     document_pk,
@@ -35,6 +38,9 @@ from dunning.adapters.keys import (
     payment_prefix,
     receipt_key,
     state_key,
+    wake_keys,
+    wake_pk,
+    wake_sk_before,
 )
 from dunning.adapters.ladders import HANDOFF_DONE, HANDOFF_OPEN
 from dunning.adapters.ledger import event_item
@@ -49,7 +55,6 @@ from dunning.ports import (
     Claim,
     DueEntry,
     Handoff,
-    LadderState,
     NewInvoice,
     ObjectGone,
     Record,
@@ -58,6 +63,7 @@ from dunning.ports import (
     SendUnconfirmed,
     StoredObject,
     StoredRecord,
+    Waking,
 )
 
 Key = tuple[str, str]
@@ -87,6 +93,31 @@ def _copy(item: Mapping[str, Any] | None) -> Record | None:
     return copy.deepcopy(dict(item)) if item is not None else None
 
 
+def _claimable(state: Mapping[str, Any], owner: str, now: datetime) -> bool:
+    held_by = state.get("owner")
+    lease = state.get("lease_until")
+    return held_by in (None, owner) or (lease is not None and lease < rfc3339(now))
+
+
+def _let_go(state: dict[str, Any]) -> None:
+    state.pop("owner", None)
+    state.pop("lease_until", None)
+
+
+def _leave_wake_index(state: dict[str, Any]) -> None:
+    state.pop("wake_pk", None)
+    state.pop("wake_sk", None)
+
+
+def wake_soon(records: MemoryRecords, account_id: str, currency: str) -> None:
+    """adapters.ladders.wake_ladder_soon on the in-memory records."""
+    key = state_key(account_id, currency)
+    state = records.items.setdefault(key, {"PK": key[0], "SK": key[1]})
+    state.update(kind="state", account_id=account_id, currency=currency)
+    state.update(wake_keys(account_id, currency, WAKE_SOON))
+    state["touched"] = state.get("touched", 0) + 1
+
+
 class FakeLadders:
     def __init__(self, records: MemoryRecords) -> None:
         self.records = records
@@ -105,41 +136,71 @@ class FakeLadders:
             account_id, self.records.partition(account_pk(account_id)), currency
         )
 
-    def claim(self, account_id: str, currency: str, owner: str, now: datetime, episode: int = 0) -> bool:
+    def claim(
+        self, account_id: str, currency: str, owner: str, now: datetime, episode: int, lease_until: datetime
+    ) -> bool:
         state = self._state(account_id, currency)
-        if state is not None and (state.get("owner") not in (None, owner) or state.get("status") == "legal"):
+        if state is not None and (not _claimable(state, owner, now) or state.get("status") == "legal"):
             return False
         state = state if state is not None else self._new_state(account_id, currency)
         state.update(owner=owner, status="active", kind="state", account_id=account_id, currency=currency)
+        state["lease_until"] = rfc3339(lease_until)
         state.setdefault("episode", episode)
         state.setdefault("claimed_at", rfc3339(now))
         return True
 
     def _owned(
-        self, account_id: str, currency: str, owner: str, *, legal_ok: bool = False
+        self,
+        account_id: str,
+        currency: str,
+        owner: str,
+        *,
+        legal_ok: bool = False,
+        touched: int | None = None,
     ) -> dict[str, Any] | None:
         state = self._state(account_id, currency)
         if state is None or state.get("owner") != owner or (state.get("status") == "legal" and not legal_ok):
             return None
+        if touched is not None and state.get("touched", touched) != touched:
+            return None
         return state
 
-    def release(self, account_id: str, currency: str, owner: str, *, settled: bool) -> None:
-        state = self._owned(account_id, currency, owner)
+    def sleep(self, account_id: str, currency: str, owner: str, wake_at: datetime, touched: int) -> bool:
+        state = self._owned(account_id, currency, owner, touched=touched)
         if state is None:
-            return
-        del state["owner"]
+            return False
+        _let_go(state)
+        state.update(wake_keys(account_id, currency, rfc3339(wake_at)))
+        return True
+
+    def release(
+        self,
+        account_id: str,
+        currency: str,
+        owner: str,
+        *,
+        settled: bool,
+        touched: int | None,
+        look_again: bool,
+    ) -> bool:
+        state = self._owned(account_id, currency, owner, touched=touched)
+        if state is None:
+            return False
+        _let_go(state)
         state["status"] = "idle"
+        if look_again:
+            state.update(wake_keys(account_id, currency, WAKE_SOON))
+        else:
+            _leave_wake_index(state)
         if settled:
             state["settled_by"] = owner
             state["episode"] = state.get("episode", 0) + 1
-
-    def release_dead_owner(self, account_id: str, currency: str, dead_owner: str) -> bool:
-        state = self._owned(account_id, currency, dead_owner)
-        if state is None:
-            return False
-        del state["owner"]
-        state["status"] = "idle"
         return True
+
+    def rest_with_legal(self, account_id: str, currency: str) -> None:
+        state = self._state(account_id, currency)
+        if state is not None and state.get("status") == "legal" and state.get("handoff") != HANDOFF_OPEN:
+            _leave_wake_index(state)
 
     def pass_on(self, account_id: str, currency: str, owner: str, successor: str) -> bool:
         state = self._owned(account_id, currency, owner, legal_ok=True)
@@ -166,36 +227,57 @@ class FakeLadders:
             state.get("owner"),
         )
 
-    def take_over_handoff(
-        self, account_id: str, currency: str, dead_owner: str | None, successor: str
+    def claim_handoff(
+        self, account_id: str, currency: str, owner: str, now: datetime, lease_until: datetime
     ) -> bool:
         state = self._state(account_id, currency)
         if (
             state is None
             or state.get("status") != "legal"
             or state.get("handoff") != HANDOFF_OPEN
-            or state.get("owner") != dead_owner
+            or not _claimable(state, owner, now)
         ):
             return False
-        state["owner"] = successor
+        state.update(owner=owner, lease_until=rfc3339(lease_until))
         return True
 
     def finish_handoff(self, account_id: str, currency: str, owner: str, case_id: str) -> bool:
         state = self._owned(account_id, currency, owner, legal_ok=True)
         if state is None or state.get("case_id") != case_id:
             return False
-        del state["owner"]
+        _let_go(state)
+        _leave_wake_index(state)
         state["handoff"] = HANDOFF_DONE
         return True
 
-    def state(self, account_id: str, currency: str) -> LadderState:
-        item = self._state(account_id, currency) or self.records.get(
-            (account_pk(account_id), LEGACY_STATE_SK)
+    def wake_shards(self) -> int:
+        return DUE_SHARDS
+
+    def waking_page(
+        self, shard: int, before: datetime, cursor: str | None, limit: int
+    ) -> tuple[list[Waking], str | None]:
+        # The adapter's order (the index's sort key within the shard) and an opaque cursor: the last key.
+        upper = wake_sk_before(rfc3339(before))
+        shard_pk = wake_pk(shard)
+        waking = sorted(
+            item["wake_sk"]
+            for item in self.records.items.values()
+            if item.get("wake_pk") == shard_pk
+            and item["wake_sk"] < upper
+            and (cursor is None or item["wake_sk"] > cursor)
         )
-        item = item or {}
-        return LadderState(
-            item.get("owner"), item.get("status") == "legal", item.get("handoff") == HANDOFF_OPEN
-        )
+        page = waking[:limit]
+        ladders = [Waking(*sk.split("#", 1)[1].rsplit("#", 1)) for sk in page]
+        return ladders, (page[-1] if page and len(page) == limit else None)
+
+    def wake_soon(self, account_id: str, currency: str) -> None:
+        wake_soon(self.records, account_id, currency)
+
+    def wake_index_built(self) -> bool:
+        return self.records.get(WAKE_INDEX_MARKER) is not None
+
+    def mark_wake_index_built(self) -> None:
+        self.records.put({"PK": WAKE_INDEX_MARKER[0], "SK": WAKE_INDEX_MARKER[1], "kind": "marker"})
 
     def due_through(self, through: date) -> Iterator[DueEntry]:
         upper = due_sk_through(through)
@@ -432,11 +514,33 @@ class FakeWorkflows:
         self.running.add(name)
         return True
 
-    def is_running(self, name: str) -> bool:
-        return name in self.running
-
     def end(self, name: str) -> None:
         self.running.discard(name)
+
+
+@dataclass
+class FakePacer:
+    """adapters.pacing.DynamoPacer in memory: `per_second` sends in each second."""
+
+    per_second: int
+    taken: Counter[str] = field(default_factory=Counter)
+
+    def admit(self, at: datetime) -> bool:
+        second = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.taken[second] >= self.per_second:
+            return False
+        self.taken[second] += 1
+        return True
+
+
+@dataclass
+class FakeScanPages:
+    """The scan queue: pages in the order sent."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, page: Mapping[str, Any]) -> None:
+        self.sent.append(dict(page))
 
 
 @dataclass
@@ -514,9 +618,14 @@ class FakeIngestLedger:
             + [items.profile_item(profile) for profile in profiles]
             + [items.claim_item(account_id, file_name) for account_id, file_name in claims]
         )
+        for account_id, currency in sorted({(i["account_id"], i["currency"]) for i, due in invoices if due}):
+            wake_soon(self.records, account_id, currency)
 
     def replace_invoice(self, invoice: StoredRecord, *, due: bool, replacing: StoredRecord) -> bool:
-        return self._replace(items.invoice_item(invoice, due=due), replacing["row_hash"])
+        replaced = self._replace(items.invoice_item(invoice, due=due), replacing["row_hash"])
+        if replaced and due:
+            wake_soon(self.records, invoice["account_id"], invoice["currency"])
+        return replaced
 
     def credit_notes(self, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredRecord]:
         return self._get_many(ids, items.credit_note_key)
@@ -599,6 +708,7 @@ class FakeIngestLedger:
             return {name: value for name, value in invoice.items() if name not in _DUE_ATTRIBUTES}
         attributes = items.due_attributes(invoice)
         stored.update(_as_stored(attributes))
+        wake_soon(self.records, invoice["account_id"], invoice["currency"])
         return {**invoice, **attributes}
 
     # --- actions and documents

@@ -132,10 +132,17 @@ class World:
     workflows: FakeWorkflows = field(default_factory=FakeWorkflows)
     policy: Policy = DEFAULT_POLICY
 
+    def __post_init__(self) -> None:
+        # A world born with the wake index (services.scan builds it only on a stack from before it).
+        self.books.ladders.mark_wake_index_built()
+
     def given(self, *items: dict[str, Any]) -> World:
+        """Put records in the books; an invoice in the due index wakes its ladder, as its upload would."""
         records: MemoryRecords = self.books.ladders.records  # type: ignore[attr-defined]
         for item in items:
             records.put(item)
+            if item.get("kind") == "invoice" and "due_pk" in item:
+                self.books.ladders.wake_soon(item["account_id"], item["currency"])
         return self
 
     def legal_desk(self, legal_email: str | None = "legal@example.com") -> LegalDesk:

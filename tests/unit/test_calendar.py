@@ -4,6 +4,7 @@ tests pin first, so a change in the holidays data shows up as a failing fact, no
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,13 @@ import holidays
 import pytest
 
 from dunning.domain import calendar as business_calendar
-from dunning.domain.calendar import add_business_days, is_business_day, local_date, next_send_slot
+from dunning.domain.calendar import (
+    add_business_days,
+    is_business_day,
+    local_date,
+    next_send_slot,
+    spread_send_slot,
+)
 from dunning.domain.policy import CONSUMER_LIMITS, Window
 
 OFFICE = Window(start=time(9), end=time(17))
@@ -409,3 +416,40 @@ def test_gives_up_after_a_year_without_a_business_day(monkeypatch: pytest.Monkey
         next_send_slot(utc(2026, 1, 14, 10), "Europe/Bucharest", "RO", OFFICE)
     with pytest.raises(ValueError, match="366 days"):
         add_business_days(date(2026, 1, 14), 0, "RO")
+
+
+# --- each account's own moment of the window (SendSpreadMinutes) --------------------------------------------
+
+WINDOW = Window(start=time(9), end=time(17))
+OPENING = datetime(2027, 2, 8, 9, 0, tzinfo=UTC)  # a Monday, the window's opening in UTC
+
+
+def test_accounts_are_spread_over_the_spread_each_at_its_own_second_every_day() -> None:
+    spread = timedelta(minutes=240)
+    moments = [spread_send_slot(OPENING, f"ACC-{n}", "UTC", WINDOW, spread) for n in range(2000)]
+    next_day = [
+        spread_send_slot(OPENING + timedelta(days=1), f"ACC-{n}", "UTC", WINDOW, spread) for n in range(2000)
+    ]
+
+    assert all(OPENING <= moment < OPENING + spread for moment in moments)
+    assert [m + timedelta(days=1) for m in moments] == next_day, "the same time of day for one account"
+    per_second = Counter(moments)
+    assert len(per_second) > 1800 and max(per_second.values()) <= 3, "spread to the second, not bunched"
+
+
+def test_a_slot_already_past_the_accounts_moment_or_a_spread_of_zero_stays_as_it_is() -> None:
+    moment = spread_send_slot(OPENING, "ACME", "UTC", WINDOW, timedelta(minutes=240))
+    later = moment + timedelta(minutes=5)
+
+    assert spread_send_slot(later, "ACME", "UTC", WINDOW, timedelta(minutes=240)) == later
+    assert spread_send_slot(OPENING, "ACME", "UTC", WINDOW, timedelta(0)) == OPENING
+
+
+def test_a_spread_longer_than_the_window_stays_inside_it_in_the_customers_time_zone() -> None:
+    opening_tokyo = datetime(2027, 2, 8, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo
+    moments = [
+        spread_send_slot(opening_tokyo, f"ACC-{n}", "Asia/Tokyo", WINDOW, timedelta(hours=24))
+        for n in range(500)
+    ]
+    local = [moment.astimezone(ZoneInfo("Asia/Tokyo")).time() for moment in moments]
+    assert all(time(9) <= clock < time(17) for clock in local)

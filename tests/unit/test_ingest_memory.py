@@ -64,6 +64,10 @@ class DiscardingLedger:
     def append_events(self, events: list[Any]) -> None:
         self.items_written += len(events)
 
+    def update(self, key: Any, **_: Any) -> bool:  # an invoice's upload wakes its ladder
+        self.items_written += 1
+        return True
+
 
 class GeneratedStore:
     def __init__(self, rows: int) -> None:

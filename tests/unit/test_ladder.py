@@ -350,3 +350,17 @@ def test_an_invoice_that_existed_during_the_episode_joins_it_instead() -> None:
     account.invoice("B-1", "2027-02-12", issued_on="2027-01-05")  # not yet due at the reminder
     # Re-timed from B-1 (due 12 Feb): the second reminder (+7) on the 19th, as the next rung.
     assert _next(account, "2027-02-17 07:00") == ("wait", "send", "2027-02-19 09:00", "second_reminder")
+
+
+def test_with_a_send_spread_the_notice_goes_at_the_accounts_own_moment_of_the_window() -> None:
+    account = Account().invoice("I-1", "2027-02-10")
+    spread = DEFAULT_POLICY.model_copy(update={"send_spread_minutes": 240})
+
+    plain = decide(account.snapshot(), DEFAULT_POLICY, _at("2027-03-02 07:00"))
+    spread_out = decide(account.snapshot(), spread, _at("2027-03-02 07:00"))
+    again = decide(account.snapshot(), spread, _at("2027-03-02 08:00"))
+
+    assert plain.at == _at("2027-03-02 09:00")
+    assert spread_out.at is not None and _at("2027-03-02 09:00") < spread_out.at < _at("2027-03-02 13:00")
+    assert again.at == spread_out.at, "the same moment, however often it is decided"
+    assert spread_out.stage == plain.stage

@@ -56,6 +56,8 @@ def test_the_list_covers_what_the_simulator_patches() -> None:
         moto_internals.WAIT_EVAL_BODY,
         moto_internals.LAMBDA_CLIENT,
         moto_internals.RETRY_TIME,
+        moto_internals.RETRY_JITTER_RANDOM,
+        moto_internals.HANDLE_RETRY,
         moto_internals.SESV2_SEND_EMAIL,
     }
     assert patched <= set(moto_internals.ALL)

@@ -109,7 +109,8 @@ def test_a_missing_variable_fails_when_the_settings_are_read() -> None:
 
 def test_the_functions_that_time_the_ladder_get_the_stacks_schedule() -> None:
     timers = {i for i in FUNCTIONS if issubclass(function_settings(TEMPLATE, i), LadderSettings)}
-    assert timers == {"EscalateFunction", "SendNoticeFunction"}  # what calls dunning.domain.ladder
+    # What calls dunning.domain.ladder (the scan: for the next scan's instant, up to which it reads).
+    assert timers == {"EscalateFunction", "SendNoticeFunction", "ScanOverdueFunction"}
     for logical_id in FUNCTIONS:
         variables = (
             TEMPLATE["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
@@ -118,6 +119,7 @@ def test_the_functions_that_time_the_ladder_get_the_stacks_schedule() -> None:
         assert ("SCAN_SCHEDULE" in variables) is times_the_ladder, logical_id
         if times_the_ladder:
             assert variables["SCAN_SCHEDULE"] == {"Ref": "ScanSchedule"}, logical_id
+            assert variables["SEND_SPREAD_MINUTES"] == {"Ref": "SendSpreadMinutes"}, logical_id
             environment = function_environment(TEMPLATE, _embedded(), logical_id)
             assert daily_time(environment["SCAN_SCHEDULE"]) == scan_time(TEMPLATE) == DEFAULT_POLICY.scan_time
 
@@ -184,15 +186,18 @@ def test_a_function_that_times_the_ladder_gets_the_policy_at_the_stacks_scan_tim
     policy = _runtime(EscalateSettings, old_file, "EscalateFunction").policy
     assert policy.scan_time == time(7, 0)  # the template's ScanSchedule, not the file's
     assert policy.min_gap_days == 4  # the rest is the file's
-    assert policy.model_dump(exclude={"scan_time"}) == old_file.model_dump(exclude={"scan_time"})
+    assert policy.send_spread_minutes == 240  # the template's SendSpreadMinutes
+    stack = {"scan_time", "send_spread_minutes"}
+    assert policy.model_dump(exclude=stack) == old_file.model_dump(exclude=stack)
     sending = _runtime(SendNoticeSettings, old_file, "SendNoticeFunction").policy
-    assert sending.scan_time == time(7, 0)
+    assert (sending.scan_time, sending.send_spread_minutes) == (time(7, 0), 240)
 
 
-def test_a_policy_already_at_the_stacks_scan_time_is_handed_out_as_it_is() -> None:
+def test_a_policy_already_at_the_stacks_scan_time_and_spread_is_handed_out_as_it_is() -> None:
     """The built-in policy (and the demo's) is at 07:00, the template's default: nothing changes there."""
     assert DEFAULT_POLICY.scan_time == scan_time(TEMPLATE)
-    assert _runtime(EscalateSettings, DEFAULT_POLICY, "EscalateFunction").policy is DEFAULT_POLICY
+    at_the_stacks = DEFAULT_POLICY.model_copy(update={"send_spread_minutes": 240})
+    assert _runtime(EscalateSettings, at_the_stacks, "EscalateFunction").policy is at_the_stacks
 
 
 def test_a_part_of_the_runtime_a_function_lacks_says_what_is_missing() -> None:

@@ -24,6 +24,7 @@ from dunning.adapters.keys import (
     payment_prefix,
     receipt_key,
 )
+from dunning.adapters.ladders import wake_ladder_soon
 from dunning.adapters.ledger import Ledger
 from dunning.domain.events import Event
 from dunning.ports import Claim, NewInvoice, StoredObject, StoredRecord
@@ -64,10 +65,19 @@ class DynamoIngestLedger:
             + [items.profile_item(profile) for profile in profiles]
             + [items.claim_item(account_id, file_name) for account_id, file_name in claims]
         )
+        self._wake({(invoice["account_id"], invoice["currency"]) for invoice, due in invoices if due})
 
     def replace_invoice(self, invoice: StoredRecord, *, due: bool, replacing: StoredRecord) -> bool:
         item = items.invoice_item(invoice, due=due)
-        return self._ledger.replace(item, expected_row_hash=replacing["row_hash"])
+        replaced = self._ledger.replace(item, expected_row_hash=replacing["row_hash"])
+        if replaced and due:
+            self._wake({(invoice["account_id"], invoice["currency"])})
+        return replaced
+
+    def _wake(self, ladders: Iterable[tuple[str, str]]) -> None:
+        # After the invoices are stored: a scan that reads the wake first then finds them.
+        for account_id, currency in sorted(ladders):
+            wake_ladder_soon(self._ledger, account_id, currency)
 
     def credit_notes(self, ids: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredRecord]:
         return self._get_many(ids, items.credit_note_key)
@@ -158,7 +168,10 @@ class DynamoIngestLedger:
                 ":sk": attributes["due_sk"],
             },
         )
-        return {**invoice, **attributes} if entered else None
+        if not entered:
+            return None
+        self._wake({(account_id, invoice["currency"])})
+        return {**invoice, **attributes}
 
     # --- actions and documents
 

@@ -12,7 +12,11 @@ docs/data-model.md describes the keys and the access pattern each one serves. In
     PK = CASES                  SK = <case_id>
     PK = SUPPRESSED#<address>   SK = SUPPRESSED
     PK = DELIVERY#<message id>  SK = <reason>#<address>
+    PK = PACE                   SK = <second, UTC>  (the SES pacer's sends in that second; expire after a day)
     GSI `due`: due_pk = DUE#<shard>, due_sk = <due_on>#<account_id>#<invoice_id>
+    GSI `wake`: wake_pk = WAKE#<shard>, wake_sk = <wake instant, UTC>#<account_id>#<currency> (STATE items:
+                the ladders that sleep until that instant; the daily scan reads only those due before the
+                next scan; an upload that changes what a ladder chases sets it to WAKE_SOON)
 
 Stored items are read back by these strings: never change one.
 """
@@ -61,6 +65,15 @@ DELIVERY_PREFIX = "DELIVERY#"
 DUE_INDEX = "due"
 DUE_SHARDS = 16
 DUE_PREFIX = "DUE#"
+# The sparse `wake` index of the ladders' STATE items: when each sleeping ladder next needs a look.
+WAKE_INDEX = "wake"
+WAKE_PREFIX = "WAKE#"
+# Sorts before every instant: "at the next scan", written by an upload that changed what the ladder chases.
+WAKE_SOON = "0000-00-00T00:00:00Z"
+# The SES pacer's buckets, one per second: PK = PACE, SK = <second, UTC>.
+PACE_PK = "PACE"
+# Written once the wake index holds every ladder (services.scan builds it on a stack from before it).
+WAKE_INDEX_MARKER = ("META", "WAKE_INDEX")
 
 
 def account_pk(account_id: str) -> str:
@@ -156,8 +169,29 @@ def due_pk(shard: int) -> str:
 
 
 def due_shard(account_id: str) -> str:
-    digest = hashlib.sha256(account_id.encode()).digest()
-    return due_pk(digest[0] % DUE_SHARDS)
+    return due_pk(_shard(account_id))
+
+
+def _shard(account_id: str) -> int:
+    return hashlib.sha256(account_id.encode()).digest()[0] % DUE_SHARDS
+
+
+def wake_keys(account_id: str, currency: str, wake_at: str) -> dict[str, Any]:
+    """The sparse-index attributes of a sleeping ladder (`wake_at`: an RFC 3339 UTC instant or WAKE_SOON);
+    an account's ladders share its due shard."""
+    return {
+        "wake_pk": f"{WAKE_PREFIX}{_shard(account_id):02d}",
+        "wake_sk": f"{wake_at}#{account_id}#{currency}",
+    }
+
+
+def wake_pk(shard: int) -> str:
+    return f"{WAKE_PREFIX}{shard:02d}"
+
+
+def wake_sk_before(instant: str) -> str:
+    """The upper bound (exclusive) of the wake_sk of every ladder waking before `instant` (RFC 3339 UTC)."""
+    return f"{instant}#"
 
 
 def due_keys(account_id: str, invoice_id: str, due_on: date) -> dict[str, Any]:

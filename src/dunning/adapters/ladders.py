@@ -20,6 +20,7 @@ tests/integration/test_port_contracts.py runs the same cases against both.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -27,13 +28,18 @@ from typing import Any
 from dunning.adapters.keys import (
     DUE_SHARDS,
     INVOICE_PREFIX,
-    LEGACY_STATE_SK,
+    WAKE_INDEX,
+    WAKE_INDEX_MARKER,
+    WAKE_SOON,
     account_pk,
     due_pk,
     due_sk_through,
     event_sk,
     notice_key,
     state_key,
+    wake_keys,
+    wake_pk,
+    wake_sk_before,
 )
 from dunning.adapters.ledger import Ledger, plain
 from dunning.domain.account import AccountSnapshot
@@ -41,7 +47,7 @@ from dunning.domain.clock import rfc3339
 from dunning.domain.events import Event
 from dunning.domain.ladder import LogEntry
 from dunning.domain.notices import FAILED, SENDING, NoticeId
-from dunning.ports import DueEntry, Handoff, LadderState, Record
+from dunning.ports import DueEntry, Handoff, Record, Waking
 
 # The hand-off's own progress on the STATE item: `open` from mark_legal until every part of it is done
 # (packet, case record, case_opened, the legal team's email), then `done`. Accounts handed over before this
@@ -50,6 +56,30 @@ HANDOFF_OPEN = "open"
 HANDOFF_DONE = "done"
 
 _OWNER_STATUS = {"#owner": "owner", "#status": "status"}
+# Nobody holds the ladder, or `:me` does, or its holder's lease ran out (its execution died without letting
+# go). A record from before leases (an owner, no lease) waits for its owner: that execution is still live.
+_CLAIMABLE = "attribute_not_exists(#owner) OR #owner = :me OR lease_until < :now"
+# No upload changed the ladder since the execution read it (`touched` counts the uploads that did).
+_UNTOUCHED = "(attribute_not_exists(touched) OR touched = :seen)"
+
+
+def wake_ladder_soon(ledger: Ledger, account_id: str, currency: str) -> None:
+    """Something the ladder chases changed (an invoice entered the due index): the next scan looks at it,
+    and an execution that read it before the change decides again instead of sleeping on what it read."""
+    wake = wake_keys(account_id, currency, WAKE_SOON)
+    ledger.update(
+        state_key(account_id, currency),
+        UpdateExpression="SET kind = :kind, account_id = :account, currency = :currency, "
+        "wake_pk = :wake_pk, wake_sk = :wake_sk ADD touched :one",
+        ExpressionAttributeValues={
+            ":kind": "state",
+            ":account": account_id,
+            ":currency": currency,
+            ":wake_pk": wake["wake_pk"],
+            ":wake_sk": wake["wake_sk"],
+            ":one": 1,
+        },
+    )
 
 
 def _notice_key(notice: NoticeId) -> tuple[str, str]:
@@ -70,14 +100,15 @@ class DynamoLadders:
             state_key(account_id, currency), condition=condition, UpdateExpression=expression, **kw
         )
 
-    def claim(self, account_id: str, currency: str, owner: str, now: datetime, episode: int = 0) -> bool:
+    def claim(
+        self, account_id: str, currency: str, owner: str, now: datetime, episode: int, lease_until: datetime
+    ) -> bool:
         return self._update_state(
             account_id,
             currency,
-            "(attribute_not_exists(#owner) OR #owner = :me) AND "
-            "(attribute_not_exists(#status) OR #status <> :legal)",
+            f"({_CLAIMABLE}) AND (attribute_not_exists(#status) OR #status <> :legal)",
             "SET #owner = :me, #status = :active, kind = :kind, account_id = :account, "
-            "currency = :currency, episode = if_not_exists(episode, :episode), "
+            "currency = :currency, episode = if_not_exists(episode, :episode), lease_until = :lease, "
             "claimed_at = if_not_exists(claimed_at, :now)",
             ExpressionAttributeNames=_OWNER_STATUS,
             ExpressionAttributeValues={
@@ -87,33 +118,74 @@ class DynamoLadders:
                 ":kind": "state",
                 ":episode": episode,
                 ":now": rfc3339(now),
+                ":lease": rfc3339(lease_until),
                 ":account": account_id,
                 ":currency": currency,
             },
         )
 
-    def release(self, account_id: str, currency: str, owner: str, *, settled: bool) -> None:
-        settle = ", settled_by = :me ADD episode :one" if settled else ""
-        values: dict[str, Any] = {":me": owner, ":idle": "idle", ":legal": "legal"}
-        if settled:
-            values[":one"] = 1
-        self._update_state(
+    def sleep(self, account_id: str, currency: str, owner: str, wake_at: datetime, touched: int) -> bool:
+        wake = wake_keys(account_id, currency, rfc3339(wake_at))
+        return self._update_state(
             account_id,
             currency,
-            "#owner = :me AND #status <> :legal",
-            "REMOVE #owner SET #status = :idle" + settle,
+            f"#owner = :me AND #status <> :legal AND {_UNTOUCHED}",
+            "REMOVE #owner, lease_until SET wake_pk = :wake_pk, wake_sk = :wake_sk",
+            ExpressionAttributeNames=_OWNER_STATUS,
+            ExpressionAttributeValues={
+                ":me": owner,
+                ":legal": "legal",
+                ":seen": touched,
+                ":wake_pk": wake["wake_pk"],
+                ":wake_sk": wake["wake_sk"],
+            },
+        )
+
+    def release(
+        self,
+        account_id: str,
+        currency: str,
+        owner: str,
+        *,
+        settled: bool,
+        touched: int | None,
+        look_again: bool,
+    ) -> bool:
+        values: dict[str, Any] = {":me": owner, ":idle": "idle", ":legal": "legal"}
+        sets = ["#status = :idle"]
+        removes = ["#owner", "lease_until"]
+        condition = "#owner = :me AND #status <> :legal"
+        if touched is not None:
+            condition += f" AND {_UNTOUCHED}"
+            values[":seen"] = touched
+        if look_again:  # WAKE_SOON sorts before every instant: the next scan looks at it
+            wake = wake_keys(account_id, currency, WAKE_SOON)
+            values |= {":wake_pk": wake["wake_pk"], ":wake_sk": wake["wake_sk"]}
+            sets += ["wake_pk = :wake_pk", "wake_sk = :wake_sk"]
+        else:
+            removes += ["wake_pk", "wake_sk"]
+        expression = f"REMOVE {', '.join(removes)} SET {', '.join(sets)}"
+        if settled:
+            values[":one"] = 1
+            expression += ", settled_by = :me ADD episode :one"
+        return self._update_state(
+            account_id,
+            currency,
+            condition,
+            expression,
             ExpressionAttributeNames=_OWNER_STATUS,
             ExpressionAttributeValues=values,
         )
 
-    def release_dead_owner(self, account_id: str, currency: str, dead_owner: str) -> bool:
-        return self._update_state(
+    def rest_with_legal(self, account_id: str, currency: str) -> None:
+        self._update_state(
             account_id,
             currency,
-            "#owner = :dead AND #status <> :legal",
-            "REMOVE #owner SET #status = :idle",
-            ExpressionAttributeNames=_OWNER_STATUS,
-            ExpressionAttributeValues={":dead": dead_owner, ":idle": "idle", ":legal": "legal"},
+            "#status = :legal AND attribute_exists(wake_pk) "
+            "AND (attribute_not_exists(#handoff) OR #handoff <> :open)",
+            "REMOVE wake_pk, wake_sk",
+            ExpressionAttributeNames={"#status": "status", "#handoff": "handoff"},
+            ExpressionAttributeValues={":legal": "legal", ":open": HANDOFF_OPEN},
         )
 
     def pass_on(self, account_id: str, currency: str, owner: str, successor: str) -> bool:
@@ -155,20 +227,22 @@ class DynamoLadders:
             owner=state.get("owner"),
         )
 
-    def take_over_handoff(
-        self, account_id: str, currency: str, dead_owner: str | None, successor: str
+    def claim_handoff(
+        self, account_id: str, currency: str, owner: str, now: datetime, lease_until: datetime
     ) -> bool:
-        held = "#owner = :dead" if dead_owner else "attribute_not_exists(#owner)"
-        values: dict[str, Any] = {":legal": "legal", ":open": HANDOFF_OPEN, ":next": successor}
-        if dead_owner:
-            values[":dead"] = dead_owner
         return self._update_state(
             account_id,
             currency,
-            f"#status = :legal AND #handoff = :open AND {held}",
-            "SET #owner = :next",
+            f"#status = :legal AND #handoff = :open AND ({_CLAIMABLE})",
+            "SET #owner = :me, lease_until = :lease",
             ExpressionAttributeNames={**_OWNER_STATUS, "#handoff": "handoff"},
-            ExpressionAttributeValues=values,
+            ExpressionAttributeValues={
+                ":legal": "legal",
+                ":open": HANDOFF_OPEN,
+                ":me": owner,
+                ":now": rfc3339(now),
+                ":lease": rfc3339(lease_until),
+            },
         )
 
     def finish_handoff(self, account_id: str, currency: str, owner: str, case_id: str) -> bool:
@@ -176,21 +250,36 @@ class DynamoLadders:
             account_id,
             currency,
             "#owner = :me AND case_id = :case",
-            "SET #handoff = :done REMOVE #owner",
+            "SET #handoff = :done REMOVE #owner, lease_until, wake_pk, wake_sk",
             ExpressionAttributeNames={"#owner": "owner", "#handoff": "handoff"},
             ExpressionAttributeValues={":me": owner, ":case": case_id, ":done": HANDOFF_DONE},
         )
 
-    def state(self, account_id: str, currency: str) -> LadderState:
-        item = (
-            self._ledger.get(*state_key(account_id, currency))
-            or self._ledger.get(account_pk(account_id), LEGACY_STATE_SK)
-            or {}
+    def wake_shards(self) -> int:
+        return DUE_SHARDS
+
+    def waking_page(
+        self, shard: int, before: datetime, cursor: str | None, limit: int
+    ) -> tuple[list[Waking], str | None]:
+        start = json.loads(cursor) if cursor else None
+        items, last = self._ledger.index_page(
+            WAKE_INDEX, wake_pk(shard), wake_sk_before(rfc3339(before)), limit, start
         )
-        return LadderState(
-            owner=item.get("owner"),
-            legal=item.get("status") == "legal",
-            handoff_open=item.get("handoff") == HANDOFF_OPEN,
+        return [Waking(item["account_id"], item["currency"]) for item in items], (
+            json.dumps(last, sort_keys=True) if last else None
+        )
+
+    def wake_soon(self, account_id: str, currency: str) -> None:
+        wake_ladder_soon(self._ledger, account_id, currency)
+
+    def wake_index_built(self) -> bool:
+        return self._ledger.get(*WAKE_INDEX_MARKER) is not None
+
+    def mark_wake_index_built(self) -> None:
+        self._ledger.update(
+            WAKE_INDEX_MARKER,
+            UpdateExpression="SET kind = :kind",
+            ExpressionAttributeValues={":kind": "marker"},
         )
 
     def due_through(self, through: date) -> Iterator[DueEntry]:

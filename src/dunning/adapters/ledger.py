@@ -188,10 +188,29 @@ class Ledger:
         """DeleteItem; False (instead of an error) when `condition` does not hold."""
         return _unless_condition_fails(self._table.delete_item, **_keyed(key, condition, kwargs))
 
-    def query_index(self, shard: str, up_to: str) -> Iterator[Item]:
-        """Items of one shard of the `due` index with due_sk <= up_to."""
-        condition = Key("due_pk").eq(shard) & Key("due_sk").lte(up_to)
-        return _paged(self._table.query, IndexName=DUE_INDEX, KeyConditionExpression=condition)
+    def query_index(
+        self, shard: str, up_to: str, index: str = DUE_INDEX, *, below: bool = False
+    ) -> Iterator[Item]:
+        """Items of one shard of a sparse index (`due` or `wake`: its keys are <index>_pk and <index>_sk)
+        with a sort key <= up_to (< up_to when `below`)."""
+        sort_key = Key(f"{index}_sk")
+        condition = Key(f"{index}_pk").eq(shard) & (sort_key.lt(up_to) if below else sort_key.lte(up_to))
+        return _paged(self._table.query, IndexName=index, KeyConditionExpression=condition)
+
+    def index_page(
+        self, index: str, shard: str, below: str, limit: int, start: Item | None
+    ) -> tuple[list[Item], Item | None]:
+        """At most `limit` items of one shard of a sparse index with a sort key < below, after `start` (the
+        previous page's last key): the items and where the next page starts (None: no more)."""
+        request: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": Key(f"{index}_pk").eq(shard) & Key(f"{index}_sk").lt(below),
+            "Limit": limit,
+        }
+        if start is not None:
+            request["ExclusiveStartKey"] = start
+        page = self._table.query(**request)
+        return page.get("Items", []), page.get("LastEvaluatedKey")
 
     def drop_from_due_index(self, account_id: str, invoice_id: str, *, row_hash: str) -> bool:
         """Take a settled invoice out of the sparse index, unless it was re-imported meanwhile."""

@@ -13,27 +13,11 @@ class StepFunctions:
         self._sfn = sfn
         self._arn = state_machine_arn
 
-    def _execution_arn(self, name: str) -> str:
-        # Executions are named after the state machine alone, whether they were started through an alias
-        # (arn:...:stateMachine:NAME:live), a version (NAME:3) or the state machine itself.
-        prefix, qualified = self._arn.rsplit(":stateMachine:", 1)
-        machine = qualified.split(":", 1)[0]
-        return f"{prefix}:execution:{machine}:{name}"
-
-    def _status(self, name: str) -> str | None:
-        try:
-            status: str = self._sfn.describe_execution(executionArn=self._execution_arn(name))["status"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ExecutionDoesNotExist":
-                return None
-            raise
-        return status
-
     def start(self, name: str, payload: dict[str, Any]) -> bool:
-        """Start `name` unless an execution of that name exists (running or ended): names are the
-        idempotency key, so a repeated scan or a retried task starts nothing twice."""
-        if self._status(name) is not None:
-            return False
+        """Start `name` unless an execution of that name exists: names are the idempotency key, so a
+        repeated scan or a retried task starts nothing twice. One StartExecution, no DescribeExecution:
+        Step Functions refuses a name it has seen (or, for a running execution with the same input, answers
+        as the first time did)."""
         try:
             self._sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(payload))
         except ClientError as exc:
@@ -41,9 +25,6 @@ class StepFunctions:
                 return False
             raise
         return True
-
-    def is_running(self, name: str) -> bool:
-        return self._status(name) == "RUNNING"
 
 
 class Continuations:

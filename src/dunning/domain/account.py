@@ -136,6 +136,9 @@ class AccountState:
     # The execution that last ended an episode with the account settled (a retried Decide must not end
     # the next one too).
     settled_by: str | None = None
+    # How many uploads changed what this ladder chases: an execution lets go of the ladder only if it is
+    # still the count it read (otherwise it decides again, on what the upload brought).
+    touched: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ class AccountSnapshot:
         credit_notes: list[balances.CreditNote] = []
         actions: list[ActionRecord] = []
         notices: list[NoticeRecord] = []
-        states: dict[str | None, AccountState] = {}
+        state_items: dict[str | None, Mapping[str, Any]] = {}
         logged: set[tuple[str, str]] = set()
         for item in items:
             kind = item.get("kind")
@@ -183,21 +186,19 @@ class AccountSnapshot:
             elif kind == "notice":
                 notices.append(_notice(item))
             elif kind == "state":
-                states[item.get("currency")] = AccountState(
-                    int(item.get("episode", 0)),
-                    item.get("status", "idle"),
-                    item.get("owner"),
-                    item.get("case_id"),
-                    item.get("settled_by"),
-                )
+                state_items[item.get("currency")] = item
             elif kind == "event" and item.get("identity"):
                 logged.add((item["event"]["type"], item["identity"]))
         every = with_credits(
             [invoice_state(item, paid.get(invoice_id, [])) for invoice_id, item in invoices.items()],
             credit_notes,
         )
-        # A state kept before ladders were per currency (no `currency`) seeds every currency's own.
-        legacy = states.get(None, AccountState())
+        # A state kept before ladders were per currency (no `currency`) seeds every currency's own; so does
+        # the episode and status of a currency's state that an upload created (it has neither yet).
+        legacy = _state(state_items.get(None, {}), AccountState())
+        states: dict[str | None, AccountState] = {
+            key: _state(item, legacy) for key, item in state_items.items()
+        }
         return cls(
             account_id=account_id,
             profile=profile,
@@ -411,4 +412,15 @@ def _action(item: Mapping[str, Any]) -> ActionRecord:
         until=date.fromisoformat(item["until"]) if item.get("until") else None,
         invoice_id=item.get("invoice_id"),
         order=f"{item.get('recorded_at', '')}#{item['SK']}",
+    )
+
+
+def _state(item: Mapping[str, Any], seed: AccountState) -> AccountState:
+    return AccountState(
+        int(item.get("episode", seed.episode)),
+        item.get("status", seed.status),
+        item.get("owner"),
+        item.get("case_id"),
+        item.get("settled_by"),
+        int(item.get("touched", 0)),
     )

@@ -8,11 +8,10 @@ module costs nothing but the import.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import holidays
 
 from dunning.domain.policy import Window
 
@@ -29,6 +28,10 @@ def _days_off(country: str, year: int) -> frozenset[date]:
     """The weekend days and public holidays of `country` (normalised; "" for none) in `year`."""
     first = date(year, 1, 1)
     year_days = [first + timedelta(days=n) for n in range((date(year + 1, 1, 1) - first).days)]
+    # Imported here: the functions that never count business days (the scan, the ingest, SES events) import
+    # this module for local_date alone (issue 12); escalate and send_notice load it with their handlers.
+    import holidays
+
     try:
         calendar = holidays.country_holidays(country, years=year) if country else None
     except NotImplementedError:
@@ -164,3 +167,25 @@ def next_send_slot(earliest: datetime, timezone: str, country: str | None, windo
             if candidate >= at and _in_window(candidate, zone, country, window):
                 return candidate
     raise ValueError(f"no sending slot in {country or 'the calendar'} within {_MAX_DAYS} days of {earliest}")
+
+
+def spread_send_slot(slot: datetime, key: str, timezone: str, window: Window, spread: timedelta) -> datetime:
+    """`slot` (from next_send_slot) moved to this key's own moment of its day's window: the window's opening
+    plus an offset of up to `spread` (at most the window's length) that depends only on `key`, to the second.
+    A slot already past that moment stays as it is, and so does one whose moment would fall outside the
+    window. So each account's notices go out at the same time of day, and the accounts of one day are spread
+    over the window instead of all at its opening (SES's sending rate, Lambda's concurrency: docs/scale.md).
+    """
+    if spread <= timedelta(0):
+        return slot
+    zone = _zone(timezone)
+    local = slot.astimezone(zone)
+    opening = datetime.combine(local.date(), window.start, tzinfo=zone)
+    closing = datetime.combine(local.date(), window.end, tzinfo=zone)
+    room = int(min(spread, closing - opening - timedelta(minutes=1)).total_seconds())
+    if room <= 0:
+        return slot
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    moment = (opening + timedelta(seconds=digest % room)).astimezone(UTC)
+    inside = window.start <= moment.astimezone(zone).time() < window.end  # a clock change that day
+    return moment if moment > slot and inside else slot

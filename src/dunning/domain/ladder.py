@@ -22,7 +22,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from dunning.domain.account import AccountSnapshot, InvoiceState, NoticeRecord, Promise
-from dunning.domain.calendar import add_business_days, local_date, next_send_slot
+from dunning.domain.calendar import add_business_days, local_date, next_send_slot, spread_send_slot
 from dunning.domain.events import EventType
 from dunning.domain.policy import Ladder, Policy, Stage
 
@@ -161,6 +161,8 @@ def _next_rung(
         return Decision("wait", "ladder", "handoff", at, stage, tuple(chaseable), log)
     window = policy.window_for(snapshot.customer_type)
     at = next_send_slot(earliest, snapshot.timezone, snapshot.country, window)
+    spread = timedelta(minutes=policy.send_spread_minutes)
+    at = spread_send_slot(at, snapshot.account_id, snapshot.timezone, window, spread)
     return Decision(
         "wait", "ladder", "send", at, stage, tuple(_in_notice(chaseable, stage, at, snapshot)), log
     )
@@ -270,6 +272,18 @@ def _wake_on(day: date, snapshot: AccountSnapshot, policy: Policy, now: datetime
     but never before `day` has begun where the customer is (west of the business it begins later; waking
     earlier would find the hold still on and wait for "now" again and again)."""
     return max(_at_scan_time(policy, day, now), _local_midnight(day, snapshot.timezone))
+
+
+def scan_after(policy: Policy, now: datetime) -> datetime:
+    """The first daily scan strictly after `now` (policy.scan_time is the stack's ScanSchedule): a ladder
+    whose next look falls at or after it sleeps in the wake index instead of waiting in an execution."""
+    zone = ZoneInfo(policy.business_timezone)
+    today = local_date(now, policy.business_timezone)
+    return next(
+        at
+        for day in (today - timedelta(days=1), today, today + timedelta(days=1), today + timedelta(days=2))
+        if (at := datetime.combine(day, policy.scan_time, tzinfo=zone).astimezone(UTC)) > now
+    )
 
 
 def _next_scan(policy: Policy, now: datetime) -> datetime:

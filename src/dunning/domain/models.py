@@ -6,6 +6,7 @@ bookkeeper understands; `problems_from` turns a pydantic ValidationError into su
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -38,9 +38,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _WITHOUT_BIDI_CONTROLS = dict.fromkeys(map(ord, BIDI_CONTROLS))
 _SEGMENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_COUNTRIES = frozenset(
-    str(code) for code in Locale("en").territories if len(str(code)) == 2 and str(code).isalpha()
-)
 
 
 class FieldProblem(ValueError):
@@ -117,6 +114,10 @@ def _emails(value: Any) -> tuple[str, ...]:
     normalized = []
     for address in addresses:
         _single_line(address)
+        # Imported here: only the ingest validates addresses, and every function imports this module (the
+        # package compiles its regexes at import, issue 12).
+        from email_validator import EmailNotValidError, validate_email
+
         try:
             valid = validate_email(address, check_deliverability=False)
         except EmailNotValidError as exc:
@@ -145,9 +146,18 @@ def _timezone(value: str) -> str:
     return name
 
 
+@functools.cache
+def _countries() -> frozenset[str]:
+    # On first use: Babel's territory names load the whole "en" locale data, and only the ingest checks a
+    # country (every function imports this module, issue 12).
+    return frozenset(
+        str(code) for code in Locale("en").territories if len(str(code)) == 2 and str(code).isalpha()
+    )
+
+
 def _country(value: str) -> str:
     code = value.strip().upper()
-    if code not in _COUNTRIES:
+    if code not in _countries():
         raise ValueError(f"'{value}' is not a two-letter ISO 3166 country code such as RO, GB or US")
     return code
 
@@ -205,7 +215,9 @@ class ActionKind(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+    # defer_build: the rows of an upload are the ingest's alone; the other functions import this module but
+    # never validate one, and would each build these validators at their cold start for nothing (issue 12).
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True, defer_build=True)
 
 
 class AccountProfile(_Model):

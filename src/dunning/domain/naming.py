@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from datetime import date, datetime
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9]+")
 SLUG_LENGTH = 40
@@ -31,6 +31,13 @@ def execution_name(account_id: str, currency: str, anchor_due: str, anchor_invoi
     and earliest due invoice."""
     digest = _digest(f"{account_id}\x1f{currency}\x1f{anchor_invoice}", 10)
     return f"{slug(account_id)}-{currency}-{anchor_due.replace('-', '')}-{digest}"
+
+
+def daily_execution_name(account_id: str, currency: str, day: date) -> str:
+    """The name of the execution the daily scan of `day` starts for one ladder: a scan run again that day
+    (or retried) starts nothing twice, since Step Functions refuses a second execution of one name."""
+    digest = _digest(f"{account_id}\x1f{currency}", 10)
+    return f"{slug(account_id)}-{currency}-d{day.strftime('%Y%m%d')}-{digest}"
 
 
 def case_id_for(account_id: str, currency: str, episode: int) -> str:

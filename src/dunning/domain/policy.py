@@ -12,7 +12,6 @@ from datetime import time
 from pathlib import Path
 from typing import Literal, NamedTuple, Self
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dunning.domain.charges import ChargesPolicy
@@ -186,6 +185,10 @@ class Policy(BaseModel):
     # is the stack's ScanSchedule, which the runtime puts here; a policy file may still set it (older files
     # do), but that value is not used (`dunning preflight` warns when it differs from the stack's).
     scan_time: time = time(7)
+    # Each account's notices go out at its own moment of the sending window: the window's opening plus up to
+    # this many minutes, by account (calendar.spread_send_slot). Like scan_time, deployed (and simulated) it
+    # is the stack's (SendSpreadMinutes), which the runtime puts here; a policy file's value is not used.
+    send_spread_minutes: int = Field(default=0, ge=0, le=1440)
     # At least this many days between two notices to one account.
     min_gap_days: int = Field(default=3, ge=0, le=60)
     sending_window: Window = Window(start=time(9), end=time(17))
@@ -242,15 +245,29 @@ def _shown(value: object) -> str:
     return str(value)[:200]
 
 
-def parse_policy(text: str, source: str = "policy") -> Policy:
+def _policy_data(text: str, source: str) -> object:
+    """A policy file's data: JSON read as JSON (the policy in force always is, written by policy_json), and
+    anything else as YAML."""
     try:
-        data = yaml.safe_load(text) if text.strip() else {}
+        return json.loads(text)
+    except ValueError:
+        pass
+    # Imported here: only a YAML upload needs PyYAML, whose import (it compiles its regexes) would otherwise
+    # cost every function's cold start more than reading the policy does (issue 12).
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         reason = f"not valid JSON or YAML{where}: {problem}"
         raise PolicyError(f"{source}: {reason}", (PolicyProblem("(file)", "", reason),)) from exc
+
+
+def parse_policy(text: str, source: str = "policy") -> Policy:
+    data = _policy_data(text, source)
     if not isinstance(data, dict):
         reason = "the policy must be a mapping of settings"
         raise PolicyError(f"{source}: {reason}", (PolicyProblem("(file)", _shown(data), reason),))

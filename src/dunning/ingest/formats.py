@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import partial
+from functools import cache, partial
 from typing import Annotated, Any, TypeVar
 
 from babel import Locale
@@ -494,9 +494,13 @@ _SALES_TYPES = {"", "accrec", "salesinvoice", "sales"}
 # written negative. A negative Total on an invoice row stays an error (an invoice's amount is > 0).
 _CREDIT_NOTE_TYPES = {"accreccredit", "salescreditnote", "salescredit", "creditnote"}
 _XERO_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_COUNTRY_BY_NAME = {
-    name.casefold(): code for code, name in Locale("en").territories.items() if len(code) == 2
-}
+
+
+@cache
+def _country_by_name() -> dict[str, str]:
+    # On first use: Babel's territory names load the whole "en" locale data, which only a Xero export with
+    # country names needs, not every upload (the ingest's cold start, issue 12).
+    return {name.casefold(): code for code, name in Locale("en").territories.items() if len(code) == 2}
 
 
 def is_xero_header(header: Header) -> bool:
@@ -520,7 +524,7 @@ def _xero_country(text: str) -> str | None:
     cleaned = text.strip()
     if len(cleaned) == 2 and cleaned.isalpha():
         return cleaned.upper()
-    return _COUNTRY_BY_NAME.get(cleaned.casefold())
+    return _country_by_name().get(cleaned.casefold())
 
 
 def _xero_invoice(line: int, raw: Mapping[str, str], policy: Policy) -> InvoiceRow | list[Rejection]:

@@ -23,6 +23,7 @@ import boto3
 import yaml
 
 from dunning.local import moto_internals
+from dunning.local.embedded_dynamodb import partitioned_queries
 from dunning.local.embedded_ses import NOTICE_CONFIGURATION_SET, create_ses_resources, embedded_ses
 from dunning.local.lambda_context import ACCOUNT as _ACCOUNT
 from dunning.local.lambda_context import REGION as REGION
@@ -108,6 +109,7 @@ PHYSICAL_NAMES = {
     "EscalateFunction": "dunning-escalate",
     "SendNoticeFunction": "dunning-send-notice",
     "SesEventsFunction": "dunning-ses-events",
+    "ScanPageQueue": "dunning-scan-pages",
 }
 FUNCTION_LOGICAL_IDS = {
     name: logical_id for logical_id, name in PHYSICAL_NAMES.items() if "Function" in logical_id
@@ -125,6 +127,9 @@ LOCAL_ENVIRONMENT = {
 }
 # The parameters the embedded stack is deployed with (the others keep their defaults).
 STACK_PARAMETERS = {"LegalTeamEmail": LEGAL_TEAM_EMAIL}
+# What the open embedded stack was deployed with on top (`embedded_aws(parameters=...)`), as a business
+# passes --parameter-overrides: read by every resolution of the template while the stack is open.
+_DEPLOYED_WITH: dict[str, str] = {}
 
 
 def template_resolver(template: Mapping[str, Any], sender: str) -> Any:
@@ -132,7 +137,7 @@ def template_resolver(template: Mapping[str, Any], sender: str) -> Any:
     the sender's domain, as a business deploys it; STACK_PARAMETERS), its resources' embedded names."""
     from dunning.local.embedded_iam import StackIdentity, TemplateResolver
 
-    parameters = {**STACK_PARAMETERS, "SenderIdentity": sender_domain(sender)}
+    parameters = {**STACK_PARAMETERS, "SenderIdentity": sender_domain(sender), **_DEPLOYED_WITH}
     return TemplateResolver(template, StackIdentity(STACK_NAME, REGION, _ACCOUNT), parameters, PHYSICAL_NAMES)
 
 
@@ -316,6 +321,17 @@ class EmbeddedAws:
     state_machine_arn: str = STATE_MACHINE_ARN
     containers: Any = None
     failed_uploads: list[FailedUpload] = field(default_factory=list)
+    ses: Any = None  # the embedded SES's settings (`embedded_ses.EmbeddedSes`)
+    lambda_concurrency: Any = None  # `embedded_sfn.LambdaConcurrency`, when the account's limit is modelled
+
+    @property
+    def throttles(self) -> dict[str, int]:
+        """How many calls were throttled, by kind: a task's Lambda invocation over the account's concurrency
+        (`lambda`), an SES send over the maximum send rate (`ses`). Both 0 when no limit is set."""
+        return {
+            "lambda": self.lambda_concurrency.throttled if self.lambda_concurrency else 0,
+            "ses": self.ses.throttled if self.ses else 0,
+        }
 
     @property
     def denied_calls(self) -> list[Any]:
@@ -368,12 +384,27 @@ class EmbeddedAws:
         return result
 
     def scan(self) -> dict[str, Any]:
-        """What the daily schedule does: invoke the scan function (executions run until they wait)."""
+        """What the daily schedule does: invoke the scan function, which queues a page per shard; then what
+        the queue's event source does: invoke it with each page (one a batch, as the template says) until
+        the queue is empty (executions run until they wait). The day's pages and starts, summed."""
         from functions.scan_overdue import app
 
         event = {"id": f"scan-{self.now().isoformat()}", "source": "dunning.schedule"}
-        result: dict[str, Any] = invoke_handler(app.handler, event, "dunning-scan")
-        return result
+        summary: dict[str, Any] = invoke_handler(app.handler, event, "dunning-scan")
+        summary |= {"items_read": 0, "started": [], "already_started": 0, "pages_scanned": 0}
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.get_queue_url(QueueName=PHYSICAL_NAMES["ScanPageQueue"])["QueueUrl"]
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", []):
+            [message] = messages
+            record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
+            result = invoke_handler(app.handler, {"Records": [record]}, "dunning-scan")
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            for page in result["pages"]:
+                summary["pages_scanned"] += 1
+                summary["items_read"] += page["items_read"]
+                summary["started"] += page["started"]
+                summary["already_started"] += page["already_started"]
+        return summary
 
     def run_until(self, at: datetime) -> None:
         self.scheduler.run_until(at)
@@ -441,6 +472,7 @@ def create_stack(
         ObjectLockEnabledForBucket=True,
     )
     dynamodb.meta.client.create_table(**table_definition(template, "LedgerTable", LEDGER_TABLE))
+    boto.client("sqs").create_queue(QueueName=PHYSICAL_NAMES["ScanPageQueue"])
     sfn = boto.client("stepfunctions")
     machine = template["Resources"]["CollectionsStateMachine"]["Properties"]
     substitutions = containers.enforcer.iam.resolver.resolve(machine.get("DefinitionSubstitutions", {}))
@@ -484,19 +516,48 @@ def embedded_aws(
     *,
     ses_sandbox: bool = False,
     ses_verified: tuple[str, ...] = (),
+    lambda_concurrency: int | None = None,
+    lambda_durations: Mapping[str, float] | None = None,
+    ses_max_send_rate: float | None = None,
+    retry_backoff: bool | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> Iterator[EmbeddedAws]:
     """moto in-process with the whole stack created, on a simulated clock starting at `start`; no network
     is touched. Functions run in-process, each with its own runtime and only its role's permissions from
     `template` (default: infra/template.yaml); Step Functions executions wait on the simulated clock.
     SES refuses what SES refuses (`dunning.local.embedded_ses`); `ses_sandbox` also refuses every recipient
-    not in `ses_verified` (addresses or domains)."""
+    not in `ses_verified` (addresses or domains).
+
+    Under load, as deployed (each off by default; `EmbeddedAws.throttles` counts what they refused):
+    `lambda_concurrency` slots for the state machine's task invocations, each held for its function's
+    simulated duration (`lambda_durations` by function name, else 1 s), an invocation finding none free
+    throttled (Lambda.TooManyRequestsException); `ses_max_send_rate` recipients a second, a send over it
+    refused (TooManyRequestsException, "Maximum sending rate exceeded."); `retry_backoff`: a Retry waits its
+    back-off on the simulated clock instead of retrying at the same instant. Left unset, it is on exactly
+    when a limit is: without it a throttled call would be retried at the instant it was refused, so every
+    attempt would be refused. It is not on always, though that is what AWS does: everything after a retry
+    then happens seconds later, and the ladder carries that on (a notice's gap is measured from the last
+    send), so runs with faults but no limits would no longer give the times they give today.
+
+    `parameters`: template parameters deployed with other values than their defaults, as `sam deploy
+    --parameter-overrides` would (e.g. {"SendSpreadMinutes": "0"})."""
     from moto import mock_aws  # a local-only dependency, imported only when the embedded AWS is used
 
     from dunning.domain.clock import use_clock
     from dunning.domain.policy import DEFAULT_POLICY
-    from dunning.local.embedded_sfn import Scheduler, SimulatedClock, simulated_step_functions
+    from dunning.local.embedded_sfn import (
+        LambdaConcurrency,
+        Scheduler,
+        SimulatedClock,
+        simulated_step_functions,
+    )
 
     template = template or load_template()
+    unknown = set(parameters or {}) - set(template.get("Parameters", {}))
+    if unknown:
+        raise ValueError(f"the template has no parameter {', '.join(sorted(unknown))}")
+    _DEPLOYED_WITH.clear()
+    _DEPLOYED_WITH.update(parameters or {})
     credentials = {
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -513,17 +574,29 @@ def embedded_aws(
     logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
     scheduler = Scheduler(SimulatedClock(start))
     use_clock(scheduler.clock)
+    # The limits under load: None is no limit; `retry_backoff` None follows the limits.
+    concurrency = None
+    if lambda_concurrency is not None:
+        concurrency = LambdaConcurrency(lambda_concurrency, dict(lambda_durations or {}))
+    if retry_backoff is None:
+        retry_backoff = lambda_concurrency is not None or ses_max_send_rate is not None
+    sfn_limits: dict[str, Any] = {"concurrency": concurrency, "retry_backoff": retry_backoff}
+    ses_limits: dict[str, Any] = {"max_send_rate": ses_max_send_rate, "clock": scheduler.clock.now}
     config: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
     try:
         with (
             mock_aws(config=config),
-            simulated_step_functions(scheduler, _handlers()),
-            embedded_ses(REGION, _ACCOUNT, sandbox=ses_sandbox),
+            partitioned_queries(),  # a Query reads its partition, not the whole table (embedded_dynamodb)
+            simulated_step_functions(scheduler, _handlers(), **sfn_limits),
+            embedded_ses(REGION, _ACCOUNT, sandbox=ses_sandbox, **ses_limits) as ses,
         ):
             # moto's ids (S3 versions, SES message ids) come from one generator: seeded, runs repeat exactly.
             moto_internals.MOCK_RANDOM_SEED.get()(2027)
-            yield create_stack(scheduler, template, ses_verified)
+            stack = create_stack(scheduler, template, ses_verified)
+            stack.ses, stack.lambda_concurrency = ses, concurrency
+            yield stack
     finally:
+        _DEPLOYED_WITH.clear()
         use_clock(None)
         use_runtime_provider(None)
         for name, value in saved.items():

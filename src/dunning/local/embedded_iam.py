@@ -355,6 +355,7 @@ class StackIam:
         self.resource_policies: dict[str, list[Statement]] = {}  # bucket / key / role ARN -> statements
         self.bucket_keys: dict[str, str] = {}  # bucket name -> KMS key ARN of its default encryption
         self.table_keys: dict[str, str] = {}  # table name -> customer managed KMS key ARN
+        self.queue_keys: dict[str, str] = {}  # queue name -> customer managed KMS key ARN
         self._load()
 
     @property
@@ -421,6 +422,9 @@ class StackIam:
                     if default.get("SSEAlgorithm") == "aws:kms" and "KMSMasterKeyID" in default:
                         key = resolver.resolve(default["KMSMasterKeyID"])
                         self.bucket_keys[resolver.physical_name(logical_id)] = self._key_arn(key)
+            elif kind == "AWS::SQS::Queue" and properties.get("KmsMasterKeyId"):
+                key = resolver.resolve(properties["KmsMasterKeyId"])
+                self.queue_keys[resolver.physical_name(logical_id)] = self._key_arn(key)
             elif kind == "AWS::DynamoDB::Table":
                 sse = properties.get("SSESpecification", {})
                 if sse.get("SSEEnabled") and sse.get("KMSMasterKeyId"):
@@ -595,6 +599,19 @@ class CallMapper:
                     Check("kms:Decrypt", key, {"kms:ViaService": f"dynamodb.{self.region}.amazonaws.com"})
                 )
         return list({(check.action, check.resource): check for check in checks}.values())
+
+    def _sqs(self, operation: str, params: Mapping[str, Any]) -> list[Check]:
+        # A queue URL is https://sqs.<region>.amazonaws.com/<account>/<name>.
+        url = str(params.get("QueueUrl", ""))
+        *_, account, name = ["", "", *url.rstrip("/").split("/")]
+        resource = f"arn:{PARTITION}:sqs:{self.region}:{account}:{name}" if url else "*"
+        checks = [Check(f"sqs:{operation}", resource)]
+        key = self.iam.queue_keys.get(name)
+        if key and operation in ("SendMessage", "SendMessageBatch"):
+            # SSE-KMS: the sender has SQS ask KMS for a data key (and SQS checks it can use it).
+            via = {"kms:ViaService": f"sqs.{self.region}.amazonaws.com"}
+            checks += [Check("kms:GenerateDataKey", key, via), Check("kms:Decrypt", key, via)]
+        return checks
 
     def _sesv2(self, operation: str, params: Mapping[str, Any]) -> list[Check]:
         if operation != "SendEmail":

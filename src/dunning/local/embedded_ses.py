@@ -18,7 +18,10 @@ What is refused (SES v2 SendEmail; https://docs.aws.amazon.com/ses/latest/APIRef
   (raw headers); a display name with non-ASCII characters not RFC 2047-encoded is refused the same way;
 - a From address that no verified identity (the exact address, or its domain) covers -> MessageRejected
   "Email address is not verified. The following identities failed the check in region ...";
-- in sandbox mode, every recipient that is not itself verified -> the same MessageRejected.
+- in sandbox mode, every recipient that is not itself verified -> the same MessageRejected;
+- optionally (`max_send_rate`), a send over the account's maximum send rate, on the simulated clock ->
+  TooManyRequestsException (HTTP 429) "Maximum sending rate exceeded.", what SES v2 answers then (SES v1
+  calls it Throttling); nothing is sent, and the mailer reads it as SendThrottled.
 
 The error codes are SES v2's; the messages follow the wording SES uses where it is known (the
 "not verified" one verbatim; the address ones after SES v1's "Domain contains illegal character"), with
@@ -33,9 +36,12 @@ import email.parser
 import email.policy
 import email.utils
 import json
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 from dunning.local import moto_internals
@@ -46,6 +52,9 @@ MAX_RAW_MESSAGE_BYTES = 40 * 1024 * 1024
 NOTICE_CONFIGURATION_SET = "dunning-notices"
 _ADDRESS_HEADERS = ("From", "To", "Cc", "Bcc", "Reply-To")
 _DESTINATION_KEYS = ("ToAddresses", "CcAddresses", "BccAddresses")
+# SES v2's answer to a send over the maximum send rate, as /v2/email/outbound-emails gives it (the guide names
+# ThrottlingException; the mailer reads both as SendThrottled).
+MAX_SEND_RATE_EXCEEDED = ("TooManyRequestsException", "Maximum sending rate exceeded.", 429)
 
 
 @dataclass(frozen=True)
@@ -116,14 +125,62 @@ def _identity_refusal(
         return _not_verified([sender], region)
     if not sandbox:
         return None
+    addresses = _recipients(request, headers)
+    failed = [address for address in dict.fromkeys(addresses) if not _is_verified(address, verified)]
+    return _not_verified(failed, region) if failed else None
+
+
+def _recipients(request: Mapping[str, Any], headers: Mapping[str, list[str]]) -> list[str]:
     destination = request.get("Destination") or {}
     if destination:
         recipients = [str(value) for key in _DESTINATION_KEYS for value in destination.get(key, [])]
     else:  # SES takes the recipients from the raw message's headers then
         recipients = [value for header in ("To", "Cc", "Bcc") for value in headers.get(header, [])]
-    addresses = [address for _, address in email.utils.getaddresses(recipients) if address]
-    failed = [address for address in dict.fromkeys(addresses) if not _is_verified(address, verified)]
-    return _not_verified(failed, region) if failed else None
+    return [address for _, address in email.utils.getaddresses(recipients) if address]
+
+
+def recipient_count(request: Mapping[str, Any]) -> int:
+    """How many recipients a SendEmail request counts for against the send rate (SES counts recipients, not
+    messages); at least one."""
+    raw = None if request.get("Destination") else _raw(request)[0]
+    return max(1, len(_recipients(request, _headers(raw) if raw is not None else {})))
+
+
+class SendRate:
+    """SES's maximum send rate: `per_second` recipients a second, on `clock`. A bucket holding at most one
+    second's worth (at least one recipient) refills continuously; a send is let through while it holds at
+    least one recipient's worth and takes all its recipients, so a message to many recipients overdraws it
+    and the sends after it are refused until that is paid back (as SES counts a message to five recipients
+    at a rate of one a second: accepted, then five seconds of refusals). Exact fractions: a send due just
+    when the bucket has refilled must not be refused for a rounding error."""
+
+    def __init__(self, per_second: float, clock: Callable[[], datetime]) -> None:
+        if not per_second > 0:
+            raise ValueError(f"the maximum send rate must be positive, not {per_second}")
+        self.per_second = per_second
+        self.clock = clock
+        self.accepted = 0
+        self.throttled = 0
+        self._rate = Fraction(per_second)
+        self._capacity = max(self._rate, Fraction(1))
+        self._tokens = self._capacity
+        self._at: datetime | None = None
+        self._lock = threading.Lock()
+
+    def admit(self, recipients: int) -> bool:
+        """Whether a send to `recipients` recipients is within the rate now (and if so, it is counted)."""
+        with self._lock:
+            now = self.clock()
+            if self._at is not None and now > self._at:
+                elapsed = Fraction((now - self._at) // _MICROSECOND, 1_000_000)
+                self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+            self._at = now if self._at is None else max(self._at, now)
+            if self._tokens < 1:
+                self.throttled += 1
+                return False
+            self._tokens -= recipients
+            self.accepted += 1
+            return True
 
 
 def address_problem(text: str) -> str | None:
@@ -155,6 +212,9 @@ def _is_verified(address: str, verified: Collection[str]) -> bool:
     sandbox, recipients alike)."""
     address = address.lower()
     return address in verified or address.rpartition("@")[2] in verified
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _bare(text: str) -> str:
@@ -198,6 +258,12 @@ class EmbeddedSes:
     region: str
     account_id: str
     sandbox: bool = False
+    rate: SendRate | None = None
+
+    @property
+    def throttled(self) -> int:
+        """How many sends were refused for going over the maximum send rate."""
+        return self.rate.throttled if self.rate else 0
 
     def backend(self) -> Any:
         return moto_internals.ses_backend(self.account_id, self.region)
@@ -210,15 +276,30 @@ class EmbeddedSes:
             configuration_sets=list(getattr(backend, moto_internals.SES_CONFIG_SETS.attribute)),
             region=self.region,
             sandbox=self.sandbox,
-        )
+        ) or self._over_rate(request)
+
+    def _over_rate(self, request: Mapping[str, Any]) -> Refusal | None:
+        # After SES's other checks: a message SES refuses is not sent, so it does not count against the rate.
+        if self.rate is None or self.rate.admit(recipient_count(request)):
+            return None
+        return Refusal(*MAX_SEND_RATE_EXCEEDED)
 
 
 @contextmanager
-def embedded_ses(region: str, account_id: str, *, sandbox: bool = False) -> Iterator[EmbeddedSes]:
+def embedded_ses(
+    region: str,
+    account_id: str,
+    *,
+    sandbox: bool = False,
+    max_send_rate: float | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Iterator[EmbeddedSes]:
     """Make moto's SES v2 SendEmail refuse what SES refuses (inside mock_aws). The moto internals used here
-    are listed in `dunning.local.moto_internals`."""
+    are listed in `dunning.local.moto_internals`. `max_send_rate`: the account's maximum send rate
+    (recipients a second, measured on `clock`, the simulated one in a simulation); None: no limit."""
     json_rest_error: Any = moto_internals.JSON_REST_ERROR.owner()
-    settings = EmbeddedSes(region, account_id, sandbox)
+    rate = None if max_send_rate is None else SendRate(max_send_rate, clock or (lambda: datetime.now(UTC)))
+    settings = EmbeddedSes(region, account_id, sandbox, rate)
     original: Callable[[Any], str] = moto_internals.SESV2_SEND_EMAIL.get()
 
     def send_email(response: Any) -> str:

@@ -181,7 +181,21 @@ RETRY_TIME = MotoInternal(
     f"{_SFN}.asl.component.common.retry.retrier_decl",
     "time",
     Kind.OBJECT,
-    "replaced: the `time` module a Retrier sleeps its back-off with; the intervals are recorded instead",
+    "replaced: the `time` module a Retrier sleeps its back-off with; recorded, and slept on the simulated "
+    "clock (retry_backoff)",
+)
+RETRY_JITTER_RANDOM = MotoInternal(
+    f"{_SFN}.asl.component.common.retry.jitter_strategy_decl",
+    "random",
+    Kind.OBJECT,
+    "replaced: the `random` JitterStrategy FULL draws from (seeded by the retry, so runs repeat exactly)",
+)
+HANDLE_RETRY = MotoInternal(
+    f"{_SFN}.asl.component.state.exec.execute_state",
+    "ExecutionState._handle_retry",
+    Kind.FUNCTION,
+    "wrapped: the Retriers run inside it, in its thread; their back-off and jitter read its `env` from there",
+    ("self", "env", "failure_event"),
 )
 
 # --- SES (embedded_ses) -----------------------------------------------------------------------------------
@@ -248,11 +262,129 @@ DYNAMODB_GET_TABLE = MotoInternal(
     "moto.dynamodb.models",
     "DynamoDBBackend.get_table",
     Kind.FUNCTION,
-    "called by bench/scan_simulate.py",
+    "called by bench/scan_simulate.py, and by embedded_dynamodb: the table an UpdateItem wrote to",
     ("self", "table_name"),
 )
 DYNAMODB_TABLE_ITEMS = MotoInternal(
-    "moto.dynamodb.models.table", "Table.items", Kind.FIELD, "read by bench/scan_simulate.py: every item"
+    "moto.dynamodb.models.table",
+    "Table.items",
+    Kind.FIELD,
+    "read by bench/scan_simulate.py (every item) and embedded_dynamodb: {hash: {range: Item}}, or {hash: "
+    "Item} without a sort key",
+)
+
+# --- Query by partition (embedded_dynamodb.partitioned_queries) -------------------------------------------
+DYNAMODB_TABLE_QUERY = MotoInternal(
+    "moto.dynamodb.models.table",
+    "Table.query",
+    Kind.FUNCTION,
+    "wrapped: works out the queried partition (hash_key; index_name and its hash_key_conditions), then runs "
+    "as it is",
+    (
+        "self",
+        "hash_key",
+        "range_comparison",
+        "range_objs",
+        "limit",
+        "exclusive_start_key",
+        "scan_index_forward",
+        "projection_expressions",
+        "index_name",
+        "consistent_read",
+        "filter_expression",
+        "hash_key_conditions",
+        "range_key_conditions",
+        "filter_kwargs",
+    ),
+)
+DYNAMODB_TABLE_ALL_ITEMS = MotoInternal(
+    "moto.dynamodb.models.table",
+    "Table.all_items",
+    Kind.FUNCTION,
+    "wrapped: what Table.query reads (once) and filters by partition; during a Query, only that partition",
+    ("self",),
+)
+DYNAMODB_TABLE_PUT_ITEM = MotoInternal(
+    "moto.dynamodb.models.table",
+    "Table.put_item",
+    Kind.FUNCTION,
+    "wrapped: every item stored (PutItem, BatchWriteItem, transactions, PartiQL, UpdateItem of a new item) "
+    "marks its key for the index maps",
+    (
+        "self",
+        "item_attrs",
+        "expected",
+        "condition_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+        "overwrite",
+        "return_values_on_condition_check_failure",
+    ),
+)
+DYNAMODB_TABLE_DELETE_ITEM = MotoInternal(
+    "moto.dynamodb.models.table",
+    "Table.delete_item",
+    Kind.FUNCTION,
+    "wrapped: every item removed marks its key for the index maps",
+    ("self", "hash_key", "range_key"),
+)
+DYNAMODB_UPDATE_ITEM = MotoInternal(
+    "moto.dynamodb.models",
+    "DynamoDBBackend.update_item",
+    Kind.FUNCTION,
+    "wrapped: the one write that changes a stored item in place; marks its key (from `key`, as it reads it)",
+    (
+        "self",
+        "table_name",
+        "key",
+        "update_expression",
+        "expression_attribute_names",
+        "expression_attribute_values",
+        "attribute_updates",
+        "expected",
+        "condition_expression",
+        "return_values_on_condition_check_failure",
+    ),
+)
+DYNAMODB_TABLE_ALL_INDEXES = MotoInternal(
+    "moto.dynamodb.models.table",
+    "Table.all_indexes",
+    Kind.FUNCTION,
+    "called: the table's indexes (global and local), to find the queried one",
+    ("self",),
+)
+DYNAMODB_TABLE_HASH_KEY = MotoInternal(
+    "moto.dynamodb.models.table", "Table.hash_key_attr", Kind.FIELD, "read: the partition key's name"
+)
+DYNAMODB_TABLE_RANGE_KEY = MotoInternal(
+    "moto.dynamodb.models.table", "Table.range_key_attr", Kind.FIELD, "read: the sort key's name, or None"
+)
+DYNAMODB_INDEX_NAME = MotoInternal(
+    "moto.dynamodb.models.table", "SecondaryIndex.name", Kind.FIELD, "read: an index's name"
+)
+DYNAMODB_INDEX_SCHEMA = MotoInternal(
+    "moto.dynamodb.models.table",
+    "SecondaryIndex.schema",
+    Kind.FIELD,
+    "read: an index's KeySchema ([{AttributeName, KeyType}]); its first HASH is its partition key",
+)
+DYNAMODB_ITEM_ATTRS = MotoInternal(
+    "moto.dynamodb.models.dynamo_type",
+    "Item.attrs",
+    Kind.FIELD,
+    "read: an item's attributes by name, as DynamoType (an index partition key's value)",
+)
+DYNAMODB_ITEM_HASH_KEY = MotoInternal(
+    "moto.dynamodb.models.dynamo_type", "Item.hash_key", Kind.FIELD, "read: the order all_items lists in"
+)
+DYNAMODB_ITEM_RANGE_KEY = MotoInternal(
+    "moto.dynamodb.models.dynamo_type", "Item.range_key", Kind.FIELD, "read: as Item.hash_key"
+)
+DYNAMO_TYPE = MotoInternal(
+    "moto.dynamodb.models.dynamo_type",
+    "DynamoType",
+    Kind.OBJECT,
+    "called: an attribute value as the key moto stores it under (hashable; equal as moto compares keys)",
 )
 
 ALL: tuple[MotoInternal, ...] = tuple(

@@ -6,7 +6,8 @@ Built with fpdf2 (pure Python). Text is set in DejaVu Sans, regular and bold, bu
 Debian's fonts-dejavu-core 2.37-6; licence in fonts/LICENSE): it covers Latin with the Hungarian (ő, ű) and
 Romanian (ș, ț) letters, Cyrillic, and Arabic including the Persian letters. fpdf2 embeds only the glyphs a
 document uses, so a letter stays small (30 to 40 KB). Scripts DejaVu lacks (Chinese, Japanese, emoji in a
-customer name) come out as blank glyphs: the document is still built.
+customer name) come out as blank glyphs: the document is still built. The font files are parsed once per
+process; each document takes a copy of the parsed font with its own subset (`Document._add_parsed_font`).
 
 **Arabic and Persian letters are rendered in their language**, right to left: fpdf2 shapes the text with
 HarfBuzz (the uharfbuzz package) and orders mixed runs with the Unicode bidirectional algorithm, so Arabic
@@ -28,6 +29,9 @@ hash of the content, so the same input gives the same bytes (with the same fpdf2
 
 from __future__ import annotations
 
+import copy
+import functools
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -37,8 +41,9 @@ from typing import Literal
 from unicodedata import bidirectional
 from urllib.parse import urlsplit
 
+from fontTools import ttLib  # type: ignore[import-untyped]
 from fpdf import FPDF
-from fpdf.fonts import FontFace
+from fpdf.fonts import FontFace, SubsetMap, TTFFont
 
 from dunning.notices.render import Business
 
@@ -67,6 +72,35 @@ def font_dir() -> Path:
     if missing:
         raise FileNotFoundError(f"the PDF fonts {', '.join(missing)} are missing from {directory}")
     return directory
+
+
+# What fpdf2 (2.8.9) changes in a TTFFont while it lays out and outputs a document: a document's copy of a
+# parsed font (`Document._add_parsed_font`) has its own of each; the other attributes are only read, and
+# shared. tests/unit/test_pdf_fonts.py fails when fpdf2's TTFFont has attributes these lists do not name.
+DOCUMENT_FONT_STATE = frozenset(
+    {"i", "ttfont", "desc", "cw", "subset", "missing_glyphs", "biggest_size_pt", "_hbfont"}
+)
+SHARED_FONT_STATE = frozenset(
+    {
+        "type", "name", "glyph_ids", "sp", "ss", "up", "ut", "ttffile", "fontkey", "emphasis", "scale",
+        "cmap", "color_font", "unicode_range", "palette_index", "is_compressed", "is_cff", "is_cid_keyed",
+        "is_symbol", "cff_ros", "collection_font_number",
+    }
+)  # fmt: skip
+
+
+@functools.cache
+def _parsed_font(path: Path, style: str) -> tuple[TTFFont, bytes]:
+    """The font file parsed as fpdf2's add_font parses it (on a scratch document), once per process; and the
+    file's bytes, for each document's own fontTools tables."""
+    scratch = FPDF()
+    scratch.add_font(FONT_FAMILY, style, str(path))
+    (font,) = scratch.fonts.values()
+    if not isinstance(font, TTFFont) or font.color_font is not None or (font.is_cff and font.is_cid_keyed):
+        # A color font draws through objects of the scratch document; a CID-keyed CFF one needs PDF 1.6.
+        raise ValueError(f"{path.name}: only a TrueType outline font can be shared between documents")
+    font.close()  # its tables are never read again: each document opens its own
+    return font, path.read_bytes()
 
 
 # --- text hygiene -----------------------------------------------------------------------------------------
@@ -105,7 +139,7 @@ class Document(FPDF):
         self._footer = footer
         fonts = font_dir()
         for style, name in _FONT_FILES.items():
-            self.add_font(FONT_FAMILY, style, str(fonts / name))
+            self._add_parsed_font(style, fonts / name)
         self.set_margins(20, 18, 20)
         self.set_auto_page_break(True, margin=22)
         self.directed()
@@ -115,6 +149,27 @@ class Document(FPDF):
         self.set_creator("dunning")
         self.set_lang(lang)
         self.set_font(FONT_FAMILY, size=BODY_PT)
+
+    def _add_parsed_font(self, style: str, path: Path) -> None:
+        """fpdf2's add_font(FONT_FAMILY, style, path) without parsing the file again: the document gets a
+        copy of the font parsed once per process (`_parsed_font`), sharing what fpdf2 only reads (character
+        map, glyph ids, metrics, names) and with its own of what fpdf2 changes as it builds and outputs the
+        document (`DOCUMENT_FONT_STATE`)."""
+        parsed, data = _parsed_font(path, style)
+        font = copy.copy(parsed)
+        font.i = len(self.fonts) + 1
+        # output() subsets the font's fontTools tables in place, then closes them: each document opens its own
+        # from the file's bytes, lazily, so only the tables the subsetter reads are decompiled.
+        font.ttfont = ttLib.TTFont(
+            io.BytesIO(data), recalcTimestamp=False, fontNumber=parsed.collection_font_number, lazy=True
+        )
+        font.desc = copy.copy(parsed.desc)  # output() names it and numbers it as this document's object
+        font.cw = copy.copy(parsed.cw)  # a defaultdict: looking up a character the font lacks adds it
+        font.subset = SubsetMap(font)  # the glyphs this document uses, and only they are embedded
+        font.missing_glyphs = []
+        font.biggest_size_pt = 0
+        font._hbfont = None  # HarfBuzz's font is set to the size of each text it shapes
+        self.fonts[font.fontkey] = font
 
     @property
     def start(self) -> Align:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dunning.domain.account import AccountSnapshot
 from dunning.domain.calendar import local_date
 from dunning.domain.clock import Clock
 from dunning.domain.events import EventType
-from dunning.domain.ladder import Decision, LogEntry, decide
+from dunning.domain.ladder import Decision, LogEntry, decide, scan_after
 from dunning.domain.money import format_amount
 from dunning.domain.naming import case_id_for
 from dunning.domain.owed import Owed, owed
@@ -27,6 +27,7 @@ from dunning.services.sending import report_missing_rates
 # An execution keeps well below Step Functions' 25,000-event history: each decide/wait/send round adds
 # about a dozen events, so after this many rounds it hands over to a fresh execution.
 MAX_ROUNDS = 150
+LEASE_ENDS_BEFORE_SCAN = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,24 @@ def timestamp(at: datetime) -> str:
 
 
 def decide_step(books: Books, policy: Policy, clock: Clock, request: StepRequest) -> dict[str, Any]:
+    """Decide what the ladder does next. What falls before the next daily scan the execution waits for;
+    anything later, the ladder sleeps in the wake index and the execution ends (executions last at most a
+    day, so open executions follow the accounts acting that day, not all on the ladder)."""
     now = clock.now()
     snapshot = books.ladders.load(request.account_id, request.currency)
-    if snapshot.state.settled_by == request.execution and snapshot.state.owner is None:
+    state = snapshot.state
+    if state.settled_by == request.execution and state.owner is None:
         # This execution already ended the episode settled; the answer was lost and Step Functions retried.
         return _state(request, {"action": "done", "reason": "settled"})
-    if snapshot.state.status != "legal" and not books.ladders.claim(
-        request.account_id, request.currency, request.execution, now, snapshot.state.episode
+    # The lease runs out just before the next scan: an execution that dies without letting go is taken over
+    # by the next day's, and one that is alive has finished the day's work by then (it waits only for what
+    # falls before the next scan; past its lease it keeps the ladder until another execution claims it).
+    next_scan = scan_after(policy, now)
+    lease_until = next_scan - LEASE_ENDS_BEFORE_SCAN
+    if state.status == "legal":
+        return _legal(books, request, now, lease_until)
+    if not books.ladders.claim(
+        request.account_id, request.currency, request.execution, now, state.episode, lease_until
     ):
         return _state(request, {"action": "done", "reason": "owned_by_another_execution"})
     decision = decide(snapshot, policy, now)
@@ -57,17 +69,49 @@ def decide_step(books: Books, policy: Policy, clock: Clock, request: StepRequest
     fresh = [entry for entry in decision.log if not snapshot.has_logged(entry.type, entry.identity)]
     books.log.log(request.account_id, now, fresh)
     if decision.action == "done":
-        if decision.reason != "legal":
-            books.ladders.release(
-                request.account_id,
-                request.currency,
-                request.execution,
-                settled=decision.reason == "settled",
-            )
+        settled = decision.reason == "settled"
+        # A new debt that arrived with the settling payment is the next episode's: the next scan starts it.
+        more = settled and bool(snapshot.open_invoices())
+        if not books.ladders.release(
+            request.account_id,
+            request.currency,
+            request.execution,
+            settled=settled,
+            touched=state.touched,
+            look_again=more,
+        ):
+            return _again(request, now)
         return _state(request, {"action": "done", "reason": decision.reason})
     if request.round >= MAX_ROUNDS:
         return _state(request, {"action": "continue", "reason": decision.reason})
-    return _state(request, _decision_json(decision, snapshot.state.episode))
+    assert decision.at is not None
+    if decision.at >= next_scan:
+        if not books.ladders.sleep(
+            request.account_id, request.currency, request.execution, decision.at, state.touched
+        ):
+            return _again(request, now)
+        return _state(request, {"action": "done", "reason": "asleep", "wake_at": timestamp(decision.at)})
+    return _state(request, _decision_json(decision, state.episode))
+
+
+def _legal(books: Books, request: StepRequest, now: datetime, lease_until: datetime) -> dict[str, Any]:
+    """A ladder with the legal team: finish its hand-off if that is unfinished and nobody (alive) is on it;
+    otherwise there is nothing to do, and nothing to wake for."""
+    progress = books.ladders.handoff(request.account_id, request.currency)
+    if progress is not None and progress.open:
+        if books.ladders.claim_handoff(
+            request.account_id, request.currency, request.execution, now, lease_until
+        ):
+            return _state(request, {"action": "wait", "next": "handoff", "at": timestamp(now)})
+        return _state(request, {"action": "done", "reason": "owned_by_another_execution"})
+    books.ladders.rest_with_legal(request.account_id, request.currency)
+    return _state(request, {"action": "done", "reason": "legal"})
+
+
+def _again(request: StepRequest, now: datetime) -> dict[str, Any]:
+    """An upload changed the ladder while this step decided (or another execution took it over): decide
+    again, on what is stored now."""
+    return _state(request, {"action": "wait", "reason": "changed", "next": "decide", "at": timestamp(now)})
 
 
 def _decision_json(decision: Decision, episode: int) -> dict[str, Any]:
@@ -196,7 +240,7 @@ def continue_step(
 
 
 def fail_step(books: Books, clock: Clock, request: StepRequest, error: str, cause: str) -> dict[str, Any]:
-    """Record an execution that could not go on, and free the account for tomorrow's scan."""
+    """Record an execution that could not go on, and free the ladder for the next scan to try again."""
     now = clock.now()
     entry = LogEntry(
         EventType.WORKFLOW_FAILED,
@@ -204,6 +248,8 @@ def fail_step(books: Books, clock: Clock, request: StepRequest, error: str, caus
         {"execution": request.execution, "error": error[:200], "cause": cause[:1000]},
     )
     books.log.log(request.account_id, now, [entry])
-    books.ladders.release(request.account_id, request.currency, request.execution, settled=False)
+    books.ladders.release(
+        request.account_id, request.currency, request.execution, settled=False, touched=None, look_again=True
+    )
     books.counter.count(WORKFLOW_FAILED)
     return {"recorded": True}

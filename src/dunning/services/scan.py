@@ -1,108 +1,114 @@
-"""The daily scan: find the accounts with invoices due (or about to be), start one execution for each.
+"""The daily scan: start one execution for each ladder that needs a look before the next scan.
 
-It reads only the sparse `due` index, up to today plus the longest pre-due lead of the policy's ladders,
-and nothing else in the common case: the execution name is derived from the account and its earliest
-due invoice, so starting an account that is already being walked is a harmless no-op (same name), and a
-scan run twice in a day, or retried, starts nothing new. The ladder is computed from dates, not from the
-number of runs, so a missed day is simply caught up by the next run.
+It reads only the sparse `wake` index, up to the next scan: a ladder sleeps there until its next action
+(its execution put it there and ended), and an upload that changes what a ladder chases puts it there for
+the next scan. So the scan's work, and the executions open at any time, follow the ladders acting that day,
+not every account on the ladder (docs/scale.md).
+
+The schedule's invocation only plans: one page per shard of the index onto the scan queue. Each page is a
+separate invocation that starts at most PAGE_SIZE executions and, if the shard has more, queues the next page
+with its cursor (the checkpoint). No invocation holds or loops over everything; a page that fails is retried
+by the queue on its own, and starves no other. Execution names are the ladder and the day: a page run again
+(or a scan run twice in a day) starts nothing twice, with no DescribeExecution. A ladder whose execution
+died is still in the index (its wake instant has passed) and is taken over the next day, when that
+execution's lease has run out. A missed day is caught up the next: the ladder is computed from dates.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from dunning.domain.calendar import local_date
-from dunning.domain.clock import Clock
-from dunning.domain.naming import execution_name
+from dunning.domain.clock import Clock, rfc3339
+from dunning.domain.ladder import scan_after
+from dunning.domain.naming import daily_execution_name
 from dunning.domain.policy import Policy
-from dunning.ports import DueEntry, Ladders, Workflows
+from dunning.ports import Ladders, ScanPages, Workflows
 
 logger = Logger(service="dunning", child=True)
 
+# Executions one page starts: at Step Functions' StartExecution refill rate (150-300 a second) a page is a
+# few seconds of a 300-second function.
+PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class ShardPage:
+    """One page of the day's scan: ladders of `shard` waking before `before`, from `cursor` on."""
+
+    shard: int
+    before: str  # RFC 3339: the next scan
+    day: str  # the scan's date in the business time zone: names the day's executions
+    cursor: str | None = None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> ShardPage:
+        return cls(int(body["shard"]), str(body["before"]), str(body["day"]), body.get("cursor"))
+
 
 @dataclass
-class ScanSummary:
-    scanned_through: str
+class ScanPlan:
+    scanned_before: str
+    pages: int
+    # On a stack from before the wake index: the ladders put in it from the due index, once.
+    indexed: int = 0
+
+
+@dataclass
+class PageSummary:
+    shard: int
     items_read: int = 0
-    accounts: int = 0
     started: list[str] = field(default_factory=list)
-    already_running: int = 0
-    left_alone: int = 0
+    # Already started today (a page or a scan run again).
+    already_started: int = 0
+    more: bool = False
 
 
-Ladder = tuple[str, str]  # (account_id, currency): one ladder each
+def plan_scan(ladders: Ladders, pages: ScanPages, policy: Policy, clock: Clock) -> ScanPlan:
+    """The schedule's invocation: the first page of every shard onto the scan queue."""
+    now = clock.now()
+    today = local_date(now, policy.business_timezone)
+    before = rfc3339(scan_after(policy, now))
+    plan = ScanPlan(scanned_before=before, pages=ladders.wake_shards())
+    if not ladders.wake_index_built():
+        plan.indexed = build_wake_index(ladders, today + timedelta(days=policy.longest_lead_days))
+    for shard in range(plan.pages):
+        pages.send(asdict(ShardPage(shard, before, today.isoformat())))
+    logger.info("Scan planned", extra={"plan": asdict(plan)})
+    return plan
 
 
-def due_invoices(ladders: Ladders, through: date) -> tuple[dict[Ladder, list[DueEntry]], int]:
-    """Index entries due on or before `through`, grouped by account and currency, and how many items were
-    read."""
-    by_ladder: dict[Ladder, list[DueEntry]] = defaultdict(list)
-    read = 0
-    for entry in ladders.due_through(through):
-        read += 1
-        by_ladder[(entry.account_id, entry.currency)].append(entry)
-    return by_ladder, read
-
-
-def run_scan(ladders: Ladders, workflows: Workflows, policy: Policy, clock: Clock) -> ScanSummary:
-    today = local_date(clock.now(), policy.business_timezone)
-    through = today + timedelta(days=policy.longest_lead_days)
-    due, read = due_invoices(ladders, through)
-    summary = ScanSummary(
-        scanned_through=through.isoformat(),
-        items_read=read,
-        accounts=len({account_id for account_id, _ in due}),
-    )
-    for account_id, currency in sorted(due):
-        anchor = min(due[(account_id, currency)], key=lambda entry: (entry.due_on, entry.invoice_id))
-        name = execution_name(account_id, currency, anchor.due_on, anchor.invoice_id)
-        payload = {"account_id": account_id, "currency": currency, "round": 0}
+def scan_page(
+    ladders: Ladders, workflows: Workflows, pages: ScanPages, page: ShardPage, limit: int = PAGE_SIZE
+) -> PageSummary:
+    """One page: start today's execution of each ladder on it, then queue the next page, if any."""
+    waking, cursor = ladders.waking_page(page.shard, datetime.fromisoformat(page.before), page.cursor, limit)
+    summary = PageSummary(shard=page.shard, items_read=len(waking), more=cursor is not None)
+    day = date.fromisoformat(page.day)
+    for ladder in waking:
+        name = daily_execution_name(ladder.account_id, ladder.currency, day)
+        payload = {"account_id": ladder.account_id, "currency": ladder.currency, "round": 0}
         if workflows.start(name, payload):
             summary.started.append(name)
-        elif workflows.is_running(name):
-            summary.already_running += 1
         else:
-            _restart_if_orphaned(ladders, workflows, (account_id, currency), name, today, payload, summary)
-    logger.info("Scan finished", extra={"summary": summary.__dict__ | {"started": len(summary.started)}})
+            summary.already_started += 1
+    if cursor is not None:
+        # Queued after this page's starts: if this invocation dies first, the queue retries this page.
+        pages.send(asdict(replace(page, cursor=cursor)))
+    logger.info("Scan page done", extra={"page": asdict(summary) | {"started": len(summary.started)}})
     return summary
 
 
-def _restart_if_orphaned(
-    ladders: Ladders,
-    workflows: Workflows,
-    ladder: Ladder,
-    name: str,
-    today: date,
-    payload: dict[str, Any],
-    summary: ScanSummary,
-) -> None:
-    """The execution of this name has ended but the account still has invoices due: it is either with the
-    legal team, owned by another live execution, or its execution failed; only the last is restarted. A
-    hand-off to the legal team keeps the account in the due index until it is finished, so one whose
-    execution failed half-way is found here and restarted straight at the hand-off."""
-    account_id, currency = ladder
-    state = ladders.state(account_id, currency)
-    owner, legal = state.owner, state.legal
-    if (legal and not state.handoff_open) or (owner and workflows.is_running(owner)):
-        summary.left_alone += 1
-        return
-    restart = f"{name[:68]}-r{today.strftime('%Y%m%d')}"
-    if legal:
-        if ladders.take_over_handoff(account_id, currency, owner, restart) and workflows.start(
-            restart, {**payload, "resume": "handoff"}
-        ):
-            summary.started.append(restart)
-        else:
-            summary.left_alone += 1
-        return
-    if owner:
-        ladders.release_dead_owner(account_id, currency, owner)
-    if workflows.start(restart, payload):
-        summary.started.append(restart)
-    else:
-        summary.left_alone += 1
+def build_wake_index(ladders: Ladders, through: date) -> int:
+    """A stack deployed before the wake index has its ladders only in the due index (their executions
+    waited in Step Functions): once, every ladder with an invoice due through `through` is put in the wake
+    index for this scan; an execution still waiting from before keeps its ladder until it wakes."""
+    due = {(entry.account_id, entry.currency) for entry in ladders.due_through(through)}
+    for account_id, currency in sorted(due):
+        ladders.wake_soon(account_id, currency)
+    ladders.mark_wake_index_built()
+    return len(due)

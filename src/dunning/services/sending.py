@@ -60,6 +60,7 @@ from dunning.ports import (
     Documents,
     Ladders,
     Mailer,
+    Pacer,
     Record,
     SendRejected,
     SendThrottled,
@@ -96,6 +97,8 @@ class Collaborators:
     policy: Policy
     clock: Clock
     template_dirs: Sequence[Path]
+    # The account's SES sending rate across every send at once (None: SES's own throttling only).
+    pacer: Pacer | None = None
 
 
 def send_notice(request: SendRequest, deps: Collaborators) -> dict[str, Any]:
@@ -122,6 +125,14 @@ def _still_due(request: SendRequest, snapshot: AccountSnapshot, decision: Decisi
         and decision.at <= now + SEND_TOLERANCE
         and snapshot.state.episode == request.episode
     )
+
+
+def _take_a_place(request: SendRequest, deps: Collaborators) -> None:
+    """A place among this second's sends (SesMaxSendRate). When they are all taken, as when SES throttles:
+    nothing went out, the reservation goes, and the state machine sends again after a jittered wait."""
+    if deps.pacer is not None and not deps.pacer.admit(deps.clock.now()):
+        deps.books.ladders.cancel_send(request.notice)
+        raise SendThrottled("over the account's sending rate (SesMaxSendRate)")
 
 
 def _recheck(request: SendRequest, deps: Collaborators, reserved_at: datetime) -> str | None:
@@ -255,6 +266,7 @@ def _send(
         deps.books.ladders.cancel_send(request.notice)
         _skip(deps.books, request, now, reason)
         return {"sent": False, "reason": reason}
+    _take_a_place(request, deps)
     try:
         message_id = deps.mailer.send(deps.policy.sender, recipients, raw, request.account_id)
     except SendThrottled:

@@ -154,3 +154,30 @@ def test_a_refused_legal_email_keeps_the_hand_off_open_for_the_next_scan() -> No
     assert world.counted(NOTICE_FAILED) == 1
     handoff = world.books.ladders.handoff(ACCOUNT, "EUR")
     assert handoff is not None and handoff.open, "the next day's scan comes back to it"
+
+
+def test_a_next_rung_after_the_next_scan_puts_the_ladder_to_sleep_and_ends_the_execution() -> None:
+    world = World().given(customer(), invoice("A-1", "100.00", date(2027, 6, 1)))
+
+    decision = _decide(world, date(2027, 2, 12))  # its first rung, the courtesy reminder, is months away
+
+    assert (decision["action"], decision["reason"]) == ("done", "asleep")
+    state = world.books.ladders.load(ACCOUNT, "EUR").state
+    assert (state.owner, state.status) == (None, "active"), "let go of, still on the ladder"
+
+
+def test_an_upload_while_deciding_makes_the_step_decide_again_on_what_it_brought() -> None:
+    world = World().given(customer(), invoice("A-1", "100.00", date(2027, 6, 1)))
+    ladders = world.books.ladders
+    load = ladders.load
+
+    def load_then_upload(*args: Any, **kwargs: Any) -> Any:
+        snapshot = load(*args, **kwargs)
+        ladders.wake_soon(ACCOUNT, "EUR")  # an invoice uploaded right after this step read the ladder
+        return snapshot
+
+    ladders.load = load_then_upload  # type: ignore[method-assign]
+    decision = _decide(world, date(2027, 2, 12))
+
+    assert (decision["action"], decision["next"], decision["reason"]) == ("wait", "decide", "changed")
+    assert ladders.load is not load and load(ACCOUNT, "EUR").state.owner == EXEC, "still its to decide"

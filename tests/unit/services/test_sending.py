@@ -15,6 +15,7 @@ from dunning.notices.render import shipped_template_dir
 from dunning.ports import NOTICE_FAILED, NOTICE_UNCONFIRMED, SendThrottled
 from dunning.services.sending import Collaborators, SendRequest, send_notice
 from dunning.services.suppression import confirm_sent
+from tests.support.fakes import FakePacer
 from tests.support.given import ACCOUNT, FixedClock, World, action, at, customer, invoice, payment
 
 REMINDER_DAY = date(2027, 2, 11)  # the day after A-1 fell due: the reminder's day
@@ -24,11 +25,18 @@ def _world(*extra: dict[str, Any]) -> World:
     return World().given(customer(), invoice("A-1", "100.00", date(2027, 2, 10)), *extra)
 
 
-def _send(world: World, day: date = REMINDER_DAY, stage: str = "reminder", hour: int = 10) -> dict[str, Any]:
+def _send(
+    world: World,
+    day: date = REMINDER_DAY,
+    stage: str = "reminder",
+    hour: int = 10,
+    pacer: FakePacer | None = None,
+    account_id: str = ACCOUNT,
+) -> dict[str, Any]:
     clock = FixedClock(at(day, hour))
     outside = (world.mailer, world.archive, world.documents)
-    deps = Collaborators(world.books, *outside, world.policy, clock, [shipped_template_dir()])
-    return send_notice(SendRequest(ACCOUNT, 0, stage, "exec-1", "EUR"), deps)
+    deps = Collaborators(world.books, *outside, world.policy, clock, [shipped_template_dir()], pacer)
+    return send_notice(SendRequest(account_id, 0, stage, "exec-1", "EUR"), deps)
 
 
 def _status(world: World, stage: str = "reminder") -> str | None:
@@ -148,3 +156,17 @@ def test_outside_the_sending_window_nothing_goes_out() -> None:
     outcome = _send(world, hour=20)
 
     assert outcome == {"sent": False, "reason": "not_due"} and world.mailer.sent == []
+
+
+def test_sends_over_the_accounts_sending_rate_wait_and_nothing_is_lost() -> None:
+    world = _world(customer("BETA"), invoice("B-1", "80.00", date(2027, 2, 10), account_id="BETA"))
+    pacer = FakePacer(per_second=1)
+
+    first = _send(world, pacer=pacer)
+    with pytest.raises(SendThrottled):
+        _send(world, pacer=pacer, account_id="BETA")  # the same second: that second's one place is taken
+    throttled = world.books.ladders.notice_status(NoticeId("BETA", "EUR", 0, "reminder"))
+    later = _send(world, pacer=pacer, account_id="BETA", hour=11)
+
+    assert first["sent"] and throttled is None, "throttled: no reservation left behind, nothing sent"
+    assert later["sent"] and len(world.mailer.sent) == 2
