@@ -112,6 +112,8 @@ bench: $(BIN)/.dev
 	$(BIN)/python -m bench.property_timelines $(if $(BENCH_QUICK),--quick,)
 	$(BIN)/python -m bench.ingest_fuzz $(if $(BENCH_QUICK),--files 1000,)
 	$(BIN)/python -m bench.fault_matrix $(if $(BENCH_QUICK),--quick,)
+	$(BIN)/python -m bench.handler_imports $(if $(BENCH_QUICK),--quick,)
+	$(BIN)/python -m bench.scale $(if $(BENCH_QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(RUNTIME_VENV) $(SMOKE_OUT) .aws-sam .mypy_cache .pytest_cache .ruff_cache $(OUT)
