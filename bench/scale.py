@@ -36,18 +36,18 @@ one invoice to the hand-off. Everything their executions did, and the scan's Sta
 counted and priced at the list prices in docs/scale.md. The scan's fixed daily part (its plan, and its pages'
 Query and SendMessage) is shared by every account acting that day and is left out.
 
-moto re-parses the state machine's ASL with ANTLR at every StartExecution. The bench parses it once per
-definition (`parsed_once`): counts with and without that cache were checked equal. Even so, an execution-day
-costs about 0.15 s of CPU here (moto's serialising of DynamoDB answers, then the handlers), so the default
-sizes are a tenth of a 10,000-account day. The counts are per account and do not depend on the size, apart
-from the scan's page count and the functions' policy cache (see docs/scale.md). Every case runs in a fresh
-process. The times printed are moto's in-process times, not AWS's: only the counts carry over to production.
+The embedded AWS parses the state machine's ASL once per definition (moto re-parses it at every
+StartExecution; embedded_aws.parsed_once_per_definition). Even so, an execution-day costs CPU here (moto's
+serialising of DynamoDB answers, then the handlers), so the default sizes are a tenth of a 10,000-account day.
+The counts are per account and do not depend on the size, apart from the scan's page count and the functions'
+policy cache (see docs/scale.md). Every case runs in a fresh process. The times printed are moto's in-process
+times, not AWS's: only the counts carry over to production.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
+import contextvars
 import gc
 import json
 import math
@@ -61,7 +61,7 @@ import tracemalloc
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -137,22 +137,6 @@ def isolated(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 def quiet() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
-
-
-@contextmanager
-def parsed_once() -> Iterator[None]:
-    """moto parses the ASL with ANTLR at every StartExecution, a third of a short execution's CPU here. The
-    parsed program is declarations only (each execution's state lives in its Environment), so one parse per
-    definition serves every execution. A harness speed-up: AWS does not parse per execution either."""
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
-    original = AmazonStateLanguageParser.parse
-    cached = functools.lru_cache(maxsize=8)(original)
-    AmazonStateLanguageParser.parse = staticmethod(cached)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        AmazonStateLanguageParser.parse = staticmethod(original)  # type: ignore[method-assign]
 
 
 # --- counting ----------------------------------------------------------------------------------------
@@ -323,7 +307,7 @@ class _DynamoCapacity:
 
 
 def _kind(event: Any, function_name: str) -> str:
-    """An invocation's kind: the function, and for escalate the step (decide, handoff, fail...)."""
+    """An invocation's kind: the function and its op (step, fail; decide, handoff... of earlier versions)."""
     return f"{function_name}:{event['op']}" if isinstance(event, dict) and "op" in event else function_name
 
 
@@ -385,11 +369,29 @@ def metered(meter: Meter) -> Iterator[Meter]:
     for module, original in zip(modules, saved, strict=True):
         module.__dict__["invoke_handler"] = invoking(original)
     try:
-        yield meter
+        with tasks_in_submitters_context():
+            yield meter
     finally:
         botocore.client.BaseClient._make_api_call = original_call
         for module, original in zip(modules, saved, strict=True):
             module.__dict__["invoke_handler"] = original
+
+
+@contextmanager
+def tasks_in_submitters_context() -> Iterator[None]:
+    """A thread pool's task runs in a fresh context, which loses the invocation it was submitted from: the
+    case packet's upload (upload_fileobj, on s3transfer's threads) was counted as the harness's. Meanwhile
+    each task runs in a copy of its submitter's context."""
+    original: Any = ThreadPoolExecutor.submit
+
+    def submit(pool: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return original(pool, contextvars.copy_context().run, fn, *args, **kwargs)
+
+    ThreadPoolExecutor.submit = submit  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        ThreadPoolExecutor.submit = original  # type: ignore[method-assign]
 
 
 def _peak_from_here() -> int:
@@ -472,7 +474,8 @@ class DailyRun:
     transitions: dict[str, Any]
     read_units: float
     write_units: float
-    # what the scan's invocations (and the first Decide of each execution they start) did
+    # what the scan's invocations (and any escalate invocation of the executions they start, before the scan
+    # ends) did
     at_start: dict[str, float]
     ses_sends: int
     scan: dict[str, Any]
@@ -495,7 +498,7 @@ def daily_run(acting: int, resting: int) -> DailyRun:
     body = csv_bytes(INVOICE_HEADER, rows)
     print(f"  daily run: {acting:,} acting + {resting:,} resting accounts ...", flush=True)
     started = time.perf_counter()
-    with parsed_once(), embedded_aws(local_instant(UPLOAD_DAY, clock_time(0))) as aws:
+    with embedded_aws(local_instant(UPLOAD_DAY, clock_time(0))) as aws:
         meter = Meter(aws.now)
         with metered(meter):
             simulation = Simulation(aws, DEFAULT_POLICY)
@@ -519,7 +522,7 @@ def daily_run(acting: int, resting: int) -> DailyRun:
             meter.counting = True
             summary = aws.scan()
             at_start = {
-                "decides": meter.invocations["dunning-escalate:decide"],
+                "decides": escalate_decisions(meter.invocations),
                 "read_units": sum(meter.read_units.values()),
                 "write_units": sum(meter.write_units.values()),
             }
@@ -571,6 +574,25 @@ def daily_run(acting: int, resting: int) -> DailyRun:
     )
 
 
+@contextmanager
+def untracked_moto_instances() -> Iterator[None]:
+    """moto keeps every model instance it ever creates in a list (`InstanceTrackerMeta`), the copies of the
+    items each Query reads included. That list's growth is moto's, not the function's, and one of its resizes
+    (800 KB at once) landing in one page made that page's peak twice the others'. Not tracked meanwhile."""
+    from moto.core.common_models import BaseModel
+
+    original = BaseModel.__dict__["__new__"]
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return object.__new__(cls)
+
+    BaseModel.__new__ = staticmethod(new)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseModel.__new__ = original  # type: ignore[method-assign]
+
+
 def scan_memory(aws: EmbeddedAws, meter: Meter) -> dict[str, int]:
     """The scan's plan and pages under tracemalloc, with a StartExecution that starts nothing (the same scan
     runs for real just after: names are the idempotency key, and nothing was started)."""
@@ -587,7 +609,8 @@ def scan_memory(aws: EmbeddedAws, meter: Meter) -> dict[str, int]:
     meter.trace_memory, meter.memory = True, []
     tracemalloc.start()
     try:
-        summary = aws.scan()
+        with untracked_moto_instances():
+            summary = aws.scan()
     finally:
         tracemalloc.stop()
         meter.trace_memory = False
@@ -778,7 +801,7 @@ def burst(accounts: int, concurrency: int = BURST_LAMBDA_CONCURRENCY) -> Burst:
         lambda_concurrency=concurrency,
         ses_max_send_rate=BURST_SES_RATE,
     )
-    with parsed_once(), limited as aws:
+    with limited as aws:
         meter = Meter(aws.now)
         with metered(meter):
             simulation = Simulation(aws, DEFAULT_POLICY)
@@ -896,7 +919,7 @@ def escalation_cost(accounts: int) -> EscalationCost:
     rows = invoice_rows(0, accounts, due, "ESC")
     print(f"  cost: {accounts} accounts walked to the legal hand-off ({ESCALATED_DAYS} days) ...", flush=True)
     started = time.perf_counter()
-    with parsed_once(), embedded_aws(local_instant(ESCALATED_FIRST_DAY, clock_time(0))) as aws:
+    with embedded_aws(local_instant(ESCALATED_FIRST_DAY, clock_time(0))) as aws:
         meter = Meter(aws.now)
         with metered(meter):
             result = aws.upload("invoices", "invoices.csv", csv_bytes(INVOICE_HEADER, rows), aws.now())
@@ -927,7 +950,7 @@ def escalation_cost(accounts: int) -> EscalationCost:
     )
     invocations = Counter({kind: n for kind, n in meter.invocations.items() if kind.startswith(walk)})
     escalate = sum(n for kind, n in invocations.items() if kind.startswith("dunning-escalate"))
-    sends = invocations["dunning-send-notice"]
+    sends = sum(n for kind, n in invocations.items() if kind.startswith("dunning-send-notice"))
     starts = calls["stepfunctions:StartExecution"]
     gb_seconds = (
         escalate * LAMBDA_SECONDS["escalate"] * memory_gb("EscalateFunction")
@@ -981,13 +1004,23 @@ def scan_own_calls(run: DailyRun) -> dict[str, int]:
     return {api: n for api, n in calls.items() if api != "stepfunctions:StartExecution"}
 
 
+def escalate_decisions(invocations: Mapping[str, int]) -> int:
+    """The escalate function's invocations on the ladder's way (not a failure recorded): its steps (the
+    legal hand-off), and the decide ops of earlier versions. A day's send is send_notice's step."""
+    return sum(
+        n
+        for kind, n in invocations.items()
+        if kind.startswith("dunning-escalate") and kind != "dunning-escalate:fail"
+    )
+
+
 def per_acting_account(run: DailyRun) -> dict[str, Any]:
     """The measured day divided by the accounts acting on it (the scan's own calls by its pages instead):
     the model's counts."""
     acting = run.acting
     scan_own = scan_own_calls(run)
     walk = {api: n - scan_own.get(api, 0) for api, n in run.product_calls.items() if n > scan_own.get(api, 0)}
-    decides = run.invocations.get("dunning-escalate:decide", 0)
+    decides = escalate_decisions(run.invocations)
     pages = run.scan["pages_scanned"]
     return {
         "calls": per(walk, acting),

@@ -1,5 +1,6 @@
-"""Escalate Lambda: the state machine's decisions (decide, hand off, notify the legal team, continue, record a
-failure)."""
+"""Escalate Lambda: the legal hand-off's step (services.stepping), and a failed execution recorded. The ops
+decide, handoff, notify_legal and continue are the steps of executions started before one execution took
+one step; they finish within a day of an upgrade."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dunning.domain.clock import current_clock
 from dunning.runtime.settings import EscalateSettings
 from dunning.runtime.tracing import lambda_tracer
 from dunning.runtime.wiring import runtime
-from dunning.services import escalation
+from dunning.services import escalation, stepping
 from dunning.services.sending import ladder_currency
 
 logger = Logger()
@@ -27,7 +28,7 @@ metrics = Metrics(namespace="Dunning")
 
 
 class EscalateEvent(BaseModel):
-    op: Literal["decide", "handoff", "notify_legal", "continue", "fail"]
+    op: Literal["step", "decide", "handoff", "notify_legal", "continue", "fail"]
     account_id: str
     execution: str
     round: int = 0
@@ -35,6 +36,8 @@ class EscalateEvent(BaseModel):
     currency: str | None = None
     state_machine: str | None = None
     error: dict[str, Any] | None = None
+    # op step: the functions that take a ladder's steps (alias ARNs, from the state machine's definition).
+    functions: dict[str, str] | None = None
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -49,6 +52,14 @@ def handler(event: EscalateEvent, context: LambdaContext) -> dict[str, Any]:
     currency = ladder_currency(env.books.ladders, event.account_id, event.currency)
     request = escalation.StepRequest(event.account_id, event.execution, currency, event.round)
     clock = current_clock()
+    if event.op == "step":
+        successors = stepping.Successors(env.workflows, event.functions or {})
+
+        def hand_off(step: escalation.StepRequest) -> dict[str, Any]:
+            return escalation.hand_off_step(env.books, env.policy, clock, step, env.legal_desk())
+
+        abilities = stepping.Abilities(hand_off=hand_off)
+        return stepping.take_step(env.books, env.policy, clock, request, abilities, successors)
     if event.op == "decide":
         return escalation.decide_step(env.books, env.policy, clock, request)
     if event.op == "handoff":

@@ -33,8 +33,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="scan_pages_planned", unit=MetricUnit.Count, value=plan.pages)
         return dataclasses.asdict(plan)
     # The queue's batch size is 1: a page that fails is retried on its own (then dead-lettered and alarmed).
+    clock = current_clock()
+    step_function = env.settings.step_function_arn
     pages = [
-        scan_page(env.books.ladders, env.workflows, env.scan_pages, ShardPage.parse(json.loads(r["body"])))
+        scan_page(
+            env.books.ladders,
+            env.workflows,
+            env.scan_pages,
+            ShardPage.parse(json.loads(r["body"])),
+            clock,
+            step_function,
+        )
         for r in event["Records"]
     ]
     metrics.add_metric(name="scan_items_read", unit=MetricUnit.Count, value=sum(p.items_read for p in pages))

@@ -1,15 +1,16 @@
-"""Send-notice Lambda: re-check the account, render the stage's notice, send it through SES exactly once."""
+"""Send-notice Lambda: a ladder's step (decide, send what is due now, decide again: services.stepping); each
+notice re-checked, rendered and sent through SES exactly once."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 # Loaded at init rather than by the first invocation, which would pay the same: every send counts business
 # days (holidays) and renders templates (Jinja), which the modules that use them import on first use.
 import holidays  # noqa: F401
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -18,14 +19,28 @@ from dunning.domain.clock import current_clock
 from dunning.runtime.settings import SendNoticeSettings
 from dunning.runtime.tracing import lambda_tracer
 from dunning.runtime.wiring import runtime
+from dunning.services.escalation import StepRequest
 from dunning.services.sending import Collaborators, SendRequest, ladder_currency, send_notice
+from dunning.services.stepping import Abilities, Successors, take_step
 
 logger = Logger()
 tracer = lambda_tracer()
 metrics = Metrics(namespace="Dunning")
 
 
+class StepEvent(BaseModel):
+    op: Literal["step"]
+    account_id: str
+    currency: str
+    execution: str
+    round: int = 0
+    # The functions that take a ladder's steps (alias ARNs, from the state machine's definition).
+    functions: dict[str, str]
+
+
 class SendEvent(BaseModel):
+    """One notice: the step of executions started before one execution took one step."""
+
     account_id: str
     episode: int
     stage: str
@@ -37,10 +52,7 @@ class SendEvent(BaseModel):
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(raise_on_empty_metrics=False)
-@event_parser(model=SendEvent)
-def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
-    logger.append_keys(account_id=event.account_id, stage=event.stage)
-    logger.set_correlation_id(event.execution)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = runtime(SendNoticeSettings)
     deps = Collaborators(
         books=env.books,
@@ -52,9 +64,26 @@ def handler(event: SendEvent, context: LambdaContext) -> dict[str, Any]:
         template_dirs=env.template_dirs(),
         pacer=env.pacer,
     )
-    currency = ladder_currency(env.books.ladders, event.account_id, event.currency)
+    if event.get("op") != "step":
+        return _send(parse(event=event, model=SendEvent), deps)
+    step = parse(event=event, model=StepEvent)
+    logger.append_keys(account_id=step.account_id)
+    logger.set_correlation_id(step.execution)
+    request = StepRequest(step.account_id, step.execution, step.currency, step.round)
+    successors = Successors(env.workflows, step.functions)
+    abilities = Abilities(send=lambda sending: _counted(send_notice(sending, deps)))
+    return take_step(env.books, deps.policy, deps.clock, request, abilities, successors)
+
+
+def _send(event: SendEvent, deps: Collaborators) -> dict[str, Any]:
+    logger.append_keys(account_id=event.account_id, stage=event.stage)
+    logger.set_correlation_id(event.execution)
+    currency = ladder_currency(deps.books.ladders, event.account_id, event.currency)
     request = SendRequest(event.account_id, event.episode, event.stage, event.execution, currency)
-    outcome = send_notice(request, deps)
+    return _counted(send_notice(request, deps))
+
+
+def _counted(outcome: dict[str, Any]) -> dict[str, Any]:
     # A refused notice is counted once, as NoticeFailed (dunning.adapters.metrics: the alarm's metric).
     if not outcome.get("failed"):
         metrics.add_metric(

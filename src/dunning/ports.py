@@ -43,6 +43,8 @@ class Waking:
 
     account_id: str
     currency: str
+    # When it asked to be woken (None: as soon as possible, as an upload asks).
+    wake_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -302,11 +302,22 @@ def test_the_state_machine_definition_exists_and_every_placeholder_is_substitute
                 # The function's `live` alias: an upgrade takes effect through the alias.
                 assert value == {"Ref": f"{name.removesuffix('Arn')}.Alias"}, f"{logical_id}: {name}"
                 assert name.removesuffix("Arn") in functions, f"{logical_id}: {name}"
-        # Every Lambda task calls a function of this stack, through a substitution.
+        # Every Lambda task calls a function of this stack, through a substitution; the step calls the one its
+        # input names, which the scan (STEP_FUNCTION_ARN) or a step before (the payload's `functions`) chose
+        # from the same substitutions.
         for state_name, state in definition["States"].items():
             if state.get("Resource") == "arn:aws:states:::lambda:invoke":
-                target = state["Parameters"]["FunctionName"]
-                assert re.fullmatch(r"\$\{\w+FunctionArn\}", target), f"{state_name}: {target}"
+                parameters = state["Parameters"]
+                if "FunctionName.$" in parameters:
+                    assert parameters["FunctionName.$"] == "$.function", state_name
+                    targets = list(parameters["Payload"]["functions"].values())
+                    assert len(targets) == 2, state_name
+                else:
+                    targets = [parameters["FunctionName"]]
+                for target in targets:
+                    assert re.fullmatch(r"\$\{\w+FunctionArn\}", target), f"{state_name}: {target}"
+    scan = functions["ScanOverdueFunction"]["Properties"]["Environment"]["Variables"]
+    assert scan["STEP_FUNCTION_ARN"] == {"Ref": "SendNoticeFunction.Alias"}
 
 
 def test_functions_name_the_state_machine_by_its_fixed_name(template: Template) -> None:
@@ -1158,7 +1169,7 @@ def test_every_lambda_task_absorbs_lambda_throttling_before_anything_else() -> N
         for name, state in definition["States"].items()
         if state["Type"] == "Task" and state["Resource"] == "arn:aws:states:::lambda:invoke"
     }
-    assert len(tasks) == 6
+    assert sorted(tasks) == ["RecordFailure", "Step"]
     for name, state in tasks.items():
         retries = state["Retry"]
         (throttle,) = [r for r in retries if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]

@@ -9,8 +9,9 @@ removed permission shows up to the user as a failure, not as a quiet success.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from dunning.domain.policy import DEFAULT_POLICY
 from dunning.local.embedded_aws import FUNCTION_LOGICAL_IDS, FunctionContainers, invoke_handler, load_template
 from dunning.local.embedded_iam import Check, Decision, StackIam, sole_allowers, unused_statements
 from dunning.local.simulator import Upload
+from dunning.services.executions import step_input
 from tests.support.collections import PAYMENT_HEADER, World, world
 from tests.support.files import csv_bytes, invoice_row
 
@@ -65,6 +67,7 @@ def run_everything(w: World) -> None:
         w.sim.schedule(w.day, Upload("invoices", name, (EXAMPLES / name).read_bytes()))
     w.sim.schedule(w.day, Upload("payments", "payments.csv", (EXAMPLES / "payments.csv").read_bytes()))
     w.sim.schedule(w.day, Upload("actions", "actions.csv", (EXAMPLES / "actions.csv").read_bytes()))
+    _a_hand_off_step_that_finds_a_notice_due(w)
     w.run_through(w.day)  # no policy in the bucket yet: the defaults apply
     w.aws.use_policy(POLICY.encode())
     w.aws.s3.put_object(
@@ -76,6 +79,18 @@ def run_everything(w: World) -> None:
     late = csv_bytes(PAYMENT_HEADER, [["NEVA-RU", "INV-3001", "100.00", "2027-02-11"]])
     w.sim.schedule(date(2027, 2, 11), Upload("payments", "late.csv", late))
     w.run_through(date(2027, 2, 12))
+
+
+def _a_hand_off_step_that_finds_a_notice_due(w: World) -> None:
+    """A step on escalate (as planned for a hand-off) that finds a notice due later today instead, as when an
+    upload changed the ladder since: it passes the ladder on to a successor on send_notice. It runs just
+    after the day's uploads, before any policy is uploaded (escalate reads the defaults)."""
+    region, account = w.aws.state_machine_arn.split(":")[3:5]
+    escalate = f"arn:aws:lambda:{region}:{account}:function:dunning-escalate:live"
+    at = w.sim.at(w.day, time(0, 30))
+    name = "NEVA-RU-EUR-handoff-step"
+    payload = step_input("NEVA-RU", "EUR", at, escalate)
+    w.aws.sfn.start_execution(stateMachineArn=w.aws.state_machine_arn, name=name, input=json.dumps(payload))
 
 
 def _failing_for_a_while(original: Any, account: str, times: int) -> Any:
@@ -95,7 +110,6 @@ def recorded() -> Iterator[tuple[StackIam, list[Decision]]]:
     from dunning.services import escalation
 
     with pytest.MonkeyPatch.context() as patch, world(date(2026, 11, 20)) as w:
-        patch.setattr(escalation, "MAX_ROUNDS", 1)  # so that a day hands over to a successor execution
         patch.setattr(escalation, "decide_step", _failing_for_a_while(escalation.decide_step, "KYOTO-JP", 5))
         w.aws.containers.local_environment.pop("LOCAL_PACKET_LINKS")  # links signed as deployed
         enforcer = w.aws.containers.enforcer
@@ -106,6 +120,7 @@ def recorded() -> Iterator[tuple[StackIam, list[Decision]]]:
             "the run reaches legal"
         )
         assert [e for e in w.ledger.events("KYOTO-JP") if e["type"] == "workflow_failed"], "a step failed"
+        assert "NEVA-RU-EUR-handoff-step-c1" in {e["name"] for e in w.aws.executions()}, "escalate passed on"
         iam, decisions = enforcer.iam, list(enforcer.decisions)
     yield iam, decisions  # the embedded AWS is closed: other tests make their own
 

@@ -41,6 +41,7 @@ from dunning.adapters.keys import (
     wake_keys,
     wake_pk,
     wake_sk_before,
+    waking_from,
 )
 from dunning.adapters.ladders import HANDOFF_DONE, HANDOFF_OPEN
 from dunning.adapters.ledger import event_item
@@ -267,7 +268,7 @@ class FakeLadders:
             and (cursor is None or item["wake_sk"] > cursor)
         )
         page = waking[:limit]
-        ladders = [Waking(*sk.split("#", 1)[1].rsplit("#", 1)) for sk in page]
+        ladders = [Waking(*waking_from(sk)) for sk in page]
         return ladders, (page[-1] if page and len(page) == limit else None)
 
     def wake_soon(self, account_id: str, currency: str) -> None:

@@ -235,5 +235,5 @@ def test_deployed_a_function_reads_its_settings_once() -> None:
 
 @pytest.mark.usefixtures("deployed")
 def test_deployed_a_function_without_a_variable_its_model_needs_fails_to_start() -> None:
-    with pytest.raises(ValidationError, match="STATE_MACHINE_ARN"):
+    with pytest.raises(ValidationError, match="STEP_FUNCTION_ARN"):
         wiring.runtime(ScanSettings)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from dunning.domain.events import Event
@@ -183,6 +183,13 @@ def wake_keys(account_id: str, currency: str, wake_at: str) -> dict[str, Any]:
         "wake_pk": f"{WAKE_PREFIX}{_shard(account_id):02d}",
         "wake_sk": f"{wake_at}#{account_id}#{currency}",
     }
+
+
+def waking_from(wake_sk: str) -> tuple[str, str, datetime | None]:
+    """The account, currency and wake instant (None: WAKE_SOON) a wake_sk names."""
+    instant, rest = wake_sk.split("#", 1)
+    account_id, currency = rest.rsplit("#", 1)
+    return account_id, currency, None if instant == WAKE_SOON else datetime.fromisoformat(instant)
 
 
 def wake_pk(shard: int) -> str:

@@ -40,6 +40,7 @@ from dunning.adapters.keys import (
     wake_keys,
     wake_pk,
     wake_sk_before,
+    waking_from,
 )
 from dunning.adapters.ledger import Ledger, plain
 from dunning.domain.account import AccountSnapshot
@@ -265,7 +266,7 @@ class DynamoLadders:
         items, last = self._ledger.index_page(
             WAKE_INDEX, wake_pk(shard), wake_sk_before(rfc3339(before)), limit, start
         )
-        return [Waking(item["account_id"], item["currency"]) for item in items], (
+        return [Waking(*waking_from(item["wake_sk"])) for item in items], (
             json.dumps(last, sort_keys=True) if last else None
         )
 

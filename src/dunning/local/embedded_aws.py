@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
@@ -506,6 +508,97 @@ def _log_denial(dynamodb: Any) -> Any:
     return log
 
 
+class ParsedPrograms:
+    """State machine programs as moto parses them, one per definition, shared by every execution of it.
+
+    moto parses an execution's definition (ASL, with ANTLR) at every StartExecution: most of a short
+    execution's CPU here. A definition never changes (UpdateStateMachine makes another one), and the program
+    parsed from it only declares: each execution's own state (its input, context object, variables, a
+    Retrier's attempt count and back-off) lives in that execution's Environment, its stack and heap, and no
+    node of the program changes while it runs (moto itself runs one Map iteration program for every item).
+    So each definition is parsed once in the process and its program serves every execution of it, each with
+    its own fresh Environment. One thing a node draws on first use: its key in an execution's heap
+    (`heap_key`, a random id). It is drawn here for every node, before executions share the program, so that
+    two executions reaching a node first at the same moment cannot give it two keys.
+
+    The most recently used `maxsize` programs are kept (one is tens of KB; a run deploys one definition)."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        self.maxsize = maxsize
+        self.parses = 0  # how many definitions were parsed (each once while it stays cached)
+        self._programs: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def program(self, definition: str, parse: Callable[[], Any]) -> Any:
+        """The program of `definition`: `parse()`'s, on the first call for it; the same object afterwards."""
+        with self._lock:  # executions start in their own threads; a definition is parsed by one of them
+            program = self._programs.get(definition)
+            if program is None:
+                program = parse()
+                _draw_heap_keys(program)
+                self.parses += 1
+                self._programs[definition] = program
+                if len(self._programs) > self.maxsize:
+                    self._programs.popitem(last=False)
+            self._programs.move_to_end(definition)
+            return program
+
+    def cached(self, definition: str) -> Any | None:
+        """The program of `definition` if it was parsed and is still kept, else None."""
+        with self._lock:
+            return self._programs.get(definition)
+
+
+def program_nodes(program: Any) -> list[Any]:
+    """Every node of a parsed program (moto's EvalComponent), each once: what its attributes, and theirs,
+    and the lists, tuples, sets and dicts among them hold."""
+    node_class: Any = moto_internals.EVAL_COMPONENT.get()
+    nodes: list[Any] = []
+    seen: set[int] = set()
+    pending: list[Any] = [program]
+    while pending:
+        value = pending.pop()
+        if id(value) in seen or isinstance(value, (str, bytes, int, float, type(None))):
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            pending.extend(value)
+        elif not isinstance(value, type) and hasattr(value, "__dict__"):
+            if isinstance(value, node_class):
+                nodes.append(value)
+            pending.extend(vars(value).values())
+    return nodes
+
+
+def _draw_heap_keys(program: Any) -> None:
+    """Each node's heap key (EvalComponent.heap_key, drawn on its first read), drawn now."""
+    moto_internals.EVAL_COMPONENT_HEAP_KEY.get()  # fails here, naming it, if moto no longer has it
+    for node in program_nodes(program):
+        _ = node.heap_key
+
+
+# The process's programs: `dunning simulate`, the tests and the bench deploy the same few definitions again
+# and again, each time in a new embedded AWS.
+PARSED_PROGRAMS = ParsedPrograms()
+
+
+@contextmanager
+def parsed_once_per_definition(programs: ParsedPrograms | None = None) -> Iterator[ParsedPrograms]:
+    """Every execution started meanwhile runs the program of its definition from `programs` (default: the
+    process's, PARSED_PROGRAMS): moto's own entrypoint parses a definition for its first execution only."""
+    cache = PARSED_PROGRAMS if programs is None else programs
+    parsed_by_moto: Any = moto_internals.EVALUATION_ENTRYPOINT.get()
+
+    def entrypoint(worker: Any) -> Any:
+        definition = worker._evaluation_details.state_machine_details.definition
+        return cache.program(definition, lambda: parsed_by_moto(worker))
+
+    with moto_internals.patched((moto_internals.EVALUATION_ENTRYPOINT, entrypoint)):
+        yield cache
+
+
 DEFAULT_START = datetime(2027, 1, 1, tzinfo=UTC)
 
 
@@ -587,6 +680,7 @@ def embedded_aws(
         with (
             mock_aws(config=config),
             partitioned_queries(),  # a Query reads its partition, not the whole table (embedded_dynamodb)
+            parsed_once_per_definition(),  # a definition is parsed once, not at every StartExecution
             simulated_step_functions(scheduler, _handlers(), **sfn_limits),
             embedded_ses(REGION, _ACCOUNT, sandbox=ses_sandbox, **ses_limits) as ses,
         ):

@@ -198,6 +198,55 @@ HANDLE_RETRY = MotoInternal(
     ("self", "env", "failure_event"),
 )
 
+# --- Step Functions programs: one parse per definition (embedded_aws.parsed_once_per_definition) ---------
+_WORKER = f"{_SFN}.backend.execution_worker"
+_DETAILS = f"{_SFN}.asl.eval.evaluation_details"
+_COMPONENT = f"{_SFN}.asl.component.eval_component"
+EVALUATION_ENTRYPOINT = MotoInternal(
+    _WORKER,
+    "ExecutionWorker._get_evaluation_entrypoint",
+    Kind.FUNCTION,
+    "replaced: an execution's program, which moto parses from the definition (ASL, with ANTLR) at every "
+    "StartExecution; called (moto's own) only for a definition not parsed yet, then the program is reused",
+    ("self",),
+)
+EVALUATION_DETAILS = MotoInternal(
+    _WORKER, "ExecutionWorker._evaluation_details", Kind.FIELD, "read: what the execution runs"
+)
+STATE_MACHINE_DETAILS = MotoInternal(
+    _DETAILS, "EvaluationDetails.state_machine_details", Kind.FIELD, "read: the state machine it runs"
+)
+STATE_MACHINE_DEFINITION = MotoInternal(
+    _DETAILS,
+    "StateMachineDetails.definition",
+    Kind.FIELD,
+    "read: the definition the execution runs, the key of its parsed program",
+)
+ASL_PARSE = MotoInternal(
+    f"{_SFN}.asl.parse.asl_parser",
+    "AmazonStateLanguageParser.parse",
+    Kind.FUNCTION,
+    "moto's parser, called by the entrypoint (and by CreateStateMachine's check): counted by tests",
+    ("definition",),
+)
+EVAL_COMPONENT = MotoInternal(
+    _COMPONENT, "EvalComponent", Kind.OBJECT, "read: the class of a parsed program's nodes"
+)
+EVAL_COMPONENT_HEAP_KEY = MotoInternal(
+    _COMPONENT,
+    "EvalComponent.heap_key",
+    Kind.OBJECT,
+    "read: a node's key in an execution's heap (where a Retrier keeps its attempt count and back-off), drawn "
+    "on first read: read for every node of a program before executions share it, so it is drawn once",
+)
+ENVIRONMENT_HEAP = MotoInternal(
+    f"{_SFN}.asl.eval.environment",
+    "Environment.heap",
+    Kind.FIELD,
+    "relied on: an execution's per-node state lives in its own Environment (heap, stack), not in the "
+    "program's nodes, so executions can share a program",
+)
+
 # --- SES (embedded_ses) -----------------------------------------------------------------------------------
 SESV2_SEND_EMAIL = MotoInternal(
     "moto.sesv2.responses",

@@ -141,14 +141,17 @@ class ScanSettings(LadderSettings, WorkflowSettings):
     ladder."""
 
     scan_queue_url: str = Field(alias="SCAN_QUEUE_URL", min_length=1)
+    # The function that takes a waking ladder's step (send_notice's alias: services.stepping).
+    step_function_arn: str = Field(alias="STEP_FUNCTION_ARN", min_length=1)
 
 
 class EscalateSettings(LadderSettings, LegalSettings, WorkflowSettings):
-    """functions/escalate: the ladder's decisions, the legal hand-off, successor executions."""
+    """functions/escalate: the legal hand-off's step, a failure recorded, successor executions."""
 
 
-class SendNoticeSettings(LadderSettings, MailSettings):
-    """functions/send_notice: decides again, renders (with the bucket's template overrides) and sends."""
+class SendNoticeSettings(LadderSettings, MailSettings, WorkflowSettings):
+    """functions/send_notice: a ladder's step (decides, sends, starts a successor execution); renders with
+    the bucket's template overrides."""
 
     # The stack's SesMaxSendRate: sends per second across all of them (the pacer's bucket).
     ses_max_send_rate: int = Field(alias="SES_MAX_SEND_RATE", ge=1)

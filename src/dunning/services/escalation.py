@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from dunning.domain.account import AccountSnapshot
 from dunning.domain.calendar import local_date
@@ -17,12 +17,15 @@ from dunning.domain.events import EventType
 from dunning.domain.ladder import Decision, LogEntry, decide, scan_after
 from dunning.domain.money import format_amount
 from dunning.domain.naming import case_id_for
+from dunning.domain.notices import SENDING
 from dunning.domain.owed import Owed, owed
 from dunning.domain.policy import Policy
 from dunning.ports import WORKFLOW_FAILED, Books, Executions, Handoff
-from dunning.services import legal
-from dunning.services.legal import LegalDesk
+from dunning.services.executions import timestamp
 from dunning.services.sending import report_missing_rates
+
+if TYPE_CHECKING:
+    from dunning.services.legal import LegalDesk
 
 # An execution keeps well below Step Functions' 25,000-event history: each decide/wait/send round adds
 # about a dozen events, so after this many rounds it hands over to a fresh execution.
@@ -36,11 +39,6 @@ class StepRequest:
     execution: str
     currency: str
     round: int = 0
-
-
-def timestamp(at: datetime) -> str:
-    """The form Step Functions' TimestampPath accepts."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def decide_step(books: Books, policy: Policy, clock: Clock, request: StepRequest) -> dict[str, Any]:
@@ -64,6 +62,12 @@ def decide_step(books: Books, policy: Policy, clock: Clock, request: StepRequest
         request.account_id, request.currency, request.execution, now, state.episode, lease_until
     ):
         return _state(request, {"action": "done", "reason": "owned_by_another_execution"})
+    unfinished = [n.stage for n in snapshot.notices_in(state.episode) if n.status == SENDING]
+    if unfinished:
+        # An attempt died between reserving a notice and acknowledging it (the step is being retried, or
+        # its execution died): the send step finds out what became of it, and never sends it twice.
+        repair = {"action": "wait", "reason": "unfinished_send", "next": "send", "at": timestamp(now)}
+        return _state(request, repair | {"stage": unfinished[0], "episode": state.episode})
     decision = decide(snapshot, policy, now)
     # A retried Decide decides again at a later instant: what the first attempt logged stays logged once.
     fresh = [entry for entry in decision.log if not snapshot.has_logged(entry.type, entry.identity)]
@@ -177,6 +181,9 @@ def case_claim(snapshot: AccountSnapshot, policy: Policy, at: datetime) -> Owed:
 def _open_case(
     books: Books, policy: Policy, request: StepRequest, progress: Handoff, desk: LegalDesk | None
 ) -> None:
+    # The legal desk (packets, PDFs) is loaded by the hand-off that needs it, not by every step that decides.
+    from dunning.services import legal
+
     snapshot = books.ladders.load(request.account_id, request.currency)
     data: dict[str, Any] = {"case_id": progress.case_id, "packet": f"{progress.case_id}.zip"}
     case = legal.get_case(books.cases, progress.case_id) if desk is not None else None
@@ -212,6 +219,8 @@ def notify_legal_step(
     if desk is None:
         outcome: dict[str, Any] = {"notified": False, "reason": "no_legal_desk", "settled": True}
     else:
+        from dunning.services import legal
+
         snapshot = books.ladders.load(request.account_id, request.currency)
         outcome = legal.notify_opened(desk, snapshot, progress.case_id, clock.now())
     if outcome["settled"]:
@@ -226,13 +235,31 @@ def _finish_handoff(books: Books, request: StepRequest, progress: Handoff) -> No
     books.ladders.finish_handoff(request.account_id, request.currency, request.execution, progress.case_id)
 
 
+def hand_off_step(
+    books: Books, policy: Policy, clock: Clock, request: StepRequest, desk: LegalDesk | None = None
+) -> dict[str, Any]:
+    """The hand-off and the legal team's email, as one step (services.stepping): a retry finds what the
+    first attempt did (both parts are resumable) and finishes the rest."""
+    outcome = handoff_step(books, policy, clock, request, desk)
+    if outcome["handed_off"]:
+        outcome["notified"] = notify_legal_step(books, clock, request, desk)
+    return outcome
+
+
+def successor_name(execution: str) -> str:
+    """The execution that carries on after `execution`: its name, numbered, within Step Functions' 80
+    characters (a retried step that starts it again is refused the second time)."""
+    match = re.fullmatch(r"(.*)-c(\d+)", execution)
+    base, number = (match.group(1), int(match.group(2))) if match else (execution[:74], 0)
+    return f"{base}-c{number + 1}"
+
+
 def continue_step(
     books: Books, executions: Executions, clock: Clock, request: StepRequest, state_machine_arn: str
 ) -> dict[str, Any]:
-    """Hand the account over to a fresh execution (same episode, same ladder position)."""
-    match = re.fullmatch(r"(.*)-c(\d+)", request.execution)
-    base, number = (match.group(1), int(match.group(2))) if match else (request.execution[:74], 0)
-    successor = f"{base}-c{number + 1}"
+    """Hand the account over to a fresh execution (same episode, same ladder position): the step of
+    executions started before one execution took one step (services.stepping)."""
+    successor = successor_name(request.execution)
     books.ladders.pass_on(request.account_id, request.currency, request.execution, successor)
     payload = {"account_id": request.account_id, "currency": request.currency, "round": 0}
     executions.start(state_machine_arn, successor, payload)

@@ -28,6 +28,7 @@ from dunning.domain.ladder import scan_after
 from dunning.domain.naming import daily_execution_name
 from dunning.domain.policy import Policy
 from dunning.ports import Ladders, ScanPages, Workflows
+from dunning.services.executions import step_input
 
 logger = Logger(service="dunning", child=True)
 
@@ -83,15 +84,25 @@ def plan_scan(ladders: Ladders, pages: ScanPages, policy: Policy, clock: Clock) 
 
 
 def scan_page(
-    ladders: Ladders, workflows: Workflows, pages: ScanPages, page: ShardPage, limit: int = PAGE_SIZE
+    ladders: Ladders,
+    workflows: Workflows,
+    pages: ScanPages,
+    page: ShardPage,
+    clock: Clock,
+    step_function: str,
+    limit: int = PAGE_SIZE,
 ) -> PageSummary:
-    """One page: start today's execution of each ladder on it, then queue the next page, if any."""
+    """One page: start today's execution of each ladder on it, then queue the next page, if any. Each waits
+    until its ladder's wake instant (at once for one already past, or woken by an upload), then
+    `step_function` (send_notice's alias) takes the ladder's step (services.stepping)."""
     waking, cursor = ladders.waking_page(page.shard, datetime.fromisoformat(page.before), page.cursor, limit)
     summary = PageSummary(shard=page.shard, items_read=len(waking), more=cursor is not None)
     day = date.fromisoformat(page.day)
+    now = clock.now()
     for ladder in waking:
         name = daily_execution_name(ladder.account_id, ladder.currency, day)
-        payload = {"account_id": ladder.account_id, "currency": ladder.currency, "round": 0}
+        at = max(ladder.wake_at, now) if ladder.wake_at is not None else now
+        payload = step_input(ladder.account_id, ladder.currency, at, step_function)
         if workflows.start(name, payload):
             summary.started.append(name)
         else:

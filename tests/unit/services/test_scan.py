@@ -14,6 +14,7 @@ from tests.support.fakes import FakeScanPages
 from tests.support.given import ACCOUNT, FixedClock, World, at, customer, invoice
 
 SCAN_HOUR = 7  # after the default policy's scan time (06:00 UTC): a scan that ran
+STEP = "arn:aws:lambda:eu-west-1:123456789012:function:send-notice:live"
 
 
 @dataclass
@@ -33,16 +34,17 @@ class Scanned:
 def _scan(world: World, day: date, page_size: int = PAGE_SIZE) -> Scanned:
     """The schedule's invocation, then every page it (and each page) queued, as the queue delivers them."""
     queue = FakeScanPages()
-    plan = plan_scan(world.books.ladders, queue, world.policy, FixedClock(at(day, SCAN_HOUR)))
+    clock = FixedClock(at(day, SCAN_HOUR))
+    plan = plan_scan(world.books.ladders, queue, world.policy, clock)
     pages = []
     while queue.sent:
         page = ShardPage.parse(queue.sent.pop(0))
-        pages.append(scan_page(world.books.ladders, world.workflows, queue, page, page_size))
+        pages.append(scan_page(world.books.ladders, world.workflows, queue, page, clock, STEP, page_size))
     return Scanned(plan, pages)
 
 
 def _run(world: World, execution: str, day: date, hour: int = SCAN_HOUR) -> dict[str, Any]:
-    """The execution's Decide step, as the state machine runs it right after the scan started it."""
+    """The decision the execution's step starts with (services.stepping), at `hour`."""
     payload = world.workflows.started[execution]
     request = StepRequest(payload["account_id"], execution, payload["currency"])
     decision: dict[str, Any] = escalation.decide_step(
@@ -85,6 +87,26 @@ def test_a_ladder_asleep_until_a_later_day_is_left_alone_until_the_scan_before_i
     first_started = next(day for day in days if _scan(world, day).started)
     assert first_started.isoformat() < wake_at[:10] or first_started.isoformat() == wake_at[:10]
     assert (date.fromisoformat(wake_at[:10]) - first_started).days <= 1, "the scan before its instant"
+
+
+def test_each_execution_waits_until_its_ladders_wake_instant_then_send_notice_takes_the_step() -> None:
+    world = World().given(customer("LATER"), invoice("L-1", "10.00", date(2027, 6, 1), account_id="LATER"))
+    [woken] = _scan(world, date(2027, 2, 15)).started
+    wake_at = _run(world, woken, date(2027, 2, 15))["wake_at"]
+    day = date.fromisoformat(wake_at[:10])
+
+    [execution] = _scan(world, day).started
+
+    assert world.workflows.started[woken] | {"at": "", "function": ""} == {
+        "account_id": "LATER",
+        "currency": "EUR",
+        "round": 0,
+        "at": "",
+        "function": "",
+    }
+    assert world.workflows.started[woken]["at"] == "2027-02-15T07:00:00Z", "an upload woke it: at once"
+    assert world.workflows.started[execution]["at"] == wake_at, "the instant it went to sleep for"
+    assert world.workflows.started[execution]["function"] == STEP
 
 
 def test_a_ladder_whose_execution_died_is_taken_over_by_the_next_days() -> None:
