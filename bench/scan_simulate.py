@@ -43,7 +43,7 @@ CURRENCIES = ("EUR", "GBP", "USD")
 INVOICE_HEADER = (*INVOICE_REQUIRED, "amount_paid", "status", "segment")
 PAYMENT_HEADER = ("account_id", "invoice_id", "amount", "paid_on", "currency")
 ACTION_HEADER = ("account_id", "action", "on", "until", "invoice_id", "note")
-SIMULATE_FULL = (200, 120)  # accounts, days
+SIMULATE_FULL = (1000, 120)  # accounts, days: issue 12's target size (at most 3 minutes)
 SIMULATE_QUICK = (40, 60)
 SIMULATE_FIRST_DAY = date(2027, 3, 1)
 
@@ -247,8 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     description = (__doc__ or "").splitlines()[0]
     parser = argparse.ArgumentParser(prog="python -m bench.scan_simulate", description=description)
     parser.add_argument("--quick", action="store_true", help="a small simulation")
+    parser.add_argument("--accounts", type=int, help="accounts simulated (default: the size's)")
+    parser.add_argument("--days", type=int, help="days simulated (default: the size's)")
     args = parser.parse_args(argv)
     accounts, days = SIMULATE_QUICK if args.quick else SIMULATE_FULL
+    accounts, days = args.accounts or accounts, args.days or days
     print("Simulate benchmark", flush=True)
     simulate = isolated(simulate_case, accounts, days)
     print()
