@@ -464,3 +464,19 @@ def test_a_bounced_address_is_suppressed_and_the_next_notice_skipped() -> None:
         skipped = [(e["stage"], e["reason"]) for e in w.events("Thames Joinery Ltd", "notice_skipped")]
         assert skipped == [("reminder", "suppressed")]
         assert len(w.sent_emails()) == 1
+
+
+def test_a_day_with_one_notice_is_one_execution_of_two_state_transitions() -> None:
+    # What Step Functions charges for (docs/scale.md): the scan's execution waits until the ladder's moment,
+    # then send_notice takes the step, sends and puts the ladder to sleep until its next notice.
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", due_on="2027-02-10"))
+        w.run_through(date(2027, 2, 12))
+
+        day = [e for e in w.aws.executions() if "-d20270211-" in e["name"]]
+        assert [stage for stage, _ in w.notices("ACME")] == ["pre_due", "reminder"]
+        [execution] = day
+        history = w.aws.sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+        assert entered == ["WaitForStep", "Step"]
+        assert execution["status"] == "SUCCEEDED"
