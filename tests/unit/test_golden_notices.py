@@ -115,14 +115,14 @@ def test_there_is_a_golden_file_for_every_part_and_no_other() -> None:
         for language in LANGUAGES
         for stage in STAGES
         for suffix in ("subject", "txt", "html")
-    }
+    } | {f"{language}/call_script.txt" for language in LANGUAGES}  # tests/unit/test_call_scripts.py
     present = {path.relative_to(GOLDEN).as_posix() for path in GOLDEN.rglob("*") if path.is_file()}
     assert present == expected
 
 
 def test_every_language_ships_the_same_template_files_as_english() -> None:
     english = sorted(path.name for path in (SHIPPED / "en").iterdir())
-    assert len(english) == 2 + 3 * len(STAGES)
+    assert len(english) == 2 + 3 * len(STAGES) + 1  # the layouts, each stage's three parts, the call script
     for language in LANGUAGES:
         assert sorted(path.name for path in (SHIPPED / language).iterdir()) == english, language
 
