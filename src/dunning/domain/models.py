@@ -162,6 +162,21 @@ def _country(value: str) -> str:
     return code
 
 
+_PHONE = re.compile(r"\+?[0-9][0-9 ()./-]*")
+
+
+def _phone(value: str) -> str:
+    """A phone number as a collector dials it: digits, an optional leading +, and the usual separators
+    (spaces, dots, dashes, slashes, brackets), 5 to 15 digits in all (E.164's longest is 15)."""
+    number = " ".join(value.split())
+    digits = sum(char.isdigit() for char in number)
+    if not _PHONE.fullmatch(number) or not 5 <= digits <= 15:
+        raise ValueError(
+            f"'{value}' is not a phone number: digits with an optional leading +, such as +44 20 7946 0958"
+        )
+    return number
+
+
 def _segment(value: str) -> str:
     name = value.strip().lower()
     if not _SEGMENT.match(name):
@@ -188,6 +203,7 @@ LocaleCode = Annotated[str, AfterValidator(_locale)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 Country = Annotated[str, AfterValidator(_country)]
 Segment = Annotated[str, AfterValidator(_segment)]
+Phone = Annotated[str, BeforeValidator(_without_bidi_controls), AfterValidator(_phone)]
 
 
 class CustomerType(StrEnum):
@@ -231,6 +247,8 @@ class AccountProfile(_Model):
     country: Country | None = None
     customer_type: CustomerType = CustomerType.BUSINESS
     segment: Segment = "default"
+    # Where a collector calls the customer (CONTRACT 4.1 and 9: the worklist's phone column).
+    phone: Phone | None = None
     # The debtor's postal address (CONTRACT 4.1), printed on letters and in the case packet. Stored on the
     # profile item as `address`: {line1, line2, city, region, postal_code}, only the parts given.
     address_line1: Text | None = None

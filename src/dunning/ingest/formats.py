@@ -73,9 +73,9 @@ class InvoiceRow:
             "profile": self.profile.model_dump(mode="json"),
             "invoice": self.invoice.model_dump(mode="json"),
         }
-        # The optional columns added later (address, terms) count only when given, so a row uploaded
+        # The optional columns added later (address, phone, terms) count only when given, so a row uploaded
         # again unchanged still hashes as it did before they existed.
-        for part, fields in (("profile", ADDRESS_FIELDS), ("invoice", ("terms",))):
+        for part, fields in (("profile", (*ADDRESS_FIELDS, "phone")), ("invoice", ("terms",))):
             for field in fields:
                 if content[part].get(field) is None:
                     content[part].pop(field, None)
@@ -372,6 +372,8 @@ INVOICE_OPTIONAL = (
     "segment",
     "reference",
     "document",
+    # Where a collector calls the customer (the worklist).
+    "phone",
     # The debtor's postal address and the invoice's payment terms, for letters and the case packet.
     "address_line1",
     "address_line2",

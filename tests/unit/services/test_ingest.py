@@ -156,3 +156,21 @@ def test_a_dispute_is_recorded_for_the_ladder_and_an_unknown_account_is_reported
     assert (opened["invoice_id"], opened["on"]) == ("A-2", "2027-01-16")
     [(row, error)] = [(r["row"], r["error"]) for r in desk.report(summary)]
     assert row == "3" and "no account with this id" in error
+
+
+def test_a_phone_is_kept_for_the_collector_and_one_that_is_no_number_is_reported() -> None:
+    desk = Desk()
+    body = invoices_csv(
+        invoice_row("A-1", phone=" +44 (20)  7946-0958 "),
+        invoice_row("B-1", account_id="BETA", phone="call reception"),
+        invoice_row("C-1", account_id="GAMMA"),
+    )
+
+    summary = desk.ingest(desk.upload("invoices", "phones.csv", body))
+
+    assert (summary.imported, summary.rejected) == (2, 1)
+    [rejected] = desk.report(summary)
+    assert (rejected["row"], rejected["field"], rejected["value"]) == ("3", "phone", "call reception")
+    assert "is not a phone number" in rejected["error"]
+    assert desk.books.ladders.load(ACCOUNT).profile["phone"] == "+44 (20) 7946-0958"
+    assert "phone" not in desk.books.ladders.load("GAMMA").profile
