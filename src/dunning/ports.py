@@ -144,6 +144,11 @@ class Ladders(Protocol):
         """Take the account's invoices in `currency` out of the due index (unless re-imported meanwhile)."""
         ...
 
+    def record_task(self, notice: NoticeId, at: datetime, task_id: str) -> bool:
+        """The rung `notice` names is a task for a person, created at `at`: done for the ladder. False if the
+        rung has a record already (the task was recorded, or the stage was a notice)."""
+        ...
+
     def begin_send(
         self, notice: NoticeId, at: datetime, archive_key: str, said: Mapping[str, Any] | None = None
     ) -> bool:

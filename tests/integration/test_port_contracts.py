@@ -16,6 +16,7 @@ import pytest
 from dunning.adapters.keys import account_pk
 from dunning.adapters.ledger import Ledger
 from dunning.adapters.pacing import DynamoPacer
+from dunning.domain.account import TASK
 from dunning.domain.ladder import LogEntry
 from dunning.domain.notices import FAILED, SENDING, SENT, UNCONFIRMED, NoticeId
 from dunning.local.embedded_aws import EmbeddedAws, embedded_aws
@@ -283,6 +284,17 @@ def test_a_notice_is_reserved_once_and_only_a_failed_one_again(books: Books) -> 
     assert (record["status"], record["message_id"]) == (SENT, "m-1"), "only a `sending` one is cancelled"
     [notice] = ladders.load(ACCOUNT, "EUR").notices
     assert (notice.stage, notice.status, notice.currency) == ("reminder", SENT, "EUR")
+
+
+def test_a_rung_that_is_a_task_is_recorded_once_and_done_for_the_ladder(books: Books) -> None:
+    call = NoticeId(ACCOUNT, "EUR", 0, "call")
+    assert books.ladders.record_task(call, NOW, "T-call-1")
+    assert not books.ladders.record_task(call, NOW, "T-call-2")
+    record = books.ladders.notice_status(call) or {}
+    assert (record["status"], record["task_id"]) == (TASK, "T-call-1")
+    assert not books.ladders.begin_send(call, NOW, "notices/x.eml"), "never emailed afterwards"
+    [rung] = [n for n in books.ladders.load(ACCOUNT, "EUR").notices if n.stage == "call"]
+    assert rung.done and rung.is_task
 
 
 def test_a_cancelled_reservation_is_gone(books: Books) -> None:

@@ -45,7 +45,7 @@ from dunning.adapters.keys import (
 )
 from dunning.adapters.ladders import HANDOFF_DONE, HANDOFF_OPEN
 from dunning.adapters.ledger import event_item
-from dunning.domain.account import AccountSnapshot
+from dunning.domain.account import TASK, AccountSnapshot
 from dunning.domain.clock import rfc3339
 from dunning.domain.events import Event
 from dunning.domain.ladder import LogEntry
@@ -290,6 +290,24 @@ class FakeLadders:
         for item in self.records.partition(account_pk(account_id), INVOICE_PREFIX):
             if "due_pk" in item and item.get("currency") == currency:
                 del item["due_pk"], item["due_sk"]
+
+    def record_task(self, notice: NoticeId, at: datetime, task_id: str) -> bool:
+        key = _notice_key(notice)
+        if self.records.get(key) is not None:
+            return False
+        self.records.items[key] = {
+            "PK": key[0],
+            "SK": key[1],
+            "kind": "notice",
+            "account_id": notice.account_id,
+            "currency": notice.currency,
+            "episode": notice.episode,
+            "stage": notice.stage,
+            "status": TASK,
+            "started_at": rfc3339(at),
+            "task_id": task_id,
+        }
+        return True
 
     def begin_send(
         self, notice: NoticeId, at: datetime, archive_key: str, said: Mapping[str, Any] | None = None

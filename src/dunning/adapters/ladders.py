@@ -43,7 +43,7 @@ from dunning.adapters.keys import (
     waking_from,
 )
 from dunning.adapters.ledger import Ledger, plain
-from dunning.domain.account import AccountSnapshot
+from dunning.domain.account import TASK, AccountSnapshot
 from dunning.domain.clock import rfc3339
 from dunning.domain.events import Event
 from dunning.domain.ladder import LogEntry
@@ -295,6 +295,25 @@ class DynamoLadders:
                 self._ledger.drop_from_due_index(account_id, item["invoice_id"], row_hash=item["row_hash"])
 
     # --- notice records (the send's idempotency) --------------------------------------------------------
+
+    def record_task(self, notice: NoticeId, at: datetime, task_id: str) -> bool:
+        fields: dict[str, Any] = {
+            "kind": "notice",
+            "account_id": notice.account_id,
+            "currency": notice.currency,
+            "episode": notice.episode,
+            "stage": notice.stage,
+            "status": TASK,
+            "started_at": rfc3339(at),
+            "task_id": task_id,
+        }
+        return self._ledger.update(
+            _notice_key(notice),
+            condition="attribute_not_exists(PK)",
+            UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in fields),
+            ExpressionAttributeNames={f"#{name}": name for name in fields},
+            ExpressionAttributeValues={f":{name}": value for name, value in fields.items()},
+        )
 
     def begin_send(
         self, notice: NoticeId, at: datetime, archive_key: str, said: Mapping[str, Any] | None = None

@@ -36,7 +36,9 @@ from dunning.ingest.csvfile import UnreadableFile, normalize_header, read_record
 from dunning.local.embedded_aws import EmbeddedAws, embedded_aws
 from dunning.local.report import InvoiceLine, render_report
 from dunning.local.simulator import Simulation, Upload
-from dunning.notices.render import template_problems
+from dunning.notices.render import shipped_template_dir, template_problems
+from dunning.notices.scripts import render_call_script
+from dunning.services import worklist
 
 DATE_COLUMN = {"payments": "paid_on", "actions": "on"}
 
@@ -119,11 +121,72 @@ def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
         simulation = Simulation(aws, policy)
         dropped = _schedule_uploads(simulation, args, first, last)
         progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
-        simulation.run(first, args.days, progress)
+        worklists = Worklists(aws, policy, args.templates) if _has_tasks(policy) else None
+        simulation.run(first, args.days, progress, worklists.day_ended if worklists else None)
         outcome = _write_outputs(aws, simulation, args.out, first, last, dropped, template_failures, policy)
+    if worklists:
+        worklists.write(args.out)
+    else:  # no rung for a person: no worklist (nor one left from an earlier run into the same folder)
+        (args.out / "worklist.csv").unlink(missing_ok=True)
     _print_summary(outcome, args, first, out)
     failures.print_failures(outcome.failures, out)
     return failures.EXIT_FAILURES if outcome.failures else 0
+
+
+def _has_tasks(policy: Policy) -> bool:
+    """Whether any ladder of the policy has a rung for a person (a collector named, or a task stage)."""
+    ladders = (policy.ladder, *policy.segments.values())
+    return bool(policy.collector) or any(stage.is_task for ladder in ladders for stage in ladder.stages)
+
+
+@dataclass
+class Worklists:
+    """The collector's worklist at the end of each simulated day (OUT/worklist/<date>.csv), the last one as
+    OUT/worklist.csv, and each task's call script as of the day it first appears (OUT/scripts/)."""
+
+    aws: EmbeddedAws
+    policy: Policy
+    templates: Path | None
+    days: dict[date, str] = field(default_factory=dict)
+    scripts: dict[Path, str] = field(default_factory=dict)
+
+    def day_ended(self, day: date) -> None:
+        ledger = Ledger(self.aws.dynamodb, self.aws.table_name)
+        events = ledger.all_events()
+        end = worklist.local_day_end(day, self.policy)
+        tasks = worklist.open_tasks(events, end)
+
+        def snapshot_of(account_id: str, currency: str) -> AccountSnapshot:
+            return AccountSnapshot.from_items(account_id, ledger.account_items(account_id), currency)
+
+        def broken(account_id: str) -> int:
+            return worklist.broken_in_a_row(events, account_id, end)
+
+        items = worklist.worklist(tasks, snapshot_of, broken, self.policy, day)
+        self.days[day] = worklist.csv_text(items, lambda item: self._script(item, day))
+
+    def _script(self, item: worklist.WorkItem, day: date) -> str:
+        path = worklist.script_path(item.task)
+        if path not in self.scripts:
+            context = worklist.script_context(item, self.policy, day)
+            self.scripts[path] = render_call_script(context, self._template_dirs())
+        return path.as_posix()
+
+    def _template_dirs(self) -> list[Path]:
+        return [directory for directory in (self.templates, shipped_template_dir()) if directory is not None]
+
+    def write(self, out_dir: Path) -> None:
+        folder = out_dir / "worklist"
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.csv"):
+            old.unlink()
+        for day, text in self.days.items():
+            (folder / f"{day.isoformat()}.csv").write_text(text, encoding="utf-8")
+        if self.days:
+            (out_dir / "worklist.csv").write_text(self.days[max(self.days)], encoding="utf-8")
+        for path, text in self.scripts.items():
+            (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
+            (out_dir / path).write_text(text, encoding="utf-8")
 
 
 def _schedule_uploads(simulation: Simulation, args: argparse.Namespace, first: date, last: date) -> int:
@@ -298,3 +361,7 @@ def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out:
     if outcome.rejected_files:
         names = ", ".join(path.name for path in outcome.rejected_files)
         print(f"  rejected/      {names}", file=out)
+    if (args.out / "worklist.csv").exists():
+        open_tasks = max(0, len((args.out / "worklist.csv").read_text(encoding="utf-8").splitlines()) - 1)
+        print(f"  worklist.csv   the collector's open tasks at the end, by priority: {open_tasks}", file=out)
+        print("  worklist/      the worklist at the end of each day; scripts/: each call's script", file=out)

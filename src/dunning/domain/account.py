@@ -102,11 +102,15 @@ class Promise:
     identity: str
 
 
+# A rung that is a task for a person (CONTRACT 9) is recorded with this status once the task is created.
+TASK = "task"
+
+
 @dataclass(frozen=True)
 class NoticeRecord:
     episode: int
     stage: str
-    status: str  # sending | sent | unconfirmed | skipped | failed
+    status: str  # sending | sent | unconfirmed | skipped | failed | task
     at: str  # RFC 3339, when the (latest) send attempt began
     message_id: str | None = None  # SES's, once sent
     recipients: int | None = None  # how many addresses it went to, once sent
@@ -123,6 +127,11 @@ class NoticeRecord:
     def done(self) -> bool:
         """Counts as a rung of the ladder: anything but an attempt SES refused (nothing went out)."""
         return self.status != "failed"
+
+    @property
+    def is_task(self) -> bool:
+        """The rung was a task for a person (a call, a letter to post), not an email."""
+        return self.status == TASK
 
 
 @dataclass(frozen=True)

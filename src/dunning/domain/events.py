@@ -47,6 +47,9 @@ class EventType:
     LEGAL_NOTIFIED = "legal_notified"
     # An execution could not go on (a step kept failing); the account is freed for the next scan.
     WORKFLOW_FAILED = "workflow_failed"
+    # A task for a person (a call, a letter to post...: CONTRACT 9) was created, and was done.
+    TASK_CREATED = "task_created"
+    TASK_DONE = "task_done"
 
 
 @dataclass(frozen=True)

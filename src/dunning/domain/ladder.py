@@ -33,7 +33,7 @@ DEADLINE_BUSINESS_DAYS = 10
 PRE_ACTION_REPLY_DAYS = 30
 
 Action = Literal["wait", "done"]
-Next = Literal["send", "handoff", "decide"]
+Next = Literal["send", "handoff", "decide", "task"]
 # Why the ladder is not sending: also the `reason` of notice_skipped when a send is re-checked.
 Reason = Literal["ladder", "settled", "legal", "disputed", "paused", "promise", "undelivered"]
 
@@ -111,7 +111,9 @@ def _next_rung(
     # Every notice the account ever got counts for the gap between two notices, whichever episode or
     # currency it was.
     everything = snapshot.account_notices or snapshot.notices
-    last_at = max((datetime.fromisoformat(n.at) for n in everything if n.done), default=None)
+    # A task (a call, a letter to post) is no email: it does not hold the next notice back.
+    emailed = [datetime.fromisoformat(n.at) for n in everything if n.done and not n.is_task]
+    last_at = max(emailed, default=None)
     last_index = max((_index(ladder, notice.stage) for notice in sent), default=-1)
     due_index = max(
         (i for i, stage in enumerate(ladder.stages) if anchor + timedelta(stage.day) <= today), default=-1
@@ -161,6 +163,9 @@ def _next_rung(
         return Decision("wait", "ladder", "handoff", at, stage, tuple(chaseable), log)
     window = policy.window_for(snapshot.customer_type)
     at = next_send_slot(earliest, snapshot.timezone, snapshot.country, window)
+    if stage.is_task:
+        # A task for a person (CONTRACT 9): created at the customer's first contact time of the day.
+        return Decision("wait", "ladder", "task", at, stage, tuple(chaseable), log)
     spread = timedelta(minutes=policy.send_spread_minutes)
     at = spread_send_slot(at, snapshot.account_id, snapshot.timezone, window, spread)
     return Decision(

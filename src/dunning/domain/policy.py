@@ -6,6 +6,7 @@ valid policy is an empty file ({}).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import time
@@ -43,6 +44,16 @@ class Stage(BaseModel):
     attach_invoices: bool = False
     # A formal letter: sets a payment deadline and goes out as a PDF attachment too.
     letter: bool = False
+    # How the rung reaches the customer: an email (the notice), or a task for a person (CONTRACT 9): `call`
+    # (a collector calls, with a script) or `letter` (a printed letter to post). A task never stalls the
+    # ladder: the rung counts as done once the task is created.
+    channel: Literal["email", "call", "letter"] = "email"
+
+    @model_validator(mode="after")
+    def _handoff_by_email(self) -> Self:
+        if self.is_handoff and self.channel != "email":
+            raise ValueError(f"{LEGAL_HANDOFF} goes to the legal team; it has no channel of its own")
+        return self
 
     @property
     def template_name(self) -> str:
@@ -51,6 +62,10 @@ class Stage(BaseModel):
     @property
     def is_handoff(self) -> bool:
         return self.name == LEGAL_HANDOFF
+
+    @property
+    def is_task(self) -> bool:
+        return self.channel != "email"
 
 
 _LETTERS = ("demand_letter", "final_notice")
@@ -94,6 +109,10 @@ class Ladder(BaseModel):
         return self
 
 
+# The call the shipped ladders add when the policy names a collector (CONTRACT 9): ten days after the due
+# date, after the first reminders and before the firm notice.
+COLLECTOR_CALL = Stage(name="call", day=10, channel="call")
+
 # Shipped segments: a new customer is walked up faster, a key account more gently.
 DEFAULT_SEGMENTS = {
     "new_customer": Ladder(
@@ -118,6 +137,14 @@ DEFAULT_SEGMENTS = {
         )
     ),
 }
+
+
+_SHIPPED_STAGES = (DEFAULT_LADDER, *(ladder.stages for ladder in DEFAULT_SEGMENTS.values()))
+
+
+@functools.cache
+def _with_collector_call(stages: tuple[Stage, ...]) -> Ladder:
+    return Ladder(stages=tuple(sorted((*stages, COLLECTOR_CALL), key=lambda stage: stage.day)))
 
 
 class Window(BaseModel):
@@ -199,14 +226,23 @@ class Policy(BaseModel):
     business: BusinessIdentity = BusinessIdentity()
     # Late fees and statutory interest (none unless the business turns them on).
     charges: ChargesPolicy = ChargesPolicy()
+    # Who works the collector's tasks (an email address: the owner on the worklist). Named, the shipped
+    # ladders add a call at +10 (COLLECTOR_CALL); without one they stay email-only.
+    collector: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    # A task not done this many days after it fell due is flagged overdue on the worklist (never blocking).
+    task_overdue_days: int = Field(default=3, ge=0, le=60)
 
     @property
     def customer_timezone_default(self) -> str:
         return self.default_timezone or self.business_timezone
 
     def ladder_for(self, segment: str) -> Ladder:
-        """The segment's ladder; an account in a segment the policy does not define gets the default."""
-        return self.segments.get(segment, self.ladder)
+        """The segment's ladder; an account in a segment the policy does not define gets the default. With a
+        collector named, a shipped ladder gets its call at +10; a business's own ladder is as written."""
+        ladder = self.segments.get(segment, self.ladder)
+        if self.collector and ladder.stages in _SHIPPED_STAGES:
+            return _with_collector_call(ladder.stages)
+        return ladder
 
     def window_for(self, customer_type: str) -> Window:
         if customer_type == "consumer":

@@ -61,9 +61,20 @@ class Simulation:
         self.aws.run_until(self.at(day, self.aws.scan_time))
         self.scans.append(self.aws.scan())
 
-    def run(self, first: date, days: int, progress: Callable[[int, int], None] | None = None) -> None:
+    def run(
+        self,
+        first: date,
+        days: int,
+        progress: Callable[[int, int], None] | None = None,
+        day_ended: Callable[[date], None] | None = None,
+    ) -> None:
+        """Run `days` days from `first`; `day_ended(day)` is called once each day has run to its end."""
         for offset in range(days):
-            self.run_day(first + timedelta(days=offset))
+            day = first + timedelta(days=offset)
+            self.run_day(day)
             if progress:
                 progress(offset + 1, days)
+            if day_ended:
+                self.run_until_day(day + timedelta(days=1))
+                day_ended(day)
         self.run_until_day(first + timedelta(days=days))

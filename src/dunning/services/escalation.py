@@ -22,7 +22,8 @@ from dunning.domain.owed import Owed, owed
 from dunning.domain.policy import Policy
 from dunning.ports import WORKFLOW_FAILED, Books, Executions, Handoff
 from dunning.services.executions import timestamp
-from dunning.services.sending import report_missing_rates
+from dunning.services.sending import SEND_TOLERANCE, report_missing_rates
+from dunning.services.tasks import open_task
 
 if TYPE_CHECKING:
     from dunning.services.legal import LegalDesk
@@ -72,6 +73,12 @@ def decide_step(books: Books, policy: Policy, clock: Clock, request: StepRequest
     # A retried Decide decides again at a later instant: what the first attempt logged stays logged once.
     fresh = [entry for entry in decision.log if not snapshot.has_logged(entry.type, entry.identity)]
     books.log.log(request.account_id, now, fresh)
+    if decision.next == "task" and decision.at is not None and decision.at <= now + SEND_TOLERANCE:
+        # A rung for a person (a call, a letter to post): its task opens now and the rung is done; the
+        # ladder goes on at once (a task never stalls it).
+        assert decision.stage is not None
+        open_task(books, policy, snapshot, decision.stage, now)
+        return _again(request, now, "task_opened")
     if decision.action == "done":
         settled = decision.reason == "settled"
         # A new debt that arrived with the settling payment is the next episode's: the next scan starts it.
@@ -112,10 +119,10 @@ def _legal(books: Books, request: StepRequest, now: datetime, lease_until: datet
     return _state(request, {"action": "done", "reason": "legal"})
 
 
-def _again(request: StepRequest, now: datetime) -> dict[str, Any]:
-    """An upload changed the ladder while this step decided (or another execution took it over): decide
-    again, on what is stored now."""
-    return _state(request, {"action": "wait", "reason": "changed", "next": "decide", "at": timestamp(now)})
+def _again(request: StepRequest, now: datetime, reason: str = "changed") -> dict[str, Any]:
+    """Decide again, on what is stored now: an upload changed the ladder while this step decided (or another
+    execution took it over), or the step did what was due (opened a task)."""
+    return _state(request, {"action": "wait", "reason": reason, "next": "decide", "at": timestamp(now)})
 
 
 def _decision_json(decision: Decision, episode: int) -> dict[str, Any]:

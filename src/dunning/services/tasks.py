@@ -1,0 +1,47 @@
+"""Opening a collector task (CONTRACT 9): the ladder reached a rung whose channel is a person's (a call, a
+letter to post). The task is logged `task_created` and the rung recorded as done: a task never stalls the
+ladder. Idempotent: a step retried, or run again, finds the rung recorded and opens nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dunning.domain.account import AccountSnapshot
+from dunning.domain.calendar import local_date
+from dunning.domain.events import EventType
+from dunning.domain.ladder import LogEntry
+from dunning.domain.notices import NoticeId
+from dunning.domain.policy import Policy, Stage
+from dunning.domain.tasks import Task, task_id_for
+from dunning.ports import Books
+
+
+def open_task(books: Books, policy: Policy, snapshot: AccountSnapshot, stage: Stage, now: datetime) -> Task:
+    """The task of `stage` for this ladder's episode, due today in the customer's calendar, owned by the
+    policy's collector (None: nobody named, the worklist shows it unassigned)."""
+    assert snapshot.currency is not None
+    episode = snapshot.state.episode
+    task = Task(
+        task_id=task_id_for(snapshot.account_id, snapshot.currency, episode, stage.name, stage.channel),
+        kind=stage.channel,
+        account_id=snapshot.account_id,
+        currency=snapshot.currency,
+        stage=stage.name,
+        due_on=local_date(now, snapshot.timezone),
+        owner=policy.collector,
+    )
+    data = {
+        "task_id": task.task_id,
+        "kind": task.kind,
+        "due_on": task.due_on.isoformat(),
+        "owner": task.owner,
+        "stage": task.stage,
+        "currency": task.currency,
+    }
+    # Logged first, then the rung: a crash between the two opens it again, and the log keeps it once.
+    books.log.log(snapshot.account_id, now, [LogEntry(EventType.TASK_CREATED, task.task_id, data)])
+    books.ladders.record_task(
+        NoticeId(snapshot.account_id, snapshot.currency, episode, stage.name), now, task.task_id
+    )
+    return task
