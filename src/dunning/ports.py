@@ -503,6 +503,10 @@ class IngestLedger(Protocol):
 
     def account_invoices(self, account_id: str) -> list[StoredRecord]: ...
 
+    def account_tasks(self, account_id: str) -> list[StoredRecord]:
+        """The account's rungs that were tasks for a person (NOTICE records with status `task`)."""
+        ...
+
     def account_credit_notes(self, account_id: str) -> list[StoredRecord]: ...
 
     # --- payments

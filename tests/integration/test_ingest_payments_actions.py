@@ -161,7 +161,7 @@ def test_actions_are_recorded_and_logged(aws: EmbeddedAws, ledger: Ledger) -> No
     assert "has no invoice NOPE" in report["9"]["error"]
     assert "no account with this id" in report["10"]["error"]
     assert (
-        "must be one of: 'promise', 'dispute', 'resolve', 'pause', 'resume', 'opt_out' or 'opt_in'"
+        "must be one of: 'promise', 'dispute', 'resolve', 'pause', 'resume', 'opt_out', 'opt_in' or 'call'"
         in report["11"]["error"]
     )
     assert "before the action date" in report["12"]["error"]

@@ -26,6 +26,7 @@ from dunning.adapters.keys import (
     EVENT_PREFIX,
     INVOICE_PREFIX,
     LEGACY_STATE_SK,
+    NOTICE_PREFIX,
     PAYMENT_PREFIX,
     WAKE_INDEX_MARKER,
     WAKE_SOON,
@@ -660,6 +661,10 @@ class FakeIngestLedger:
 
     def account_credit_notes(self, account_id: str) -> list[StoredRecord]:
         return self._query(account_pk(account_id), CREDIT_NOTE_PREFIX)
+
+    def account_tasks(self, account_id: str) -> list[StoredRecord]:
+        rungs = self._query(account_pk(account_id), NOTICE_PREFIX)
+        return [rung for rung in rungs if rung.get("status") == TASK]
 
     # --- payments
 

@@ -17,6 +17,7 @@ from dunning.adapters.keys import (
     CREDIT_NOTE_PREFIX,
     INVOICE_PREFIX,
     LEGACY_STATE_SK,
+    NOTICE_PREFIX,
     PAYMENT_PREFIX,
     account_pk,
     claimants,
@@ -26,6 +27,7 @@ from dunning.adapters.keys import (
 )
 from dunning.adapters.ladders import wake_ladder_soon
 from dunning.adapters.ledger import Ledger
+from dunning.domain.account import TASK
 from dunning.domain.events import Event
 from dunning.ports import Claim, NewInvoice, StoredObject, StoredRecord
 
@@ -93,6 +95,10 @@ class DynamoIngestLedger:
 
     def account_credit_notes(self, account_id: str) -> list[StoredRecord]:
         return list(self._ledger.query_partition(account_pk(account_id), CREDIT_NOTE_PREFIX))
+
+    def account_tasks(self, account_id: str) -> list[StoredRecord]:
+        rungs = self._ledger.query_partition(account_pk(account_id), NOTICE_PREFIX)
+        return [rung for rung in rungs if rung.get("status") == TASK]
 
     # --- payments
 

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from email.utils import parseaddr
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -228,6 +228,8 @@ class ActionKind(StrEnum):
     # The customer asked not to be emailed (US Regulation F gives consumers that right); opt_in undoes it.
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
+    # A call a collector made (CONTRACT 9), with its `outcome`: it ends the account's call task.
+    CALL = "call"
 
 
 class _Model(BaseModel):
@@ -387,6 +389,9 @@ class Payment(_Model):
         return self
 
 
+CallOutcome = Literal["reached", "no_answer", "voicemail", "wrong_number"]
+
+
 class Action(_Model):
     account_id: Identifier
     action: ActionKind
@@ -394,9 +399,17 @@ class Action(_Model):
     until: IsoDate | None = None
     invoice_id: Identifier | None = None
     note: Text | None = None
+    # A call's: reached, no_answer, voicemail or wrong_number.
+    outcome: CallOutcome | None = None
 
     @model_validator(mode="after")
     def _required_per_kind(self) -> Self:
+        if self.action is ActionKind.CALL and self.outcome is None:
+            raise FieldProblem(
+                "outcome", "a call needs its outcome: reached, no_answer, voicemail, wrong_number"
+            )
+        if self.outcome is not None and self.action is not ActionKind.CALL:
+            raise FieldProblem("outcome", f"only a call has an outcome, not a {self.action.value}")
         if self.action is ActionKind.PROMISE and self.until is None:
             raise FieldProblem("until", "a promise needs the date the customer promised to pay by")
         if self.action in (ActionKind.DISPUTE, ActionKind.RESOLVE) and self.invoice_id is None:

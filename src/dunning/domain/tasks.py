@@ -15,8 +15,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal, get_args
 
+from dunning.domain.models import CallOutcome
+
 TaskKind = Literal["call", "letter", "review", "reply", "approval"]
-CallOutcome = Literal["reached", "no_answer", "voicemail", "wrong_number"]
 TaskStatus = Literal["open", "done"]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
 CALL_OUTCOMES: tuple[str, ...] = get_args(CallOutcome)

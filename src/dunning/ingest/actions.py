@@ -1,4 +1,5 @@
-"""Action uploads: what the customer said or asked (promises, disputes, pauses, email opt-outs)."""
+"""Action uploads: what the customer said or asked (promises, disputes, pauses, email opt-outs), and the
+calls a collector made."""
 
 from __future__ import annotations
 
@@ -63,13 +64,27 @@ def _record_action(run: Run, row: formats.ActionRow, occurrences: Counter[str]) 
         return
     run.summary.imported += 1
     type_, data = _action_event(action)
+    if action.action is ActionKind.CALL:
+        data = {**data, "task_id": _call_task(run, action.account_id)}
     run.event(type_, action.account_id, row.line, on=action.on.isoformat(), **data)
+
+
+def _call_task(run: Run, account_id: str) -> str | None:
+    """The call task a call row ends: the account's latest (None: a call nobody was asked to make, still
+    recorded)."""
+    tasks = run.ledger.account_tasks(account_id)
+    calls = [rung for rung in tasks if str(rung.get("task_id", "")).startswith("T-call-")]
+    latest = max(calls, key=lambda rung: str(rung.get("started_at", "")), default=None)
+    return str(latest["task_id"]) if latest else None
 
 
 def _action_event(action: Action) -> tuple[str, dict[str, Any]]:
     until = {"until": action.until.isoformat()} if action.until else {}
     invoice = {"invoice_id": action.invoice_id} if action.invoice_id else {}
-    return {
+    call: dict[str, Any] = {"kind": "call", "outcome": action.outcome}
+    if action.note:
+        call["note"] = action.note
+    events: dict[ActionKind, tuple[str, dict[str, Any]]] = {
         ActionKind.PROMISE: (EventType.PROMISE_RECORDED, {**until, **invoice}),
         ActionKind.DISPUTE: (EventType.DISPUTE_OPENED, invoice),
         ActionKind.RESOLVE: (EventType.DISPUTE_RESOLVED, invoice),
@@ -77,4 +92,6 @@ def _action_event(action: Action) -> tuple[str, dict[str, Any]]:
         ActionKind.RESUME: (EventType.ACCOUNT_RESUMED, {}),
         ActionKind.OPT_OUT: (EventType.EMAIL_OPT_OUT, {}),
         ActionKind.OPT_IN: (EventType.EMAIL_OPT_IN, {}),
-    }[action.action]
+        ActionKind.CALL: (EventType.TASK_DONE, call),
+    }
+    return events[action.action]

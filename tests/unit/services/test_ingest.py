@@ -174,3 +174,40 @@ def test_a_phone_is_kept_for_the_collector_and_one_that_is_no_number_is_reported
     assert "is not a phone number" in rejected["error"]
     assert desk.books.ladders.load(ACCOUNT).profile["phone"] == "+44 (20) 7946-0958"
     assert "phone" not in desk.books.ladders.load("GAMMA").profile
+
+
+CALL_HEADER = [*ACTION_HEADER, "outcome"]
+
+
+def test_a_call_row_ends_the_accounts_call_task_with_its_outcome_and_a_bad_one_is_reported() -> None:
+    from dunning.domain.notices import NoticeId
+
+    desk = _invoices(Desk())
+    desk.books.ladders.record_task(NoticeId(ACCOUNT, "EUR", 0, "call"), UPLOADED_AT, "T-call-abc")
+    body = csv_bytes(
+        CALL_HEADER,
+        [
+            [ACCOUNT, "call", "2027-02-22", "", "", "promised to pay Friday", "reached"],
+            [ACCOUNT, "call", "2027-02-22", "", "", "", "left a message"],
+            [ACCOUNT, "pause", "2027-02-22", "", "", "", "reached"],
+        ],
+    )
+
+    summary = desk.ingest(desk.upload("actions", "calls.csv", body))
+
+    assert (summary.imported, summary.rejected) == (1, 2)
+    [done] = desk.events("task_done")
+    assert (done["task_id"], done["kind"], done["outcome"]) == ("T-call-abc", "call", "reached")
+    assert done["note"] == "promised to pay Friday" and done["on"] == "2027-02-22"
+    problems = {(row["row"], row["field"]) for row in desk.report(summary)}
+    assert problems == {("3", "outcome"), ("4", "outcome")}
+
+
+def test_a_call_nobody_was_asked_to_make_is_still_recorded() -> None:
+    desk = _invoices(Desk())
+    body = csv_bytes(CALL_HEADER, [[ACCOUNT, "call", "2027-02-22", "", "", "", "no_answer"]])
+
+    desk.ingest(desk.upload("actions", "calls.csv", body))
+
+    [done] = desk.events("task_done")
+    assert (done["task_id"], done["outcome"]) == (None, "no_answer")
