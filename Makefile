@@ -49,7 +49,7 @@ $(CHECKOV_VENV)/.installed:
 demo: $(BIN)/.runtime
 	$(BIN)/dunning simulate --invoices examples/invoices.csv --invoices examples/xero_export.csv \
 		--payments examples/payments.csv --actions examples/actions.csv --start 2026-11-20 --days 120 \
-		--out $(OUT)
+		--policy examples/policy-collector.yaml --out $(OUT)
 
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
