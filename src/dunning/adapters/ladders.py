@@ -297,16 +297,7 @@ class DynamoLadders:
     # --- notice records (the send's idempotency) --------------------------------------------------------
 
     def record_task(self, notice: NoticeId, at: datetime, task_id: str) -> bool:
-        fields: dict[str, Any] = {
-            "kind": "notice",
-            "account_id": notice.account_id,
-            "currency": notice.currency,
-            "episode": notice.episode,
-            "stage": notice.stage,
-            "status": TASK,
-            "started_at": rfc3339(at),
-            "task_id": task_id,
-        }
+        fields = _notice_fields(notice, TASK, at) | {"task_id": task_id}
         return self._ledger.update(
             _notice_key(notice),
             condition="attribute_not_exists(PK)",
@@ -321,17 +312,8 @@ class DynamoLadders:
         # `said` is what the message says (invoices, amount, recipients, eml): kept with the reservation so
         # that an attempt that never finished can still be reported in full. The conditional write flips a
         # `failed` reservation to `sending` atomically: only one attempt takes it again.
-        fields: dict[str, Any] = {
-            "kind": "notice",
-            "account_id": notice.account_id,
-            "currency": notice.currency,
-            "episode": notice.episode,
-            "stage": notice.stage,
-            "status": SENDING,
-            "started_at": rfc3339(at),
-            "archive_key": archive_key,
-            "notice": dict(said or {}),
-        }
+        said_fields = {"archive_key": archive_key, "notice": dict(said or {})}
+        fields = _notice_fields(notice, SENDING, at) | said_fields
         return self._ledger.update(
             _notice_key(notice),
             condition="attribute_not_exists(PK) OR #status = :failed",
@@ -379,6 +361,19 @@ class DynamoLadders:
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":sending": SENDING},
         )
+
+
+def _notice_fields(notice: NoticeId, status: str, at: datetime) -> dict[str, Any]:
+    """What every NOTICE record of a rung holds: whose rung it is, its status, and when it began."""
+    return {
+        "kind": "notice",
+        "account_id": notice.account_id,
+        "currency": notice.currency,
+        "episode": notice.episode,
+        "stage": notice.stage,
+        "status": status,
+        "started_at": rfc3339(at),
+    }
 
 
 class DynamoContactLog:
