@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal, NamedTuple, Self
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from dunning.domain.charges import ChargesPolicy
 from dunning.domain.models import LocaleCode, TimeZoneName
+from dunning.domain.money import is_currency
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +233,19 @@ class Policy(BaseModel):
     collector: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     # A task not done this many days after it fell due is flagged overdue on the worklist (never blocking).
     task_overdue_days: int = Field(default=3, ge=0, le=60)
+    # Only to rank the worklist's tasks of different currencies against each other (never to add or show
+    # amounts): units of one currency of the business's choice per unit of each currency. A currency left
+    # out counts at face value.
+    ranking_rates: dict[str, Decimal] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _ranking_rates(self) -> Self:
+        for currency, rate in self.ranking_rates.items():
+            if not is_currency(currency):
+                raise ValueError(f"ranking_rates: {currency!r} is not an ISO 4217 currency code such as EUR")
+            if rate <= 0:
+                raise ValueError(f"ranking_rates: the rate of {currency} must be more than zero")
+        return self
 
     @property
     def customer_timezone_default(self) -> str:

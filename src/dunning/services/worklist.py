@@ -135,7 +135,7 @@ def worklist(
         )
         item = WorkItem(
             task=task,
-            priority=priority(standing),
+            priority=priority(standing, policy.ranking_rates),
             snapshot=snapshot,
             amount_due=format_amount(debt.amount_due, task.currency),
             days_overdue=days,

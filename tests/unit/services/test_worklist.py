@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from dunning.domain.account import AccountSnapshot
 from dunning.domain.events import EventType
 from dunning.domain.ladder import LogEntry
-from dunning.domain.policy import COLLECTOR_CALL, DEFAULT_POLICY
+from dunning.domain.policy import COLLECTOR_CALL, DEFAULT_POLICY, Policy
 from dunning.services import worklist
 from dunning.services.tasks import open_task
 from tests.support.given import World, at, customer, invoice, payment
@@ -76,3 +77,26 @@ def test_the_csv_has_the_contract_columns_and_no_cell_runs_as_a_formula() -> Non
     assert rows[1]["customer_name"] == '\'=HYPERLINK("http://x")'
     assert rows[0]["phone"] == "'+44 20 7946 0958", "a leading + is shown as text"
     assert worklist.open_tasks([], datetime(2027, 1, 1).astimezone()) == []
+
+
+def test_debts_in_other_currencies_are_ranked_by_the_business_ranking_rates() -> None:
+    policy = POLICY.model_copy(update={"ranking_rates": {"EUR": Decimal("1"), "JPY": Decimal("0.0062")}})
+    world = World(policy=policy).given(
+        customer("YEN"),
+        invoice("Y-1", "150000", date(2027, 2, 10), account_id="YEN", currency="JPY"),
+        customer("EURO"),
+        invoice("E-1", "2300.00", date(2027, 2, 10), account_id="EURO"),
+    )
+    for account, currency in (("YEN", "JPY"), ("EURO", "EUR")):
+        open_task(
+            world.books, policy, world.books.ladders.load(account, currency), COLLECTOR_CALL, at(DAY, 9)
+        )
+    events = [event for account in ("YEN", "EURO") for event in world.events(account_id=account)]
+    tasks = worklist.open_tasks(events, worklist.local_day_end(DAY, policy))
+
+    def ranked(rules: Policy) -> list[str]:
+        items = worklist.worklist(tasks, world.books.ladders.load, lambda account: 0, rules, DAY)
+        return [item.task.account_id for item in items]
+
+    assert ranked(policy) == ["EURO", "YEN"], "2,300 EUR before about 930 EUR's worth of yen"
+    assert ranked(POLICY) == ["YEN", "EURO"], "without rates, 150,000 at face value"
