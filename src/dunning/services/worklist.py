@@ -80,7 +80,7 @@ def open_tasks(events: Iterable[Mapping[str, Any]], through: datetime) -> list[T
     created: dict[str, Task] = {}
     done: set[str] = set()
     for event in events:
-        if datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00")) > through:
+        if _at(event) > through:
             continue
         if event["type"] == EventType.TASK_CREATED:
             created[event["task_id"]] = Task(
@@ -97,13 +97,17 @@ def open_tasks(events: Iterable[Mapping[str, Any]], through: datetime) -> list[T
     return [task for task_id, task in created.items() if task_id not in done]
 
 
+def _at(event: Mapping[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(event["at"]))  # RFC 3339 with Z: Python 3.11 reads it
+
+
 def broken_in_a_row(events: Iterable[Mapping[str, Any]], account_id: str, through: datetime) -> int:
     """The account's broken promises since its last kept one (events in time order)."""
     count = 0
     for event in events:
         if event["account_id"] != account_id:
             continue
-        if datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00")) > through:
+        if _at(event) > through:
             break
         if event["type"] == EventType.PROMISE_BROKEN:
             count += 1
