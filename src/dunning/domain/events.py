@@ -50,6 +50,14 @@ class EventType:
     # A task for a person (a call, a letter to post...: CONTRACT 9) was created, and was done.
     TASK_CREATED = "task_created"
     TASK_DONE = "task_done"
+    # Payment plans (CONTRACT 10): agreed, each instalment paid, broken after its grace, completed.
+    PLAN_AGREED = "plan_agreed"
+    INSTALMENT_PAID = "instalment_paid"
+    PLAN_BROKEN = "plan_broken"
+    PLAN_COMPLETED = "plan_completed"
+    # A notice that needed approval (a stage's approve_above) was approved or rejected.
+    NOTICE_APPROVED = "notice_approved"
+    NOTICE_REJECTED = "notice_rejected"
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,38 @@ CONTRACT_INTEREST_PERIODS = frozenset({"month", "year"})
 
 
 @dataclass(frozen=True)
+class AgreedInstalment:
+    """One instalment of a payment plan, as a customer email shows it."""
+
+    due_on: date
+    amount: Decimal
+    paid: Decimal = Decimal(0)
+
+    @property
+    def short(self) -> Decimal:
+        return max(Decimal(0), self.amount - self.paid)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """What the customer agreed (CONTRACT 9, 10), for the emails that are about it: the confirmation of a
+    promise or a plan (stage `agreement_confirmation`) and an instalment's reminder (`instalment_reminder`).
+    The notice's `total_due` is the balance the agreement covers, in the notice's currency."""
+
+    kind: str  # "promise" | "plan"
+    agreed_on: date
+    # A promise: the day the customer promised to pay by, and how much (None: the whole balance).
+    until: date | None = None
+    amount: Decimal | None = None
+    # A plan: its instalments in date order.
+    instalments: tuple[AgreedInstalment, ...] = ()
+    # An instalment reminder: the instalment it is about, and whether its day has passed (the reminder
+    # after the date) or not (the one before).
+    instalment: AgreedInstalment | None = None
+    late: bool = False
+
+
+@dataclass(frozen=True)
 class NoticeContext:
     stage: str  # template set name (Stage.template_name)
     locale: str  # the customer's locale, e.g. "en", "ro", "ar", "fa", "hu_HU"
@@ -148,6 +180,8 @@ class NoticeContext:
     # The debtor's postal address, one line each, printed on letters (empty: none known).
     postal_address: tuple[str, ...] = ()
     pre_action_protocol: bool = False
+    # The agreement an agreement_confirmation or instalment_reminder is about (None: a ladder notice).
+    agreement: Agreement | None = None
 
     def __post_init__(self) -> None:
         # As NoticeInvoice: the customer's own words, never our templates (which may mark direction).
