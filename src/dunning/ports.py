@@ -75,7 +75,15 @@ class Ladders(Protocol):
         without letting go: its ladder is taken over."""
         ...
 
-    def sleep(self, account_id: str, currency: str, owner: str, wake_at: datetime, touched: int) -> bool:
+    def sleep(
+        self,
+        account_id: str,
+        currency: str,
+        owner: str,
+        wake_at: datetime,
+        touched: int,
+        holding: str | None = None,
+    ) -> bool:
         """`owner` lets go of the ladder until `wake_at` (into the `wake` index); False if it no longer owns
         it, or an upload changed the ladder (`touched` moved on) since it was read: decide again."""
         ...
@@ -502,6 +510,19 @@ class IngestLedger(Protocol):
         ...
 
     def account_invoices(self, account_id: str) -> list[StoredRecord]: ...
+
+    def account(self, account_id: str) -> AccountSnapshot:
+        """The account as stored (every currency): what an action row is checked against."""
+        ...
+
+    def wake_ladders(self, account_id: str) -> None:
+        """The next scan looks at each of the account's ladders (an action for them to act on)."""
+        ...
+
+    def wake_held(self, account_ids: Iterable[str]) -> None:
+        """The next scan looks at those of these accounts' ladders that a promise or plan holds (a payment
+        may keep it, or pay an instalment)."""
+        ...
 
     def account_tasks(self, account_id: str) -> list[StoredRecord]:
         """The account's rungs that were tasks for a person (NOTICE records with status `task`)."""

@@ -17,7 +17,11 @@ from dunning.local.simulator import Simulation, Upload
 from tests.support.files import csv_bytes, invoices_csv
 
 PAYMENT_HEADER = ["account_id", "invoice_id", "amount", "paid_on"]
-ACTION_HEADER = ["account_id", "action", "on", "until", "invoice_id", "note"]
+ACTION_HEADER = [
+    "account_id", "action", "on", "until", "invoice_id", "note", "outcome", "amount", "instalments", "task_id"
+]  # fmt: skip
+# The emails about an agreement, outside the ladder's rungs (CONTRACT 9, 10).
+AGREEMENT_EMAILS = ("agreement_confirmation", "instalment_reminder")
 
 
 @dataclass
@@ -37,9 +41,23 @@ class World:
         body = csv_bytes(PAYMENT_HEADER, [[account, invoice, amount, on.isoformat()]])
         self.sim.schedule(on, Upload("payments", f"payment-{account}-{invoice}-{on}.csv", body))
 
-    def action(self, account: str, action: str, on: date, until: str = "", invoice: str = "") -> None:
-        body = csv_bytes(ACTION_HEADER, [[account, action, on.isoformat(), until, invoice, ""]])
-        self.sim.schedule(on, Upload("actions", f"action-{account}-{action}-{on}.csv", body))
+    def action(
+        self,
+        account: str,
+        action: str,
+        on: date,
+        until: str = "",
+        invoice: str = "",
+        *,
+        outcome: str = "",
+        amount: str = "",
+        instalments: str = "",
+        task_id: str = "",
+    ) -> None:
+        row = [account, action, on.isoformat(), until, invoice, "", outcome, amount, instalments, task_id]
+        body = csv_bytes(ACTION_HEADER, [row])
+        name = f"action-{account}-{action}-{on}-{len(self.sim.uploads)}.csv"
+        self.sim.schedule(on, Upload("actions", name, body))
 
     def run_through(self, last: date) -> None:
         while self.day <= last:
@@ -51,8 +69,17 @@ class World:
         return [e for e in self.ledger.events(account) if not types or e["type"] in types]
 
     def notices(self, account: str) -> list[tuple[str, str]]:
-        """(stage, local send time 'YYYY-MM-DD HH:MM' in UTC) of every notice_sent, in order."""
-        return [(e["stage"], e["at"][:16].replace("T", " ")) for e in self.events(account, "notice_sent")]
+        """(stage, send time 'YYYY-MM-DD HH:MM' in UTC) of every ladder notice sent, in order (not the
+        emails about an agreement: agreement_emails)."""
+        sent = self.events(account, "notice_sent")
+        return [
+            (e["stage"], e["at"][:16].replace("T", " ")) for e in sent if e["stage"] not in AGREEMENT_EMAILS
+        ]
+
+    def agreement_emails(self, account: str) -> list[tuple[str, str]]:
+        """(stage, send time in UTC) of every agreement confirmation and instalment reminder sent."""
+        sent = self.events(account, "notice_sent")
+        return [(e["stage"], e["at"][:16].replace("T", " ")) for e in sent if e["stage"] in AGREEMENT_EMAILS]
 
     def sent_emails(self) -> list[email.message.EmailMessage]:
         """Every message SES accepted (moto's record), parsed."""

@@ -47,6 +47,7 @@ from dunning.adapters.keys import (
 from dunning.adapters.ladders import HANDOFF_DONE, HANDOFF_OPEN
 from dunning.adapters.ledger import event_item
 from dunning.domain.account import TASK, AccountSnapshot
+from dunning.domain.agreements import HELD_BY_AGREEMENT
 from dunning.domain.clock import rfc3339
 from dunning.domain.events import Event
 from dunning.domain.ladder import LogEntry
@@ -167,12 +168,24 @@ class FakeLadders:
             return None
         return state
 
-    def sleep(self, account_id: str, currency: str, owner: str, wake_at: datetime, touched: int) -> bool:
+    def sleep(
+        self,
+        account_id: str,
+        currency: str,
+        owner: str,
+        wake_at: datetime,
+        touched: int,
+        holding: str | None = None,
+    ) -> bool:
         state = self._owned(account_id, currency, owner, touched=touched)
         if state is None:
             return False
         _let_go(state)
         state.update(wake_keys(account_id, currency, rfc3339(wake_at)))
+        if holding:
+            state["holding"] = holding
+        else:
+            state.pop("holding", None)
         return True
 
     def release(
@@ -716,6 +729,20 @@ class FakeIngestLedger:
 
     def ladder_states(self, account_id: str) -> list[StoredRecord]:
         return self._query(account_pk(account_id), LEGACY_STATE_SK)
+
+    def account(self, account_id: str) -> AccountSnapshot:
+        return AccountSnapshot.from_items(account_id, self._query(account_pk(account_id), ""))
+
+    def wake_ladders(self, account_id: str) -> None:
+        for state in self.ladder_states(account_id):
+            if state.get("currency"):
+                wake_soon(self.records, account_id, state["currency"])
+
+    def wake_held(self, account_ids: Iterable[str]) -> None:
+        for account_id in sorted(set(account_ids)):
+            for state in self.ladder_states(account_id):
+                if state.get("currency") and state.get("holding") in HELD_BY_AGREEMENT:
+                    wake_soon(self.records, account_id, state["currency"])
 
     def in_due_index(self, invoice: StoredRecord) -> bool:
         return "due_pk" in invoice

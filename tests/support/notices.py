@@ -1,6 +1,6 @@
 """Notices as the tests build them: the sample account of the golden files (every stage in every shipped
-language), a plain English account for the email and letter tests, charge lines, and what a reader (or a
-text extractor) finds in a PDF or a notice."""
+language, the emails about a payment plan or a promise too), a plain English account for the email and
+letter tests, charge lines, and what a reader (or a text extractor) finds in a PDF or a notice."""
 
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ from pypdf import PdfReader
 
 from dunning.domain.policy import DEFAULT_LADDER
 from dunning.notices import NoticeContext, NoticeInvoice, shipped_template_dir
-from dunning.notices.render import Business, ChargeLine
+from dunning.notices.render import AgreedInstalment, Agreement, Business, ChargeLine
 
 SHIPPED = shipped_template_dir()
 # The template sets of the stages a customer receives (the hand-off to legal sends none).
 STAGES = [stage.template_name for stage in DEFAULT_LADDER if not stage.is_handoff]
+# The emails about an agreement the customer made (a promise to pay or a payment plan): not rungs of the
+# ladder, and only ever sent with NoticeContext.agreement.
+AGREEMENT_STAGES = ["agreement_confirmation", "instalment_reminder"]
+# Every template set a customer receives.
+CUSTOMER_STAGES = STAGES + AGREEMENT_STAGES
 CHARGE_STAGES = {"firm_notice", "demand_letter", "final_notice"}
 LETTERS = ("demand_letter", "final_notice")
 # Golden directory (the template language) -> the customer's locale. hu_HU checks that a locale with a
@@ -154,10 +159,30 @@ SAMPLE = replace(
 )
 
 
+# The sample account's payment plan, agreed on a call on 2 April: its balance (1,280.50) in three monthly
+# instalments, the first a little larger so that they add up.
+PLAN = (
+    AgreedInstalment(due_on=date(2027, 4, 15), amount=Decimal("430.50")),
+    AgreedInstalment(due_on=date(2027, 5, 15), amount=Decimal("425.00")),
+    AgreedInstalment(due_on=date(2027, 6, 15), amount=Decimal("425.00")),
+)
+SAMPLE_PLAN = Agreement(kind="plan", agreed_on=date(2027, 4, 2), instalments=PLAN)
+# The other agreement a call can end with: a promise to pay part of the balance, 450.00 by 16 April.
+SAMPLE_PROMISE = Agreement(
+    kind="promise", agreed_on=date(2027, 4, 2), until=date(2027, 4, 16), amount=Decimal("450.00")
+)
+# The reminder of the plan's first instalment, sent three days before it is due (12 April), and the one
+# after its date when it has not been paid (19 April).
+EARLY_INSTALMENT = replace(SAMPLE_PLAN, instalment=PLAN[0])
+LATE_INSTALMENT = replace(EARLY_INSTALMENT, late=True)
+REMINDER_SENT_ON = {False: date(2027, 4, 12), True: date(2027, 4, 19)}
+
+
 def sample(language: str, stage: str, **changes: Any) -> NoticeContext:
     """The sample account as the send step passes it at `stage`, with `changes`: charges only on the stages
     that state them (the default `charges.show_on`), a deadline only on the demand letter and the final
-    notice."""
+    notice, and the agreement only on the emails about one (the plan, and its first instalment three days
+    before it is due)."""
     staged = replace(
         SAMPLE,
         stage=stage,
@@ -165,6 +190,10 @@ def sample(language: str, stage: str, **changes: Any) -> NoticeContext:
         charges=CHARGES if stage in CHARGE_STAGES else (),
         deadline=date(2027, 4, 16) if stage in LETTERS else None,
     )
+    if stage == "agreement_confirmation":
+        staged = replace(staged, agreement=SAMPLE_PLAN)
+    elif stage == "instalment_reminder":
+        staged = replace(staged, agreement=EARLY_INSTALMENT, sent_on=REMINDER_SENT_ON[False])
     return replace(staged, **changes)
 
 

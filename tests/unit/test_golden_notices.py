@@ -1,5 +1,7 @@
 """Every stage in every shipped language, rendered from one sample account and compared byte for byte with
-the reviewed copies in tests/golden/<language>/<stage>.{subject,txt,html}.
+the reviewed copies in tests/golden/<language>/<stage>.{subject,txt,html}: the ladder's stages, and the
+emails about an agreement (the confirmation of a payment plan and the reminder of its next instalment,
+with a second file set each for the other case: a partial promise, an instalment that is late).
 
 The golden files are what a customer receives, so a change to a template or to the formatting shows up as
 a diff to read. After changing the templates on purpose, regenerate the files and review the diff:
@@ -11,7 +13,8 @@ A .subject file holds the subject and a final newline; .txt and .html hold the t
 
 The other tests here check, for every language, what a reviewer could miss in 108 files: the lang/dir of
 the HTML, the locale's formats, the business identity, the charges, the consumer opt-out, escaping of
-hostile values, and that a template still fails on an unknown variable.
+hostile values, and that a template still fails on an unknown variable. tests/unit/test_agreement_emails.py
+checks what the emails about an agreement say.
 """
 
 from __future__ import annotations
@@ -39,13 +42,16 @@ from dunning.notices.render import (
 )
 from tests.support.notices import (
     CHARGE_STAGES,
+    CUSTOMER_STAGES,
     LANGUAGES,
+    LATE_INSTALMENT,
     LETTERS,
     LOCALES,
+    REMINDER_SENT_ON,
     SAMPLE_BUSINESS,
     SAMPLE_INVOICES,
+    SAMPLE_PROMISE,
     SHIPPED,
-    STAGES,
     TEMPLATE_ELEMENTS,
     sample,
 )
@@ -87,14 +93,25 @@ def _elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
 
 # --- the golden files ------------------------------------------------------------------------------------
 
+# The golden file sets: name -> the stage and the changes to its sample. Each stage under its own name, and
+# the other case of each email about an agreement.
+GOLDEN_SETS: dict[str, tuple[str, dict[str, Any]]] = {stage: (stage, {}) for stage in CUSTOMER_STAGES} | {
+    "agreement_confirmation_promise": ("agreement_confirmation", {"agreement": SAMPLE_PROMISE}),
+    "instalment_reminder_late": (
+        "instalment_reminder",
+        {"agreement": LATE_INSTALMENT, "sent_on": REMINDER_SENT_ON[True]},
+    ),
+}
 
-@pytest.mark.parametrize("stage", STAGES)
+
+@pytest.mark.parametrize("name", GOLDEN_SETS)
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_notice_matches_its_golden_files(language: str, stage: str) -> None:
-    rendered = render(language, stage)
+def test_a_notice_matches_its_golden_files(language: str, name: str) -> None:
+    stage, changes = GOLDEN_SETS[name]
+    rendered = render(language, stage, **changes)
     parts = {"subject": rendered.subject + "\n", "txt": rendered.text, "html": rendered.html}
     for suffix, produced in parts.items():
-        path = GOLDEN / language / f"{stage}.{suffix}"
+        path = GOLDEN / language / f"{name}.{suffix}"
         data = produced.encode("utf-8")
         if UPDATE:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,16 +121,16 @@ def test_a_notice_matches_its_golden_files(language: str, stage: str) -> None:
             f"{path} is missing: regenerate with DUNNING_UPDATE_GOLDEN=1 (module docstring)"
         )
         assert data == path.read_bytes(), (
-            f"{language}/{stage}.{suffix} differs from its golden file; if the change is intended, "
+            f"{language}/{name}.{suffix} differs from its golden file; if the change is intended, "
             "regenerate with DUNNING_UPDATE_GOLDEN=1 and review the diff"
         )
 
 
 def test_there_is_a_golden_file_for_every_part_and_no_other() -> None:
     expected = {
-        f"{language}/{stage}.{suffix}"
+        f"{language}/{name}.{suffix}"
         for language in LANGUAGES
-        for stage in STAGES
+        for name in GOLDEN_SETS
         for suffix in ("subject", "txt", "html")
     } | {f"{language}/call_script.txt" for language in LANGUAGES}  # tests/unit/test_call_scripts.py
     present = {path.relative_to(GOLDEN).as_posix() for path in GOLDEN.rglob("*") if path.is_file()}
@@ -122,7 +139,8 @@ def test_there_is_a_golden_file_for_every_part_and_no_other() -> None:
 
 def test_every_language_ships_the_same_template_files_as_english() -> None:
     english = sorted(path.name for path in (SHIPPED / "en").iterdir())
-    assert len(english) == 2 + 3 * len(STAGES) + 1  # the layouts, each stage's three parts, the call script
+    # The layouts, each stage's three parts, the call script.
+    assert len(english) == 2 + 3 * len(CUSTOMER_STAGES) + 1
     for language in LANGUAGES:
         assert sorted(path.name for path in (SHIPPED / language).iterdir()) == english, language
 
@@ -155,7 +173,7 @@ ENGLISH = re.compile(
 )
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", CUSTOMER_STAGES)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_notice_is_in_its_language_and_direction_with_the_locale_formats(language: str, stage: str) -> None:
     rendered = render(language, stage)
@@ -180,7 +198,7 @@ def test_a_notice_is_in_its_language_and_direction_with_the_locale_formats(langu
     assert all(tag in TEMPLATE_ELEMENTS for tag, _ in _elements(rendered.html))
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", CUSTOMER_STAGES)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_notice_shows_who_it_is_from_and_how_to_pay(language: str, stage: str) -> None:
     rendered = render(language, stage)
@@ -226,7 +244,7 @@ def test_without_a_signature_the_accounts_team_signs_in_the_notice_language(lang
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_charges_are_itemised_with_the_total_now_due_on_the_stages_that_state_them(language: str) -> None:
     _, _, interest = FORMATTED[language]
-    for stage in STAGES:
+    for stage in CUSTOMER_STAGES:
         rendered = render(language, stage)
         for part in (rendered.text, rendered.html):
             assert (interest in part and RATE[language] in part) == (stage in CHARGE_STAGES), (
@@ -277,7 +295,7 @@ def test_the_deadline_is_in_every_part_of_the_demand_and_final_notice(language: 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_consumers_get_the_opt_out_line_in_every_notice(language: str) -> None:
-    for stage in STAGES:
+    for stage in CUSTOMER_STAGES:
         business = render(language, stage)
         consumer = render(language, stage, consumer=True)
         for before, after in ((business.text, consumer.text), (business.html, consumer.html)):
@@ -350,7 +368,7 @@ def test_hostile_customer_and_business_values_are_escaped_in_every_language(lang
         signature=f"Maria{SCRIPT}\r\nBcc: x@evil.example",
         logo_url='https://www.example.com/logo.png?"onerror=alert(1)',
     )
-    for stage in STAGES:
+    for stage in CUSTOMER_STAGES:
         rendered = render(
             language,
             stage,

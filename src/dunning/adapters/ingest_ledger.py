@@ -27,7 +27,8 @@ from dunning.adapters.keys import (
 )
 from dunning.adapters.ladders import wake_ladder_soon
 from dunning.adapters.ledger import Ledger
-from dunning.domain.account import TASK
+from dunning.domain.account import TASK, AccountSnapshot
+from dunning.domain.agreements import HELD_BY_AGREEMENT
 from dunning.domain.events import Event
 from dunning.ports import Claim, NewInvoice, StoredObject, StoredRecord
 
@@ -191,6 +192,25 @@ class DynamoIngestLedger:
             {account_id for key, account_id in profiles.items() if key in found},
             {invoice for key, invoice in invoice_keys.items() if key in found},
         )
+
+    def account(self, account_id: str) -> AccountSnapshot:
+        return AccountSnapshot.from_items(account_id, self._ledger.account_items(account_id))
+
+    def wake_ladders(self, account_id: str) -> None:
+        self._wake(
+            {
+                (account_id, state["currency"])
+                for state in self.ladder_states(account_id)
+                if state.get("currency")
+            }
+        )
+
+    def wake_held(self, account_ids: Iterable[str]) -> None:
+        for account_id in sorted(set(account_ids)):
+            held = [
+                state for state in self.ladder_states(account_id) if state.get("holding") in HELD_BY_AGREEMENT
+            ]
+            self._wake({(account_id, state["currency"]) for state in held if state.get("currency")})
 
     def add_action(self, action_id: str, action: StoredRecord) -> bool:
         return self._ledger.put_new(items.action_item(action_id, action))

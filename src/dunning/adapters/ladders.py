@@ -125,21 +125,38 @@ class DynamoLadders:
             },
         )
 
-    def sleep(self, account_id: str, currency: str, owner: str, wake_at: datetime, touched: int) -> bool:
+    def sleep(
+        self,
+        account_id: str,
+        currency: str,
+        owner: str,
+        wake_at: datetime,
+        touched: int,
+        holding: str | None = None,
+    ) -> bool:
         wake = wake_keys(account_id, currency, rfc3339(wake_at))
+        values = {
+            ":me": owner,
+            ":legal": "legal",
+            ":seen": touched,
+            ":wake_pk": wake["wake_pk"],
+            ":wake_sk": wake["wake_sk"],
+        }
+        # `holding`: what holds the ladder while it sleeps (a promise, a plan): a payment wakes it.
+        if holding:
+            update = (
+                "REMOVE #owner, lease_until SET wake_pk = :wake_pk, wake_sk = :wake_sk, holding = :holding"
+            )
+            values[":holding"] = holding
+        else:
+            update = "REMOVE #owner, lease_until, holding SET wake_pk = :wake_pk, wake_sk = :wake_sk"
         return self._update_state(
             account_id,
             currency,
             f"#owner = :me AND #status <> :legal AND {_UNTOUCHED}",
-            "REMOVE #owner, lease_until SET wake_pk = :wake_pk, wake_sk = :wake_sk",
+            update,
             ExpressionAttributeNames=_OWNER_STATUS,
-            ExpressionAttributeValues={
-                ":me": owner,
-                ":legal": "legal",
-                ":seen": touched,
-                ":wake_pk": wake["wake_pk"],
-                ":wake_sk": wake["wake_sk"],
-            },
+            ExpressionAttributeValues=values,
         )
 
     def release(

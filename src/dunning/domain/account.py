@@ -16,6 +16,7 @@ from typing import Any
 from dunning.domain import balances
 from dunning.domain.events import EventType
 from dunning.domain.models import ActionKind, InvoiceStatus
+from dunning.domain.plans import Plan, parse_instalments
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,18 @@ class ActionRecord:
     until: date | None
     invoice_id: str | None
     order: str  # sort key: actions of one day apply in the order they were recorded
+    # A partial promise's amount, and the currency a promise's amount or a plan is in.
+    amount: Decimal | None = None
+    currency: str | None = None
+    # A plan's id and instalments (YYYY-MM-DD=amount;...), as the ingest checked them.
+    plan_id: str | None = None
+    instalments: str | None = None
+    # The task an approve or reject decides.
+    task_id: str | None = None
+
+    @property
+    def identity(self) -> str:
+        return f"{self.on.isoformat()}#{self.order}"
 
 
 @dataclass(frozen=True)
@@ -100,10 +113,24 @@ class Promise:
     on: date
     until: date
     identity: str
+    # Only part of the balance (None: all of it), in `currency`.
+    amount: Decimal | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class AgreedPlan:
+    plan: Plan
+    plan_id: str
+    identity: str
 
 
 # A rung that is a task for a person (CONTRACT 9) is recorded with this status once the task is created.
 TASK = "task"
+# The emails about an agreement (CONTRACT 9, 10), outside the ladder's rungs: their records' stage names
+# start with these (one record per agreement or instalment reminder: domain/agreements.py).
+AGREEMENT_CONFIRMATION = "agreement_confirmation"
+INSTALMENT_REMINDER = "instalment_reminder"
 
 
 @dataclass(frozen=True)
@@ -132,6 +159,11 @@ class NoticeRecord:
     def is_task(self) -> bool:
         """The rung was a task for a person (a call, a letter to post), not an email."""
         return self.status == TASK
+
+    @property
+    def about_agreement(self) -> bool:
+        """An agreement's confirmation or an instalment's reminder: an email, but no rung of the ladder."""
+        return self.stage.startswith((f"{AGREEMENT_CONFIRMATION}_", f"{INSTALMENT_REMINDER}_"))
 
 
 @dataclass(frozen=True)
@@ -273,12 +305,72 @@ class AccountSnapshot:
         return latest is ActionKind.OPT_OUT
 
     def latest_promise(self, today: date) -> Promise | None:
-        promises = [a for a in self.actions if a.action is ActionKind.PROMISE and a.on <= today and a.until]
+        promises = [
+            a
+            for a in self.actions
+            if a.action is ActionKind.PROMISE and a.on <= today and a.until and self._ours(a.currency)
+        ]
         if not promises:
             return None
         latest = promises[-1]
         assert latest.until is not None
-        return Promise(latest.on, latest.until, f"{latest.on.isoformat()}#{latest.order}")
+        return Promise(latest.on, latest.until, latest.identity, latest.amount, latest.currency)
+
+    def latest_agreement(self, today: date) -> ActionRecord | None:
+        """The promise or plan in force for this view's currency: the latest agreed by `today`."""
+        agreed = [
+            a
+            for a in self.actions
+            if a.on <= today
+            and self._ours(a.currency)
+            and (a.action is ActionKind.PLAN or (a.action is ActionKind.PROMISE and a.until))
+        ]
+        return agreed[-1] if agreed else None
+
+    def agreed_plan(self, action: ActionRecord) -> AgreedPlan:
+        assert action.action is ActionKind.PLAN and action.instalments and action.currency and action.plan_id
+        instalments = parse_instalments(action.instalments, action.currency)
+        return AgreedPlan(Plan(action.on, action.currency, instalments), action.plan_id, action.identity)
+
+    def received(self, since: date, through: date) -> Decimal:
+        """What this view's invoices received (payments, credits, the export's dated figures) from `since` to
+        `through`, both included: what keeps a promise of an amount, or pays a plan's instalments."""
+        return sum(
+            (
+                amount
+                for invoice in self.invoices
+                for day, amount in invoice.reductions()
+                if day is not None and since <= day <= through
+            ),
+            Decimal(0),
+        )
+
+    def decision_on(self, task_id: str, today: date) -> ActionKind | None:
+        """APPROVE or REJECT: the latest decision on the approval task by `today` (None: none yet)."""
+        decided = [
+            a.action
+            for a in self.actions
+            if a.task_id == task_id and a.on <= today and a.action in (ActionKind.APPROVE, ActionKind.REJECT)
+        ]
+        return decided[-1] if decided else None
+
+    def called_since(self, day: date) -> bool:
+        """A call was recorded on `day` or later (a call task that blocks the ladder is done)."""
+        return any(a.action is ActionKind.CALL and a.on >= day for a in self.actions)
+
+    def broken_promises_in_a_row(self, today: date) -> int:
+        """The promises broken one after another, up to the latest resolved one (a kept one ends the run)."""
+        count = 0
+        for action in reversed([a for a in self.actions if a.action is ActionKind.PROMISE and a.on <= today]):
+            identity = self.tagged(action.identity)
+            if self.has_logged(EventType.PROMISE_BROKEN, identity):
+                count += 1
+            elif self.has_logged(EventType.PROMISE_KEPT, identity):
+                break
+        return count
+
+    def _ours(self, currency: str | None) -> bool:
+        return currency is None or self.currency is None or currency == self.currency
 
     def has_logged(self, event_type: str, identity: str) -> bool:
         return (event_type, identity) in self.event_types
@@ -421,6 +513,11 @@ def _action(item: Mapping[str, Any]) -> ActionRecord:
         until=date.fromisoformat(item["until"]) if item.get("until") else None,
         invoice_id=item.get("invoice_id"),
         order=f"{item.get('recorded_at', '')}#{item['SK']}",
+        amount=Decimal(str(item["amount"])) if item.get("amount") is not None else None,
+        currency=item.get("currency"),
+        plan_id=item.get("plan_id"),
+        instalments=item.get("instalments"),
+        task_id=item.get("task_id"),
     )
 
 

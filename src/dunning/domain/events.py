@@ -55,9 +55,6 @@ class EventType:
     INSTALMENT_PAID = "instalment_paid"
     PLAN_BROKEN = "plan_broken"
     PLAN_COMPLETED = "plan_completed"
-    # A notice that needed approval (a stage's approve_above) was approved or rejected.
-    NOTICE_APPROVED = "notice_approved"
-    NOTICE_REJECTED = "notice_rejected"
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,22 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from dunning.domain.account import AccountSnapshot, InvoiceState, NoticeRecord, Promise
+from dunning.domain import agreements
+from dunning.domain.account import (
+    AccountSnapshot,
+    ActionRecord,
+    AgreedPlan,
+    InvoiceState,
+    NoticeRecord,
+    Promise,
+)
 from dunning.domain.calendar import add_business_days, local_date, next_send_slot, spread_send_slot
 from dunning.domain.events import EventType
+from dunning.domain.models import ActionKind
+from dunning.domain.money import format_amount
+from dunning.domain.plans import PlanStanding
 from dunning.domain.policy import Ladder, Policy, Stage
+from dunning.domain.tasks import task_id_for
 
 # Demand letters and final notices give the customer this many business days to pay; the hand-off to the
 # legal team never comes before the final notice's deadline has passed.
@@ -33,9 +45,22 @@ DEADLINE_BUSINESS_DAYS = 10
 PRE_ACTION_REPLY_DAYS = 30
 
 Action = Literal["wait", "done"]
-Next = Literal["send", "handoff", "decide", "task"]
+# task: open a rung's task for a person; approval: open the approval task a notice waits for; skip: pass
+# over a rung whose notice was rejected.
+Next = Literal["send", "handoff", "decide", "task", "approval", "skip"]
 # Why the ladder is not sending: also the `reason` of notice_skipped when a send is re-checked.
-Reason = Literal["ladder", "settled", "legal", "disputed", "paused", "promise", "undelivered"]
+Reason = Literal[
+    "ladder",
+    "settled",
+    "legal",
+    "disputed",
+    "paused",
+    "promise",
+    "plan",
+    "undelivered",
+    "approval",
+    "rejected",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,8 @@ class Decision:
     stage: Stage | None = None
     invoices: tuple[InvoiceState, ...] = ()
     log: tuple[LogEntry, ...] = ()
+    # The email is about an agreement (its confirmation, an instalment's reminder), not a rung.
+    agreement: agreements.AgreementNotice | None = None
 
 
 def payment_deadline(sent_on: date, country: str | None) -> date:
@@ -66,8 +93,12 @@ def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision
     today = local_date(now, snapshot.timezone)
     if snapshot.state.status == "legal":
         return Decision("done", "legal")
-    promise = snapshot.latest_promise(today)
-    log: list[LogEntry] = []
+    agreement = snapshot.latest_agreement(today)
+    plan = snapshot.agreed_plan(agreement) if agreement and agreement.action is ActionKind.PLAN else None
+    standing = agreements.plan_standing(snapshot, plan, today) if plan else None
+    # A plan agreed after a promise replaces it: the promise is neither kept nor broken any more.
+    promise = snapshot.latest_promise(today) if plan is None else None
+    log: list[LogEntry] = _plan_progress(snapshot, plan, standing) if plan and standing else []
     if not snapshot.open_invoices():
         if promise and not _promise_resolved(snapshot, promise.identity):
             log.append(_promise_entry(EventType.PROMISE_KEPT, snapshot, promise))
@@ -81,19 +112,141 @@ def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision
 
     chaseable = snapshot.chaseable_invoices(today)
     if not chaseable:
-        return Decision("wait", "disputed", "decide", _next_scan(policy, now))
+        return Decision("wait", "disputed", "decide", _next_scan(policy, now), log=tuple(log))
     paused, until = snapshot.pause(today)
     if paused:
         resume_day = until if until else today + timedelta(days=1)
-        return Decision("wait", "paused", "decide", _wake_on(resume_day, snapshot, policy, now))
+        return Decision(
+            "wait", "paused", "decide", _wake_on(resume_day, snapshot, policy, now), log=tuple(log)
+        )
+    if plan and standing and standing.status == "running":
+        assert agreement is not None
+        return _held_by_plan(snapshot, policy, now, agreement, plan, standing, tuple(log))
     if promise:
-        if today <= promise.until:
-            day_after = promise.until + timedelta(days=1)
-            return Decision("wait", "promise", "decide", _wake_on(day_after, snapshot, policy, now))
-        if not _promise_resolved(snapshot, promise.identity):
-            log.append(_promise_entry(EventType.PROMISE_BROKEN, snapshot, promise))
+        assert agreement is not None
+        held = _held_by_promise(snapshot, policy, now, agreement, promise, log)
+        if held is not None:
+            return held
 
     return _next_rung(snapshot, policy, now, chaseable, tuple(log))
+
+
+def _held_by_promise(
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    now: datetime,
+    agreement: ActionRecord,
+    promise: Promise,
+    log: list[LogEntry],
+) -> Decision | None:
+    """Until its date a promise holds the ladder (after its confirmation); kept once its amount arrived (or,
+    without an amount, once nothing is owed), broken when its date passed without. None: the ladder goes
+    on (`log` has what to say of the promise)."""
+    today = local_date(now, snapshot.timezone)
+    kept = _promise_kept(snapshot, promise, today)
+    resolved = _promise_resolved(snapshot, promise.identity)
+    if kept and not resolved:
+        log.append(_promise_entry(EventType.PROMISE_KEPT, snapshot, promise))
+    if today <= promise.until:
+        confirm = agreements.confirmation(agreement, None)
+        if agreements.confirmation_due(snapshot, confirm, today):
+            return _agreement_email(snapshot, policy, now, confirm, "promise", tuple(log))
+        day_after = promise.until + timedelta(days=1)
+        return Decision(
+            "wait", "promise", "decide", _wake_on(day_after, snapshot, policy, now), log=tuple(log)
+        )
+    if not kept and not resolved:
+        log.append(_promise_entry(EventType.PROMISE_BROKEN, snapshot, promise))
+    return None
+
+
+def _promise_kept(snapshot: AccountSnapshot, promise: Promise, today: date) -> bool:
+    """A promise of an amount is kept once that much arrived between the promise and its date; a promise of
+    the whole balance, once nothing is owed (decide's settled branch)."""
+    if promise.amount is None:
+        return False
+    return snapshot.received(promise.on, min(today, promise.until)) >= promise.amount
+
+
+def _plan_progress(snapshot: AccountSnapshot, plan: AgreedPlan, standing: PlanStanding) -> list[LogEntry]:
+    """instalment_paid for each instalment paid in full, then plan_completed or plan_broken, each once."""
+    currency = plan.plan.currency
+    entries = []
+    for each in standing.instalments:
+        if each.settled:
+            data = {
+                "plan_id": plan.plan_id,
+                "due_on": each.instalment.due_on.isoformat(),
+                "amount": format_amount(each.instalment.amount, currency),
+                "currency": currency,
+            }
+            identity = f"{plan.plan_id}#{each.instalment.due_on.isoformat()}"
+            entries.append(LogEntry(EventType.INSTALMENT_PAID, identity, data))
+    if standing.status == "completed":
+        entries.append(
+            LogEntry(
+                EventType.PLAN_COMPLETED,
+                f"{plan.plan_id}#completed",
+                {"plan_id": plan.plan_id, "currency": currency},
+            )
+        )
+    elif standing.status == "broken":
+        assert standing.broken_by is not None
+        short = next(s.short for s in standing.instalments if s.instalment == standing.broken_by)
+        data = {
+            "plan_id": plan.plan_id,
+            "due_on": standing.broken_by.due_on.isoformat(),
+            "short": format_amount(short, currency),
+            "currency": currency,
+        }
+        entries.append(LogEntry(EventType.PLAN_BROKEN, f"{plan.plan_id}#broken", data))
+    return [entry for entry in entries if not snapshot.has_logged(entry.type, entry.identity)]
+
+
+def _held_by_plan(
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    now: datetime,
+    agreement: ActionRecord,
+    plan: AgreedPlan,
+    standing: PlanStanding,
+    log: tuple[LogEntry, ...],
+) -> Decision:
+    """A running plan holds the ladder: its confirmation, then each instalment's reminders on their days;
+    otherwise the ladder looks again at the next of them, or when an unpaid instalment's grace runs out."""
+    today = local_date(now, snapshot.timezone)
+    confirm = agreements.confirmation(agreement, standing)
+    if agreements.confirmation_due(snapshot, confirm, today):
+        return _agreement_email(snapshot, policy, now, confirm, "plan", log)
+    upcoming = [
+        (day, notice)
+        for day, notice in agreements.instalment_reminders(plan, standing, today)
+        if not agreements.sent(snapshot, notice)
+    ]
+    if upcoming and upcoming[0][0] <= today:
+        return _agreement_email(snapshot, policy, now, upcoming[0][1], "plan", log)
+    looks = [day for day, _ in upcoming]
+    if standing.next_due is not None:
+        looks.append(standing.next_due.due_on + timedelta(days=plan.plan.grace_days + 1))
+    wake = _wake_on(min(looks), snapshot, policy, now) if looks else _next_scan(policy, now)
+    return Decision("wait", "plan", "decide", wake, log=log)
+
+
+def _agreement_email(
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    now: datetime,
+    notice: agreements.AgreementNotice,
+    reason: Reason,
+    log: tuple[LogEntry, ...],
+) -> Decision:
+    """An email about the agreement, as soon as the customer's window opens (the same business day when
+    the agreement is recorded during it)."""
+    window = policy.window_for(snapshot.customer_type)
+    at = next_send_slot(now, snapshot.timezone, snapshot.country, window)
+    today = local_date(now, snapshot.timezone)
+    invoices = tuple(snapshot.chaseable_invoices(today))
+    return Decision("wait", reason, "send", at, notice.stage, invoices, log, agreement=notice)
 
 
 def _next_rung(
@@ -106,13 +259,16 @@ def _next_rung(
     ladder = policy.ladder_for(snapshot.segment)
     today = local_date(now, snapshot.timezone)
     anchor = chaseable[0].due_on
-    attempts = snapshot.notices_in(snapshot.state.episode)
+    attempts = [n for n in snapshot.notices_in(snapshot.state.episode) if not n.about_agreement]
     sent = [notice for notice in attempts if notice.done]
     # Every notice the account ever got counts for the gap between two notices, whichever episode or
     # currency it was.
     everything = snapshot.account_notices or snapshot.notices
-    # A task (a call, a letter to post) is no email: it does not hold the next notice back.
-    emailed = [datetime.fromisoformat(n.at) for n in everything if n.done and not n.is_task]
+    # A task (a call, a letter to post) is no email, and an agreement's confirmation or an instalment's
+    # reminder is no dunning notice: neither holds the next notice back.
+    emailed = [
+        datetime.fromisoformat(n.at) for n in everything if n.done and not n.is_task and not n.about_agreement
+    ]
     last_at = max(emailed, default=None)
     last_index = max((_index(ladder, notice.stage) for notice in sent), default=-1)
     due_index = max(
@@ -131,12 +287,13 @@ def _next_rung(
         # A ladder that ends without a legal hand-off: nothing more to send, keep watching for payment.
         return Decision("wait", "ladder", "decide", _next_scan(policy, now), log=log)
 
+    if target < len(ladder.stages) - 1 and _skips_a_soft_stage(snapshot, ladder.stages[target], sent, today):
+        # Two promises broken in a row: the gentle words did not work; the next gentle stage is left out.
+        target += 1
     last_rung_at = max((datetime.fromisoformat(notice.at) for notice in sent), default=None)
     previous = ladder.stages[last_index] if last_index >= 0 else None
-    if previous is not None and previous.letter and last_rung_at is not None:
-        # A letter set a payment deadline: nothing stronger before it has passed.
-        deadline = payment_deadline(local_date(last_rung_at, snapshot.timezone), snapshot.country)
-        earliest = max(earliest, _local_midnight(deadline + timedelta(days=1), snapshot.timezone))
+    if previous is not None and last_rung_at is not None:
+        earliest = max(earliest, _after_previous_rung(snapshot, previous, last_rung_at))
     if ladder.stages[target].is_handoff and target > 0:
         # Never hand a debt to the lawyers without the final warning first, and give that warning the
         # time the ladder gives it, however late the account arrived.
@@ -156,7 +313,19 @@ def _next_rung(
         last_refused = max(datetime.fromisoformat(notice.at) for notice in refused)
         retry_day = local_date(last_refused, snapshot.timezone) + timedelta(days=1)
         earliest = max(earliest, _local_midnight(retry_day, snapshot.timezone))
-    stage = ladder.stages[target]
+    return _rung(snapshot, policy, now, ladder.stages[target], earliest, chaseable, log)
+
+
+def _rung(
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    now: datetime,
+    stage: Stage,
+    earliest: datetime,
+    chaseable: list[InvoiceState],
+    log: tuple[LogEntry, ...],
+) -> Decision:
+    """The rung `stage`, at the first moment from `earliest` its channel allows."""
     if stage.is_handoff:
         # The hand-off goes to the business's own legal team: their working hours, not the customer's.
         at = next_send_slot(earliest, policy.business_timezone, None, policy.sending_window)
@@ -168,8 +337,66 @@ def _next_rung(
         return Decision("wait", "ladder", "task", at, stage, tuple(chaseable), log)
     spread = timedelta(minutes=policy.send_spread_minutes)
     at = spread_send_slot(at, snapshot.account_id, snapshot.timezone, window, spread)
-    return Decision(
-        "wait", "ladder", "send", at, stage, tuple(_in_notice(chaseable, stage, at, snapshot)), log
+    invoices = tuple(_in_notice(chaseable, stage, at, snapshot))
+    if stage.approve_above is not None and sum(i.outstanding for i in invoices) > stage.approve_above:
+        return _approval(snapshot, policy, now, stage, at, invoices, log)
+    return Decision("wait", "ladder", "send", at, stage, invoices, log)
+
+
+def _after_previous_rung(snapshot: AccountSnapshot, previous: Stage, at: datetime) -> datetime:
+    """What the last rung holds the next one back for: a letter's payment deadline; a blocking call, until a
+    call row is recorded or skip_after_days have passed."""
+    earliest = at
+    waits = previous.blocks and previous.skip_after_days is not None
+    if waits and not snapshot.called_since(local_date(at, snapshot.timezone)):
+        earliest = max(earliest, at + timedelta(days=previous.skip_after_days or 0))
+    if previous.letter:
+        # A letter set a payment deadline: nothing stronger before it has passed.
+        deadline = payment_deadline(local_date(at, snapshot.timezone), snapshot.country)
+        earliest = max(earliest, _local_midnight(deadline + timedelta(days=1), snapshot.timezone))
+    return earliest
+
+
+def approval_task_id(snapshot: AccountSnapshot, stage: Stage) -> str:
+    assert snapshot.currency is not None
+    return task_id_for(snapshot.account_id, snapshot.currency, snapshot.state.episode, stage.name, "approval")
+
+
+def _approval(
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    now: datetime,
+    stage: Stage,
+    at: datetime,
+    invoices: tuple[InvoiceState, ...],
+    log: tuple[LogEntry, ...],
+) -> Decision:
+    """A notice over the stage's approve_above waits as an approval task: sent once approved, passed over
+    (never sent) once rejected; until then the ladder looks again at each scan (an approve or reject row
+    wakes it at once)."""
+    task_id = approval_task_id(snapshot, stage)
+    decided = snapshot.decision_on(task_id, local_date(now, snapshot.timezone))
+    if decided is ActionKind.APPROVE:
+        return Decision("wait", "ladder", "send", at, stage, invoices, log)
+    if decided is ActionKind.REJECT:
+        return Decision("wait", "rejected", "skip", now, stage, invoices, log)
+    if not snapshot.has_logged(EventType.TASK_CREATED, task_id):
+        return Decision("wait", "approval", "approval", at, stage, invoices, log)
+    return Decision("wait", "approval", "decide", _next_scan(policy, now), stage, invoices, log)
+
+
+def _skips_a_soft_stage(
+    snapshot: AccountSnapshot, stage: Stage, sent: list[NoticeRecord], today: date
+) -> bool:
+    """Two promises broken in a row, no rung since the latest broke, and the next rung is a gentle one."""
+    if not stage.is_soft or snapshot.broken_promises_in_a_row(today) < 2:
+        return False
+    broken = [
+        a.until for a in snapshot.actions if a.action is ActionKind.PROMISE and a.until and a.until < today
+    ]
+    latest = max(broken, default=None)
+    return latest is not None and not any(
+        local_date(datetime.fromisoformat(n.at), snapshot.timezone) > latest for n in sent
     )
 
 
@@ -219,7 +446,7 @@ def _in_notice(
 def _episode_debts_paid(snapshot: AccountSnapshot) -> bool:
     """The episode has notices, none of the invoices they demanded is still open, and every open invoice
     was issued after the last of them: a new debt, not one that was waiting to join the next notice."""
-    notices = [notice for notice in snapshot.notices_in(snapshot.state.episode) if notice.done]
+    notices = [n for n in snapshot.notices_in(snapshot.state.episode) if n.done and not n.about_agreement]
     demanded = [notice.invoice_ids for notice in notices]
     if not notices or any(ids is None for ids in demanded):
         return False  # nothing sent yet, or notices recorded before they kept their invoices

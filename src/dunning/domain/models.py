@@ -230,6 +230,11 @@ class ActionKind(StrEnum):
     OPT_IN = "opt_in"
     # A call a collector made (CONTRACT 9), with its `outcome`: it ends the account's call task.
     CALL = "call"
+    # A payment plan agreed with the customer (CONTRACT 10): `instalments` YYYY-MM-DD=amount;...
+    PLAN = "plan"
+    # A notice waiting for approval (a stage's approve_above) is approved, or rejected: `task_id` names it.
+    APPROVE = "approve"
+    REJECT = "reject"
 
 
 class _Model(BaseModel):
@@ -401,6 +406,29 @@ class Action(_Model):
     note: Text | None = None
     # A call's: reached, no_answer, voicemail or wrong_number.
     outcome: CallOutcome | None = None
+    # A promise of part of the balance: the amount promised (none: the whole balance), in `currency` (none:
+    # each currency the account owes in).
+    amount: Amount | None = None
+    currency: Currency | None = None
+    # A plan's instalments, YYYY-MM-DD=amount;... (checked against the account's currency at ingest).
+    instalments: Text | None = None
+    # The task an approve or reject decides (the worklist's task_id); a call may name the one it ends.
+    task_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _agreement_columns(self) -> Self:
+        if self.action is ActionKind.PLAN and not self.instalments:
+            raise FieldProblem("instalments", "a plan needs its instalments: YYYY-MM-DD=amount;...")
+        if self.instalments and self.action is not ActionKind.PLAN:
+            raise FieldProblem("instalments", f"only a plan has instalments, not a {self.action.value}")
+        if self.action in (ActionKind.APPROVE, ActionKind.REJECT) and self.task_id is None:
+            raise FieldProblem("task_id", f"an {self.action.value} needs the task_id of the approval task")
+        if self.amount is not None:
+            if self.action is not ActionKind.PROMISE:
+                raise FieldProblem("amount", f"only a promise has an amount, not a {self.action.value}")
+            if self.amount <= 0:
+                raise FieldProblem("amount", "must be more than zero")
+        return self
 
     @model_validator(mode="after")
     def _required_per_kind(self) -> Self:
@@ -416,6 +444,8 @@ class Action(_Model):
             raise FieldProblem("invoice_id", f"a {self.action.value} needs the invoice it is about")
         if self.until is not None and self.until < self.on:
             raise FieldProblem("until", f"{self.until} is before the action date {self.on}")
+        if self.amount is not None and self.currency is not None:
+            return self.model_copy(update={"amount": _in_currency("amount", self.amount, self.currency)})
         return self
 
 

@@ -78,6 +78,13 @@ class Owed:
         return [invoice.invoice_id for invoice in self.invoices]
 
 
+def principal_owed(snapshot: AccountSnapshot, currency: str, on: date) -> Owed:
+    """What the account owes in `currency` on `on` without fees or interest: its open, undisputed invoices'
+    principal (a payment plan covers this, CONTRACT 10)."""
+    chaseable = [i for i in snapshot.chaseable_invoices(on) if i.currency == currency]
+    return Owed(snapshot.account_id, currency, on, tuple(_owed_invoice(invoice) for invoice in chaseable))
+
+
 def owed(
     snapshot: AccountSnapshot,
     currency: str,

@@ -50,12 +50,34 @@ class Stage(BaseModel):
     # (a collector calls, with a script) or `letter` (a printed letter to post). A task never stalls the
     # ladder: the rung counts as done once the task is created.
     channel: Literal["email", "call", "letter"] = "email"
+    # A call that must be made before the ladder goes on (CONTRACT 9): the next rung waits for a `call` row,
+    # at most `skip_after_days` days after the task was created.
+    blocks: bool = False
+    skip_after_days: int | None = Field(default=None, ge=1, le=60)
+    # The notice waits as an `approval` task when it demands more than this (in the notice's currency).
+    approve_above: Decimal | None = Field(default=None, ge=0)
+    # A gentle stage: one of them is skipped after two promises broken in a row. Default: an email before
+    # the firm notice (up to day +7), not a letter.
+    soft: bool | None = None
 
     @model_validator(mode="after")
     def _handoff_by_email(self) -> Self:
         if self.is_handoff and self.channel != "email":
             raise ValueError(f"{LEGAL_HANDOFF} goes to the legal team; it has no channel of its own")
+        if self.blocks and (self.channel != "call" or self.skip_after_days is None):
+            raise ValueError(
+                f"{self.name}: only a call stage can block the ladder, and it needs skip_after_days "
+                "(how long the ladder waits for the call before it goes on)"
+            )
+        if self.approve_above is not None and (self.is_task or self.is_handoff):
+            raise ValueError(f"{self.name}: only an email notice can wait for approval (approve_above)")
         return self
+
+    @property
+    def is_soft(self) -> bool:
+        if self.soft is not None:
+            return self.soft
+        return self.channel == "email" and not self.letter and not self.is_handoff and self.day <= 7
 
     @property
     def template_name(self) -> str:
@@ -95,6 +117,8 @@ class Ladder(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stages: tuple[Stage, ...] = DEFAULT_LADDER
+    # Who works this segment's tasks (default: the policy's collector).
+    collector: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -255,9 +279,13 @@ class Policy(BaseModel):
         """The segment's ladder; an account in a segment the policy does not define gets the default. With a
         collector named, a shipped ladder gets its call at +10; a business's own ladder is as written."""
         ladder = self.segments.get(segment, self.ladder)
-        if self.collector and ladder.stages in _SHIPPED_STAGES:
-            return _with_collector_call(ladder.stages)
+        if (self.collector or ladder.collector) and ladder.stages in _SHIPPED_STAGES:
+            return _with_collector_call(ladder.stages).model_copy(update={"collector": ladder.collector})
         return ladder
+
+    def collector_for(self, segment: str) -> str | None:
+        """Who owns the segment's tasks: its own collector, else the policy's."""
+        return self.ladder_for(segment).collector or self.collector
 
     def window_for(self, customer_type: str) -> Window:
         if customer_type == "consumer":

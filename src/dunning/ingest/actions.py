@@ -8,8 +8,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from dunning.domain.account import AccountSnapshot
 from dunning.domain.events import EventType
 from dunning.domain.models import Action, ActionKind
+from dunning.domain.money import format_amount, to_minor_units
+from dunning.domain.owed import principal_owed
+from dunning.domain.plans import Plan, PlanError, parse_instalments
 from dunning.ingest import formats, records
 from dunning.ingest.run import Run, chunks
 
@@ -23,10 +27,10 @@ def import_actions(run: Run, rows: Iterator[formats.ActionRow]) -> None:
         )
         for row in chunk:
             problem = _unknown(row, accounts, invoices)
+            if problem is None:
+                problem = _record_action(run, row, occurrences)
             if problem is not None:
                 run.reject(problem)
-            else:
-                _record_action(run, row, occurrences)
         run.flush_events()
 
 
@@ -54,19 +58,85 @@ def _unknown(
     return None
 
 
-def _record_action(run: Run, row: formats.ActionRow, occurrences: Counter[str]) -> None:
+def _record_action(run: Run, row: formats.ActionRow, occurrences: Counter[str]) -> formats.Rejection | None:
+    """Record the row (once, however often the file is uploaded) and log its event; the row's rejection when
+    what it says does not fit the account (a plan that does not add up, an approval of no pending task)."""
     action = row.action
     content = action.model_dump_json()
     occurrences[content] += 1
     action_id = hashlib.sha256(f"{content}#{occurrences[content]}".encode()).hexdigest()[:24]
-    if not run.ledger.add_action(action_id, records.action(run.source, row)):
+    extra: dict[str, Any] = {}
+    if action.action in (ActionKind.PLAN, ActionKind.PROMISE, ActionKind.APPROVE, ActionKind.REJECT):
+        account = run.ledger.account(action.account_id)
+        checked = _agreement(row, account, action_id)
+        if isinstance(checked, formats.Rejection):
+            return checked
+        extra = checked
+    if not run.ledger.add_action(action_id, {**records.action(run.source, row), **extra}):
         run.summary.unchanged += 1
-        return
+        return None
     run.summary.imported += 1
-    type_, data = _action_event(action)
+    type_, data = _action_event(action, extra)
     if action.action is ActionKind.CALL:
-        data = {**data, "task_id": _call_task(run, action.account_id)}
+        data = {**data, "task_id": action.task_id or _call_task(run, action.account_id)}
     run.event(type_, action.account_id, row.line, on=action.on.isoformat(), **data)
+    # What the customer said or the business decided is the ladder's to act on now (a confirmation the
+    # same day, a hold, an approved notice): the next scan looks at the account's ladders.
+    run.ledger.wake_ladders(action.account_id)
+    return None
+
+
+def _agreement(
+    row: formats.ActionRow, account: AccountSnapshot, action_id: str
+) -> dict[str, Any] | formats.Rejection:
+    """What a promise, plan, approve or reject row stores beyond its columns: the currency it is in and a
+    plan's id and instalments, checked against the account; the row's rejection when they do not fit."""
+    action = row.action
+
+    def reject(field: str, value: str, error: str) -> formats.Rejection:
+        return formats.Rejection(row.line, field, value, error, action.account_id)
+
+    if action.action in (ActionKind.APPROVE, ActionKind.REJECT):
+        assert action.task_id is not None
+        if not account.has_logged(EventType.TASK_CREATED, action.task_id) or not action.task_id.startswith(
+            "T-approval-"
+        ):
+            return reject("task_id", action.task_id, "no approval task with this id on this account")
+        return {}
+    if action.action is ActionKind.PROMISE and action.amount is None:
+        return {}
+    owed_in = account.currencies()
+    currency = action.currency or (owed_in[0] if len(owed_in) == 1 else None)
+    if currency is None:
+        error = (
+            f"the account owes in {' and '.join(owed_in)}: give the currency"
+            if owed_in
+            else "the account owes nothing: give the currency"
+        )
+        return reject("currency", "", error)
+    if action.action is ActionKind.PROMISE:
+        assert action.amount is not None
+        try:
+            return {"currency": currency, "amount": str(to_minor_units(action.amount, currency))}
+        except ValueError as exc:
+            return reject("amount", str(action.amount), str(exc))
+    try:
+        plan = Plan(action.on, currency, parse_instalments(action.instalments or "", currency))
+        plan.check_covers(principal_owed(account, currency, action.on).amount_due)
+    except PlanError as exc:
+        return reject("instalments", action.instalments or "", str(exc))
+    if plan.instalments[0].due_on < action.on:
+        return reject(
+            "instalments", action.instalments or "", "the first instalment is before the plan's date"
+        )
+    return {
+        "currency": currency,
+        "plan_id": f"P-{action_id[:12]}",
+        "instalments": ";".join(
+            f"{i.due_on.isoformat()}={format_amount(i.amount, currency)}" for i in plan.instalments
+        ),
+        "plan_total": format_amount(plan.total, currency),
+    }
 
 
 def _call_task(run: Run, account_id: str) -> str | None:
@@ -78,14 +148,19 @@ def _call_task(run: Run, account_id: str) -> str | None:
     return str(latest["task_id"]) if latest else None
 
 
-def _action_event(action: Action) -> tuple[str, dict[str, Any]]:
+def _action_event(action: Action, extra: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     until = {"until": action.until.isoformat()} if action.until else {}
     invoice = {"invoice_id": action.invoice_id} if action.invoice_id else {}
     call: dict[str, Any] = {"kind": "call", "outcome": action.outcome}
     if action.note:
         call["note"] = action.note
+    promised = {"amount": extra["amount"], "currency": extra["currency"]} if "amount" in extra else {}
+    decided = {"task_id": action.task_id, "kind": "approval"}
     events: dict[ActionKind, tuple[str, dict[str, Any]]] = {
-        ActionKind.PROMISE: (EventType.PROMISE_RECORDED, {**until, **invoice}),
+        ActionKind.PROMISE: (EventType.PROMISE_RECORDED, {**until, **invoice, **promised}),
+        ActionKind.PLAN: (EventType.PLAN_AGREED, extra),
+        ActionKind.APPROVE: (EventType.TASK_DONE, {**decided, "outcome": "approved"}),
+        ActionKind.REJECT: (EventType.TASK_DONE, {**decided, "outcome": "rejected"}),
         ActionKind.DISPUTE: (EventType.DISPUTE_OPENED, invoice),
         ActionKind.RESOLVE: (EventType.DISPUTE_RESOLVED, invoice),
         ActionKind.PAUSE: (EventType.ACCOUNT_PAUSED, until),
@@ -94,4 +169,18 @@ def _action_event(action: Action) -> tuple[str, dict[str, Any]]:
         ActionKind.OPT_IN: (EventType.EMAIL_OPT_IN, {}),
         ActionKind.CALL: (EventType.TASK_DONE, call),
     }
-    return events[action.action]
+    type_, data = events[action.action]
+    return (type_, _plan_event(extra)) if action.action is ActionKind.PLAN else (type_, data)
+
+
+def _plan_event(extra: dict[str, Any]) -> dict[str, Any]:
+    instalments = [
+        {"due_on": due_on, "amount": amount}
+        for due_on, _, amount in (part.partition("=") for part in extra["instalments"].split(";"))
+    ]
+    return {
+        "plan_id": extra["plan_id"],
+        "currency": extra["currency"],
+        "total": extra["plan_total"],
+        "instalments": instalments,
+    }

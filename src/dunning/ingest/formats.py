@@ -753,7 +753,7 @@ PAYMENT_REQUIRED = ("account_id", "invoice_id", "amount", "paid_on")
 PAYMENT_OPTIONAL = ("currency", "reference", "payment_id", "type")
 PAYMENT_TYPES = ("payment", "reversal")
 ACTION_REQUIRED = ("account_id", "action", "on")
-ACTION_OPTIONAL = ("until", "invoice_id", "note", "outcome")
+ACTION_OPTIONAL = ("until", "invoice_id", "note", "outcome", "amount", "currency", "instalments", "task_id")
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 

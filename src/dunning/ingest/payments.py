@@ -547,6 +547,8 @@ class _Payments:
         """The invoices whose payments changed enter or leave the sparse due index as they now owe or not:
         a reversal that re-opens a settled invoice makes the ladder chase it again (unless the account is
         with the legal team, whose hand-off took its invoices out of the index)."""
+        # A payment may keep a promise or pay an instalment: the ladder an agreement holds looks at it today.
+        self._ledger.wake_held(account_id for account_id, _ in chunk.touched)
         for key in sorted(chunk.touched):
             invoice = chunk.invoices.get(key)
             if invoice is None:

@@ -6,8 +6,10 @@ from dataclasses import fields
 from datetime import date
 
 from dunning.domain.account import InvoiceState
+from dunning.domain.agreements import AgreementNotice
+from dunning.domain.plans import InstalmentStanding
 from dunning.domain.policy import Policy
-from dunning.notices.render import Business, NoticeInvoice
+from dunning.notices.render import AgreedInstalment, Agreement, Business, NoticeInvoice
 
 
 def business_of(policy: Policy) -> Business:
@@ -29,4 +31,21 @@ def notice_invoice(invoice: InvoiceState, today: date) -> NoticeInvoice:
         amount=invoice.amount,
         paid=invoice.amount - invoice.outstanding,
         terms=invoice.terms,
+    )
+
+
+def agreement_terms(notice: AgreementNotice) -> Agreement:
+    """What an agreement's email shows of it (render.Agreement)."""
+
+    def shown(each: InstalmentStanding) -> AgreedInstalment:
+        return AgreedInstalment(each.instalment.due_on, each.instalment.amount, each.paid)
+
+    return Agreement(
+        kind=notice.kind,
+        agreed_on=notice.agreed_on,
+        until=notice.until,
+        amount=notice.amount,
+        instalments=tuple(shown(each) for each in notice.instalments),
+        instalment=shown(notice.instalment) if notice.instalment else None,
+        late=notice.late,
     )

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from dunning.domain.account import AccountSnapshot
+from dunning.domain.agreements import HELD_BY_AGREEMENT
 from dunning.domain.calendar import local_date
 from dunning.domain.clock import Clock
 from dunning.domain.events import EventType
@@ -23,7 +24,7 @@ from dunning.domain.policy import Policy
 from dunning.ports import WORKFLOW_FAILED, Books, Executions, Handoff
 from dunning.services.executions import timestamp
 from dunning.services.sending import SEND_TOLERANCE, report_missing_rates
-from dunning.services.tasks import open_task
+from dunning.services.tasks import open_task, pass_over_rejected
 
 if TYPE_CHECKING:
     from dunning.services.legal import LegalDesk
@@ -73,11 +74,18 @@ def decide_step(books: Books, policy: Policy, clock: Clock, request: StepRequest
     # A retried Decide decides again at a later instant: what the first attempt logged stays logged once.
     fresh = [entry for entry in decision.log if not snapshot.has_logged(entry.type, entry.identity)]
     books.log.log(request.account_id, now, fresh)
-    if decision.next == "task" and decision.at is not None and decision.at <= now + SEND_TOLERANCE:
-        # A rung for a person (a call, a letter to post): its task opens now and the rung is done; the
-        # ladder goes on at once (a task never stalls it).
+    due_now = decision.at is not None and decision.at <= now + SEND_TOLERANCE
+    if decision.next in ("task", "approval", "skip") and due_now:
         assert decision.stage is not None
-        open_task(books, policy, snapshot, decision.stage, now)
+        if decision.next == "skip":
+            # Its approval was rejected: the notice never goes out, the ladder goes on.
+            pass_over_rejected(books, snapshot, decision.stage, now)
+            return _again(request, now, "rejected")
+        # A rung for a person (a call, a letter to post): its task opens now and the rung is done; the
+        # ladder goes on at once (a task never stalls it). An approval task holds its notice back instead.
+        open_task(
+            books, policy, snapshot, decision.stage, now, "approval" if decision.next == "approval" else None
+        )
         return _again(request, now, "task_opened")
     if decision.action == "done":
         settled = decision.reason == "settled"
@@ -97,8 +105,9 @@ def decide_step(books: Books, policy: Policy, clock: Clock, request: StepRequest
         return _state(request, {"action": "continue", "reason": decision.reason})
     assert decision.at is not None
     if decision.at >= next_scan:
+        holding = decision.reason if decision.reason in HELD_BY_AGREEMENT else None
         if not books.ladders.sleep(
-            request.account_id, request.currency, request.execution, decision.at, state.touched
+            request.account_id, request.currency, request.execution, decision.at, state.touched, holding
         ):
             return _again(request, now)
         return _state(request, {"action": "done", "reason": "asleep", "wake_at": timestamp(decision.at)})

@@ -48,7 +48,7 @@ from dunning.domain.naming import eml_name
 from dunning.domain.notices import FAILED, SENDING, SENT, UNCONFIRMED, NoticeId, said, sent_entry
 from dunning.domain.owed import Owed, charge_to_json, owed
 from dunning.domain.policy import Policy
-from dunning.notices.context import business_of, notice_invoice
+from dunning.notices.context import agreement_terms, business_of, notice_invoice
 from dunning.notices.mime import Attachment, UnsendableAddress, build_message
 from dunning.notices.render import NoticeContext, render_notice
 from dunning.ports import (
@@ -172,7 +172,7 @@ def _send(
     currency = request.currency
     today = local_date(now, snapshot.timezone)
     ladder = deps.policy.ladder_for(snapshot.segment)
-    claim = letter_of_claim(snapshot, ladder, stage)
+    claim = decision.agreement is None and letter_of_claim(snapshot, ladder, stage)
     deadline = None
     if stage.letter:
         deadline = (
@@ -207,6 +207,7 @@ def _send(
         legal_action=ladder.stages[-1].is_handoff,
         postal_address=postal_address_lines(snapshot.profile),
         pre_action_protocol=claim,
+        agreement=agreement_terms(decision.agreement) if decision.agreement else None,
     )
     attachments = _invoice_attachments(deps.documents, context, invoices) if stage.attach_invoices else {}
     context = dataclasses.replace(
@@ -247,7 +248,8 @@ def _send(
     archive_key = f"notices/{name}"
     deps.archive.put(archive_key, raw)
     notice = {
-        "stage": stage.name,
+        # An agreement's email is logged by its kind (its record's name also says which agreement).
+        "stage": stage.template_name if decision.agreement else stage.name,
         "invoice_ids": due.invoice_ids,
         "amount_due": format_amount(due.amount_due, currency),
         "charges": format_amount(due.charges_total, currency),

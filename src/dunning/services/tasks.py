@@ -17,19 +17,29 @@ from dunning.domain.tasks import Task, task_id_for
 from dunning.ports import Books
 
 
-def open_task(books: Books, policy: Policy, snapshot: AccountSnapshot, stage: Stage, now: datetime) -> Task:
+def open_task(
+    books: Books,
+    policy: Policy,
+    snapshot: AccountSnapshot,
+    stage: Stage,
+    now: datetime,
+    kind: str | None = None,
+) -> Task:
     """The task of `stage` for this ladder's episode, due today in the customer's calendar, owned by the
-    policy's collector (None: nobody named, the worklist shows it unassigned)."""
+    segment's collector (None: nobody named, the worklist shows it unassigned). `kind` defaults to the
+    stage's channel (a call, a letter): the rung is then done. An `approval` task leaves the rung to the
+    notice it holds back (sent once approved)."""
     assert snapshot.currency is not None
     episode = snapshot.state.episode
+    kind = kind or stage.channel
     task = Task(
-        task_id=task_id_for(snapshot.account_id, snapshot.currency, episode, stage.name, stage.channel),
-        kind=stage.channel,
+        task_id=task_id_for(snapshot.account_id, snapshot.currency, episode, stage.name, kind),
+        kind=kind,
         account_id=snapshot.account_id,
         currency=snapshot.currency,
         stage=stage.name,
         due_on=local_date(now, snapshot.timezone),
-        owner=policy.collector,
+        owner=policy.collector_for(snapshot.segment),
     )
     data = {
         "task_id": task.task_id,
@@ -41,7 +51,21 @@ def open_task(books: Books, policy: Policy, snapshot: AccountSnapshot, stage: St
     }
     # Logged first, then the rung: a crash between the two opens it again, and the log keeps it once.
     books.log.log(snapshot.account_id, now, [LogEntry(EventType.TASK_CREATED, task.task_id, data)])
-    books.ladders.record_task(
-        NoticeId(snapshot.account_id, snapshot.currency, episode, stage.name), now, task.task_id
-    )
+    if kind != "approval":
+        books.ladders.record_task(
+            NoticeId(snapshot.account_id, snapshot.currency, episode, stage.name), now, task.task_id
+        )
     return task
+
+
+def pass_over_rejected(books: Books, snapshot: AccountSnapshot, stage: Stage, now: datetime) -> None:
+    """A notice whose approval was rejected never goes out: its rung is recorded as passed over (the ladder
+    goes on to its later rungs), and notice_skipped says why."""
+    assert snapshot.currency is not None
+    notice = NoticeId(snapshot.account_id, snapshot.currency, snapshot.state.episode, stage.name)
+    entry = LogEntry(
+        EventType.NOTICE_SKIPPED, f"{notice.identity}#rejected", {"stage": stage.name, "reason": "rejected"}
+    )
+    books.log.log(snapshot.account_id, now, [entry])
+    if books.ladders.begin_send(notice, now, archive_key=""):
+        books.ladders.finish_send(notice, "skipped", reason="rejected")
