@@ -28,6 +28,11 @@ def test_a_reached_call_with_a_partial_promise_is_confirmed_the_same_day_holds_t
 
         [(stage, at)] = w.agreement_emails("ACME")
         assert (stage, at[:10]) == ("agreement_confirmation", "2027-02-22"), "confirmed the day it was agreed"
+        [email] = [m for m in w.sent_emails() if "agreement_confirmation" in str(m["X-Dunning-Notice"])]
+        html = email.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert 'lang="ro"' in html and "300,00" in html and "5 martie 2027" in html, (
+            "in Romanian, what was agreed"
+        )
         [recorded] = w.events("ACME", "promise_recorded")
         assert (recorded["until"], recorded["amount"], recorded["currency"]) == (
             "2027-03-05",
@@ -118,3 +123,62 @@ def test_a_plan_paid_in_full_completes_and_settles_the_account() -> None:
         # The first's reminder went before it was paid; the second was paid on its reminder's day, before
         # anything went out; nothing was late.
         assert reminders == ["2027-02-26"]
+
+
+APPROVAL_POLICY = """
+ladder:
+  stages:
+    - {name: reminder, day: 1}
+    - {name: firm_notice, day: 14}
+    - {name: demand_letter, day: 30, letter: true, approve_above: "500"}
+    - {name: final_notice, day: 45, letter: true}
+"""
+
+
+def test_a_demand_letter_over_the_approval_limit_waits_until_approved_and_is_never_sent_when_rejected() -> (
+    None
+):
+    with world(date(2027, 2, 1), APPROVAL_POLICY) as w:
+        w.invoices(
+            invoice_row("B-1", account_id="BIG", amount="900.00", due_on="2027-02-10"),
+            invoice_row("H-1", account_id="HUGE", amount="2000.00", due_on="2027-02-10"),
+            invoice_row("S-1", account_id="SMALL", amount="100.00", due_on="2027-02-10"),
+        )
+        w.run_through(date(2027, 3, 15))  # the demand letters fall due on Friday 12 March
+
+        def letters(account: str) -> list[str]:
+            return [at[:10] for stage, at in w.notices(account) if stage == "demand_letter"]
+
+        assert letters("SMALL") == ["2027-03-12"], "under the limit: no approval needed"
+        approvals = {}
+        for account in ("BIG", "HUGE"):
+            assert letters(account) == [], "waits for approval"
+            [task] = w.events(account, "task_created")
+            assert (task["kind"], task["stage"], task["due_on"]) == (
+                "approval",
+                "demand_letter",
+                "2027-03-12",
+            )
+            approvals[account] = task["task_id"]
+        w.action("BIG", "approve", date(2027, 3, 16), task_id=approvals["BIG"])
+        w.action("HUGE", "reject", date(2027, 3, 16), task_id=approvals["HUGE"])
+        w.run_through(date(2027, 3, 24))
+
+        assert letters("BIG") == ["2027-03-16"], "sent the day it was approved"
+        assert letters("HUGE") == [], "rejected: never sent"
+        [skipped] = [e for e in w.events("HUGE", "notice_skipped") if e["stage"] == "demand_letter"]
+        assert skipped["reason"] == "rejected"
+        outcomes = {a: [e["outcome"] for e in w.events(a, "task_done")] for a in ("BIG", "HUGE")}
+        assert outcomes == {"BIG": ["approved"], "HUGE": ["rejected"]}
+
+
+def test_two_promises_broken_in_a_row_skip_the_next_gentle_stage() -> None:
+    with world(date(2027, 2, 1)) as w:
+        w.invoices(invoice_row("A-1", amount="400.00", due_on="2027-02-10"))
+        w.action("ACME", "promise", date(2027, 2, 1), until="2027-02-03")
+        w.action("ACME", "promise", date(2027, 2, 4), until="2027-02-06")
+        w.run_through(date(2027, 2, 20))
+
+        assert [e["until"] for e in w.events("ACME", "promise_broken")] == ["2027-02-03", "2027-02-06"]
+        ladder = [stage for stage, _ in w.notices("ACME")]
+        assert ladder[:2] == ["reminder", "second_reminder"], "the courtesy reminder is left out"

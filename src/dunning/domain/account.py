@@ -305,11 +305,7 @@ class AccountSnapshot:
         return latest is ActionKind.OPT_OUT
 
     def latest_promise(self, today: date) -> Promise | None:
-        promises = [
-            a
-            for a in self.actions
-            if a.action is ActionKind.PROMISE and a.on <= today and a.until and self._ours(a.currency)
-        ]
+        promises = self.promises(today)
         if not promises:
             return None
         latest = promises[-1]
@@ -358,12 +354,21 @@ class AccountSnapshot:
         """A call was recorded on `day` or later (a call task that blocks the ladder is done)."""
         return any(a.action is ActionKind.CALL and a.on >= day for a in self.actions)
 
-    def broken_promises_in_a_row(self, today: date) -> int:
-        """The promises broken one after another, up to the latest resolved one (a kept one ends the run)."""
+    def promises(self, today: date) -> list[ActionRecord]:
+        """The promises made by `today` that concern this view's currency, oldest first."""
+        return [
+            a
+            for a in self.actions
+            if a.action is ActionKind.PROMISE and a.on <= today and a.until and self._ours(a.currency)
+        ]
+
+    def broken_promises_in_a_row(self, today: date, breaking: frozenset[str] = frozenset()) -> int:
+        """The promises broken one after another, up to the latest resolved one (a kept one ends the run).
+        `breaking`: the identities of promises found broken now (their events are not logged yet)."""
         count = 0
-        for action in reversed([a for a in self.actions if a.action is ActionKind.PROMISE and a.on <= today]):
+        for action in reversed(self.promises(today)):
             identity = self.tagged(action.identity)
-            if self.has_logged(EventType.PROMISE_BROKEN, identity):
+            if identity in breaking or self.has_logged(EventType.PROMISE_BROKEN, identity):
                 count += 1
             elif self.has_logged(EventType.PROMISE_KEPT, identity):
                 break

@@ -16,6 +16,7 @@ stage before it) sent and not hard-bounced; until then the account waits, re-che
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -99,6 +100,7 @@ def decide(snapshot: AccountSnapshot, policy: Policy, now: datetime) -> Decision
     # A plan agreed after a promise replaces it: the promise is neither kept nor broken any more.
     promise = snapshot.latest_promise(today) if plan is None else None
     log: list[LogEntry] = _plan_progress(snapshot, plan, standing) if plan and standing else []
+    log += _superseded_promises(snapshot, today)
     if not snapshot.open_invoices():
         if promise and not _promise_resolved(snapshot, promise.identity):
             log.append(_promise_entry(EventType.PROMISE_KEPT, snapshot, promise))
@@ -158,6 +160,23 @@ def _held_by_promise(
     if not kept and not resolved:
         log.append(_promise_entry(EventType.PROMISE_BROKEN, snapshot, promise))
     return None
+
+
+def _superseded_promises(snapshot: AccountSnapshot, today: date) -> list[LogEntry]:
+    """A promise whose date passed before the customer promised again (before the ladder looked at it):
+    broken, unless the amount it promised arrived by its date; one replaced while it still ran is neither."""
+    promises = snapshot.promises(today)
+    entries = []
+    for earlier, later in itertools.pairwise(promises):
+        assert earlier.until is not None
+        promise = Promise(earlier.on, earlier.until, earlier.identity, earlier.amount, earlier.currency)
+        if earlier.until >= later.on or _promise_resolved(snapshot, promise.identity):
+            continue
+        kept = _promise_kept(snapshot, promise, earlier.until)
+        entries.append(
+            _promise_entry(EventType.PROMISE_KEPT if kept else EventType.PROMISE_BROKEN, snapshot, promise)
+        )
+    return entries
 
 
 def _promise_kept(snapshot: AccountSnapshot, promise: Promise, today: date) -> bool:
@@ -287,7 +306,9 @@ def _next_rung(
         # A ladder that ends without a legal hand-off: nothing more to send, keep watching for payment.
         return Decision("wait", "ladder", "decide", _next_scan(policy, now), log=log)
 
-    if target < len(ladder.stages) - 1 and _skips_a_soft_stage(snapshot, ladder.stages[target], sent, today):
+    if target < len(ladder.stages) - 1 and _skips_a_soft_stage(
+        snapshot, ladder.stages[target], sent, today, log
+    ):
         # Two promises broken in a row: the gentle words did not work; the next gentle stage is left out.
         target += 1
     last_rung_at = max((datetime.fromisoformat(notice.at) for notice in sent), default=None)
@@ -386,10 +407,11 @@ def _approval(
 
 
 def _skips_a_soft_stage(
-    snapshot: AccountSnapshot, stage: Stage, sent: list[NoticeRecord], today: date
+    snapshot: AccountSnapshot, stage: Stage, sent: list[NoticeRecord], today: date, log: tuple[LogEntry, ...]
 ) -> bool:
     """Two promises broken in a row, no rung since the latest broke, and the next rung is a gentle one."""
-    if not stage.is_soft or snapshot.broken_promises_in_a_row(today) < 2:
+    breaking = frozenset(entry.identity for entry in log if entry.type == EventType.PROMISE_BROKEN)
+    if not stage.is_soft or snapshot.broken_promises_in_a_row(today, breaking) < 2:
         return False
     broken = [
         a.until for a in snapshot.actions if a.action is ActionKind.PROMISE and a.until and a.until < today
