@@ -352,8 +352,9 @@ def test_the_daily_scan_runs_in_the_business_time_zone(template: Template) -> No
     parameters = template["Parameters"]
     assert parameters["BusinessTimezone"]["Default"] == "UTC"
     schedules = _resources(template, "AWS::Scheduler::Schedule")
-    assert len(schedules) == 1, sorted(schedules)
-    (logical_id, schedule), *_ = schedules.items()
+    # The daily scan's, and the hourly digest's (test_the_digest_runs_hourly_in_the_business_time_zone).
+    assert sorted(schedules) == ["DailyScanSchedule", "HourlyDigestSchedule"], sorted(schedules)
+    logical_id, schedule = "DailyScanSchedule", schedules["DailyScanSchedule"]
     properties = schedule["Properties"]
     assert properties["ScheduleExpression"] == {"Ref": "ScanSchedule"}, logical_id
     assert properties["ScheduleExpressionTimezone"] == {"Ref": "BusinessTimezone"}, logical_id
@@ -379,9 +380,26 @@ def test_the_daily_scan_runs_in_the_business_time_zone(template: Template) -> No
     ]
 
 
-# The functions that send email: the notices, and the legal team's case notifications (a case opened by
-# the escalate function; a payment on a case applied by the ingest function).
-EMAIL_SENDERS = frozenset({"SendNoticeFunction", "EscalateFunction", "IngestFunction"})
+def test_the_digest_runs_hourly_in_the_business_time_zone(template: Template) -> None:
+    """services.digest: the run that is the day's first in the sending window sends (its scheduled time
+    decides, so a late delivery is still that hour's run); the role may invoke the digest function only."""
+    properties = template["Resources"]["HourlyDigestSchedule"]["Properties"]
+    assert properties["ScheduleExpression"] == "cron(5 * * * ? *)"
+    assert properties["ScheduleExpressionTimezone"] == {"Ref": "BusinessTimezone"}
+    target = properties["Target"]
+    assert target["Arn"] == {"Ref": "DigestFunction.Alias"}
+    assert "<aws.scheduler.scheduled-time>" in target["Input"]
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] < 3600, "a run older than its hour is stale"
+    role = template["Resources"][target["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        ("lambda:InvokeFunction", {"Ref": "DigestFunction.Alias"})
+    ]
+
+
+# The functions that send email: the notices, the legal team's case notifications (a case opened by the
+# escalate function; a payment on a case applied by the ingest function) and the owners' daily digests.
+EMAIL_SENDERS = frozenset({"SendNoticeFunction", "EscalateFunction", "IngestFunction", "DigestFunction"})
 
 
 def test_notices_are_sent_as_the_sender_identity_only(template: Template) -> None:
@@ -875,7 +893,14 @@ def test_packet_links_are_signed_by_a_role_that_can_only_read_packets(template: 
 def test_every_function_reads_the_policy_in_force_only(template: Template) -> None:
     active = {"Fn::Sub": "${IngestBucket.Arn}/config/active-policy.json"}
     uploaded = {"Fn::Sub": "${IngestBucket.Arn}/${PolicyKey}"}
-    for logical_id in ("IngestFunction", "ScanOverdueFunction", "EscalateFunction", "SendNoticeFunction"):
+    functions = (
+        "IngestFunction",
+        "ScanOverdueFunction",
+        "EscalateFunction",
+        "SendNoticeFunction",
+        "DigestFunction",
+    )
+    for logical_id in functions:
         properties = template["Resources"][logical_id]["Properties"]
         assert properties["Environment"]["Variables"]["ACTIVE_POLICY_KEY"] == "config/active-policy.json"
         grants = {

@@ -168,10 +168,12 @@ def test_the_demand_letter_pdf_states_amount_and_deadline_in_the_customers_langu
     attachments = list(message.iter_attachments())
     (letter,) = [a for a in attachments if (a.get_filename() or "").startswith("demand-letter")]
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(letter.get_content())).pages)
-    # Sent Monday 4 January 2027; 10 Romanian business days (6 and 7 January are public holidays) later.
-    # 4,850.00 + (1,200.50 less the 200.50 the export reports paid, less the feed's 500.00 of 15 December)
-    # = 5,350.00: the 500 RON payment reduces the debt by 500, not by 299.50 (issue 10).
-    assert "5.350,00 RON" in text and "20 ianuarie 2027" in text
+    # The payment plan of 16 December held the ladder; its third instalment was missed, the plan broke on
+    # Thursday 11 March 2027 and the ladder resumed at the demand letter, deadline 10 business days later.
+    # 4,850.00 + (1,200.50 less the 200.50 the export reports paid, less the feed's 500.00 of 15 December:
+    # the 500 RON payment reduces the debt by 500, not by 299.50, issue 10) = 5,350.00 agreed in the plan,
+    # less the two instalments paid (4,000.00), plus INV-9002 (2,100.00) due since 3 March = 3,450.00.
+    assert "3.450,00 RON" in text and "25 martie 2027" in text
     html = message.get_body(("html",))
     assert html is not None and '<html lang="ro" dir="ltr">' in html.get_content()
 

@@ -30,6 +30,8 @@ FUNCTION_ROLES = sorted(f"{logical_id}Role" for logical_id in FUNCTION_LOGICAL_I
 POLICY = """
 business_timezone: Europe/Bucharest
 sender: "Accounts Receivable <billing@collections.example.com>"
+# A collector: call tasks on the ladder, and the owner's daily digest (the digest function's every grant).
+collector: collections@example.com
 charges:
   statutory_interest: eu
   late_fees: [{stage: firm_notice, flat: "25.00"}]

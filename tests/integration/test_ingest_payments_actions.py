@@ -161,8 +161,8 @@ def test_actions_are_recorded_and_logged(aws: EmbeddedAws, ledger: Ledger) -> No
     assert "has no invoice NOPE" in report["9"]["error"]
     assert "no account with this id" in report["10"]["error"]
     assert (
-        "must be one of: 'promise', 'dispute', 'resolve', 'pause', 'resume', 'opt_out', 'opt_in' or 'call'"
-        in report["11"]["error"]
+        "must be one of: 'promise', 'dispute', 'resolve', 'pause', 'resume', 'opt_out', 'opt_in', 'call', "
+        "'plan', 'approve' or 'reject'" in report["11"]["error"]
     )
     assert "before the action date" in report["12"]["error"]
     assert len([i for i in ledger.account_items("ACME") if i["kind"] == "action"]) == 5

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("scan_overdue", "escalate", "send_notice", "ingest", "ses_events")
+FUNCTIONS = ("scan_overdue", "escalate", "send_notice", "ingest", "ses_events", "digest")
 
 # Never at any handler's import: PDFs and case packets are made on some invocations only (a letter stage, a
 # hand-off), email addresses are validated only by the ingest's rows, YAML is read only from a policy upload
@@ -60,6 +60,8 @@ EXPECTED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "send_notice": ((*TRACING, *HOLIDAYS, "jinja2", "dunning.notices.templating"), (*LEGAL, *INGEST)),
     # The upload formats on every invocation; the legal desk only for an upload of payments.
     "ingest": ((*TRACING, "dunning.ingest.service"), (*RENDERING, *HOLIDAYS)),
+    # The owners' daily digest: the worklist and an email; never the legal desk nor the upload formats.
+    "digest": (TRACING, (*LEGAL, *INGEST)),
 }
 
 _IMPORT = """

@@ -15,22 +15,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dunning.adapters.cases import DynamoCases
 from dunning.adapters.ledger import Ledger
-from dunning.cli.stack import StackCommandError, open_stack
+from dunning.cli.stack import DENIED_CODES, StackCommandError, open_stack
 from dunning.domain.money import format_amount
 from dunning.ports import CaseRecords
 
 if TYPE_CHECKING:
     from dunning.services.legal import Case
-
-_DENIED = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-}
 
 
 class CasesError(StackCommandError):
@@ -78,7 +68,7 @@ def run_cases(args: argparse.Namespace, out: TextIO) -> int:
         return _download(session, outputs["LegalBucketName"], case, args.out, out)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
-        if code in _DENIED:
+        if code in DENIED_CODES:
             raise CasesError(
                 f"not allowed: {exc.response['Error'].get('Message', code)} "
                 "(use a profile that can assume the stack's LegalTeamRole)"

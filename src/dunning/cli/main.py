@@ -163,8 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--quiet", action="store_true", help="no progress bar")
     from dunning.cli.cases import add_arguments as add_cases
     from dunning.cli.preflight import add_arguments as add_preflight
+    from dunning.cli.worklist import add_arguments as add_worklist
 
     add_cases(commands, _Parser)
+    add_worklist(commands, _Parser)
     add_preflight(commands, _Parser)
     return parser
 
@@ -192,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from dunning.cli.ingest import run_ingest
 
             return run_ingest(args, out=sys.stdout)
-        if args.command in ("cases", "preflight"):
+        if args.command in ("cases", "worklist", "preflight"):
             return _run_stack_command(args)
         if args.command == "simulate":
             from dunning.cli.simulate import run_simulate
@@ -214,8 +216,9 @@ def _run_stack_command(args: argparse.Namespace) -> int:
     from dunning.cli.cases import run_cases
     from dunning.cli.preflight import run_preflight
     from dunning.cli.stack import StackCommandError
+    from dunning.cli.worklist import run_worklist
 
-    run = run_cases if args.command == "cases" else run_preflight
+    run = {"cases": run_cases, "worklist": run_worklist}.get(args.command, run_preflight)
     try:
         return run(args, out=sys.stdout)
     except StackCommandError as exc:

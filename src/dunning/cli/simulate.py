@@ -39,6 +39,7 @@ from dunning.local.simulator import Simulation, Upload
 from dunning.notices.render import shipped_template_dir, template_problems
 from dunning.notices.scripts import render_call_script
 from dunning.services import worklist
+from dunning.services.digest import DIGEST_ACCOUNT, DIGEST_SENT
 
 DATE_COLUMN = {"payments": "paid_on", "actions": "on"}
 
@@ -123,7 +124,9 @@ def run_simulate(args: argparse.Namespace, out: TextIO) -> int:
         progress = _progress_bar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
         worklists = Worklists(aws, policy, args.templates) if _has_tasks(policy) else None
         simulation.run(first, args.days, progress, worklists.day_ended if worklists else None)
-        outcome = _write_outputs(aws, simulation, args.out, first, last, dropped, template_failures, policy)
+        outcome = _write_outputs(
+            aws, simulation, args.out, first, last, dropped, template_failures, policy, worklists
+        )
     if worklists:
         worklists.write(args.out)
     else:  # no rung for a person: no worklist (nor one left from an earlier run into the same folder)
@@ -149,6 +152,8 @@ class Worklists:
     templates: Path | None
     days: dict[date, str] = field(default_factory=dict)
     scripts: dict[Path, str] = field(default_factory=dict)
+    # Each day's rows as well, for report.html (its worklist, and the task priorities at month ends).
+    rows: dict[date, list[dict[str, str]]] = field(default_factory=dict)
 
     def day_ended(self, day: date) -> None:
         ledger = Ledger(self.aws.dynamodb, self.aws.table_name)
@@ -164,6 +169,7 @@ class Worklists:
 
         items = worklist.worklist(tasks, snapshot_of, broken, self.policy, day)
         self.days[day] = worklist.csv_text(items, lambda item: self._script(item, day))
+        self.rows[day] = [item.row(self._script(item, day)) for item in items]
 
     def _script(self, item: worklist.WorkItem, day: date) -> str:
         path = worklist.script_path(item.task)
@@ -213,6 +219,7 @@ def _write_outputs(
     dropped: int,
     template_failures: Sequence[tuple[str, str]] = (),
     policy: Policy = DEFAULT_POLICY,
+    worklists: Worklists | None = None,
 ) -> Outcome:
     ledger = Ledger(aws.dynamodb, aws.table_name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +230,8 @@ def _write_outputs(
     for old in outbox.glob("*.eml"):
         old.unlink()
     # Every message handed to SES, an unconfirmed one too (SES may have sent it: README, Exactly once).
-    handed = (EventType.NOTICE_SENT, EventType.LEGAL_NOTIFIED, EventType.NOTICE_UNCONFIRMED)
+    # The owners' daily digests too (services.digest, logged under its pseudo-account).
+    handed = (EventType.NOTICE_SENT, EventType.LEGAL_NOTIFIED, EventType.NOTICE_UNCONFIRMED, DIGEST_SENT)
     sent = [event for event in events if event["type"] in handed and event.get("eml")]
     for event in sent:
         raw = aws.s3.get_object(Bucket=aws.bucket, Key=f"notices/{event['eml']}")["Body"].read()
@@ -239,6 +247,7 @@ def _write_outputs(
         end=end,
         failures=failures.rows(found),
         owed=owed_at_end,
+        worklists=worklists.rows if worklists else None,
     )
     (out_dir / "report.html").write_text(html, encoding="utf-8")
     cases = sum(1 for event in events if event["type"] == EventType.CASE_OPENED)
@@ -308,6 +317,8 @@ def _invoice_lines(
                     invoice.due_on,
                     invoice.outstanding or Decimal(0),
                     invoice.status,
+                    invoice.issued_on,
+                    invoice.reductions(),
                 )
             )
     return lines, owed_at_end
@@ -329,7 +340,9 @@ def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out:
     counts: dict[str, int] = defaultdict(int)
     for event in outcome.events:
         counts[event["type"]] += 1
-    accounts = len({event["account_id"] for event in outcome.events if event["account_id"]})
+    accounts = len(
+        {e["account_id"] for e in outcome.events if e["account_id"] and e["account_id"] != DIGEST_ACCOUNT}
+    )
     last = first + timedelta(days=args.days - 1)
     print(
         f"Simulated {args.days} days ({first} to {last}) for {accounts} accounts on an embedded AWS (moto).",
@@ -342,7 +355,11 @@ def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out:
         ("notices sent", outcome.notices, ""),
         ("notices skipped", counts[EventType.NOTICE_SKIPPED], ""),
         *([("notices FAILED", failed, "   (refused by SES: see notice_failed)")] if failed else []),
+        ("promises kept", counts[EventType.PROMISE_KEPT], ""),
         ("promises broken", counts[EventType.PROMISE_BROKEN], ""),
+        ("plans agreed", counts[EventType.PLAN_AGREED], ""),
+        ("plans broken", counts[EventType.PLAN_BROKEN], ""),
+        ("plans completed", counts[EventType.PLAN_COMPLETED], ""),
         ("accounts settled", counts[EventType.ACCOUNT_SETTLED], ""),
         ("cases opened", outcome.cases, ""),
         ("rows rejected", counts[EventType.ROW_REJECTED], ""),
@@ -353,11 +370,16 @@ def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out:
         print(f"  rows dated after the period (not applied): {outcome.dropped_rows}", file=out)
     print(f"\nOutputs in {args.out}/:", file=out)
     print(
-        f"  outbox/        every email as sent (.eml): {outcome.notices} notices, legal team emails", file=out
+        f"  outbox/        every email as sent (.eml): {outcome.notices} customer emails, legal team emails, "
+        "collectors' digests",
+        file=out,
     )
     print(f"  packets/       {outcome.cases} legal case packet(s)", file=out)
     print("  events.jsonl   the contact log", file=out)
-    print("  report.html    aging, collections over time, each account's timeline", file=out)
+    print(
+        "  report.html    aging (each month end), DSO/CEI/realization, promises, plans, worklist, timelines",
+        file=out,
+    )
     if outcome.rejected_files:
         names = ", ".join(path.name for path in outcome.rejected_files)
         print(f"  rejected/      {names}", file=out)

@@ -9,6 +9,19 @@ from contextlib import contextmanager
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError, ProfileNotFound
 
+# AWS error codes that mean the user's credentials may not do this: said as a denial, not a failure.
+DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+    }
+)
+
 
 class StackCommandError(Exception):
     """Something the user can act on: one line on stderr, exit status 1."""

@@ -78,10 +78,14 @@ class Owed:
         return [invoice.invoice_id for invoice in self.invoices]
 
 
-def principal_owed(snapshot: AccountSnapshot, currency: str, on: date) -> Owed:
-    """What the account owes in `currency` on `on` without fees or interest: its open, undisputed invoices'
-    principal (a payment plan covers this, CONTRACT 10)."""
-    chaseable = [i for i in snapshot.chaseable_invoices(on) if i.currency == currency]
+def principal_owed(snapshot: AccountSnapshot, currency: str, on: date, *, due_only: bool = False) -> Owed:
+    """What the account owes in `currency` on `on` without fees or interest: the principal of its open,
+    undisputed invoices issued by then (`due_only`: only those due by then). A payment plan covers it."""
+    chaseable = [
+        i
+        for i in snapshot.chaseable_invoices(on)
+        if i.currency == currency and i.issued_on <= on and (i.due_on <= on or not due_only)
+    ]
     return Owed(snapshot.account_id, currency, on, tuple(_owed_invoice(invoice) for invoice in chaseable))
 
 

@@ -98,13 +98,19 @@ class Plan:
     def total(self) -> Decimal:
         return sum((instalment.amount for instalment in self.instalments), Decimal(0))
 
-    def check_covers(self, owed: Decimal) -> None:
-        """A plan adds up to what is owed (CONTRACT 10); PlanError saying by how much it does not."""
-        if self.total != owed:
-            raise PlanError(
-                f"the instalments add up to {format_amount(self.total, self.currency)}, but "
-                f"{format_amount(owed, self.currency)} {self.currency} is owed"
-            )
+    def check_covers(self, overdue: Decimal, issued: Decimal | None = None) -> None:
+        """A plan adds up to what is owed (CONTRACT 10): what is due by its date, or everything invoiced by
+        then (`issued`, the not yet due too); PlanError saying what it should add up to."""
+        if self.total in (overdue, issued):
+            return
+        owed = format_amount(overdue, self.currency)
+        also = ""
+        if issued is not None and issued != overdue:
+            also = f" ({format_amount(issued, self.currency)} with the invoices not yet due)"
+        raise PlanError(
+            f"the instalments add up to {format_amount(self.total, self.currency)}, but "
+            f"{owed} {self.currency} is owed{also}"
+        )
 
     def standing(self, paid_since_agreed: Iterable[Decimal], on: date) -> PlanStanding:
         """The plan on day `on`, given the payments received since it was agreed (in the plan's currency):

@@ -122,7 +122,10 @@ def _agreement(
             return reject("amount", str(action.amount), str(exc))
     try:
         plan = Plan(action.on, currency, parse_instalments(action.instalments or "", currency))
-        plan.check_covers(principal_owed(account, currency, action.on).amount_due)
+        plan.check_covers(
+            principal_owed(account, currency, action.on, due_only=True).amount_due,
+            principal_owed(account, currency, action.on).amount_due,
+        )
     except PlanError as exc:
         return reject("instalments", action.instalments or "", str(exc))
     if plan.instalments[0].due_on < action.on:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -111,6 +112,7 @@ PHYSICAL_NAMES = {
     "EscalateFunction": "dunning-escalate",
     "SendNoticeFunction": "dunning-send-notice",
     "SesEventsFunction": "dunning-ses-events",
+    "DigestFunction": "dunning-digest",
     "ScanPageQueue": "dunning-scan-pages",
 }
 FUNCTION_LOGICAL_IDS = {
@@ -203,6 +205,30 @@ def scan_time(template: Mapping[str, Any], resolver: Any | None = None) -> time:
             f"expected one schedule of the scan function, the template has {len(schedules)}"
         )
     return daily_time(str(resolver.resolve(schedules[0]["ScheduleExpression"])))
+
+
+_HOURLY_CRON = re.compile(r"cron\((\d{1,2}) \* (?:\* \* \?|\? \* \*) \*\)")
+
+
+def digest_minute(template: Mapping[str, Any], resolver: Any | None = None) -> int:
+    """The minute past each hour the template's schedule of the digest function runs it, an hourly
+    `cron(M * * * ? *)` (services.digest.digest_time: the run that sends is the window's first)."""
+    resolver = resolver or template_resolver(template, "")
+    schedules = [
+        spec["Properties"]
+        for spec in template.get("Resources", {}).values()
+        if spec.get("Type") == "AWS::Scheduler::Schedule"
+        and spec["Properties"].get("Target", {}).get("Arn") == {"Ref": "DigestFunction.Alias"}
+    ]
+    if len(schedules) != 1:
+        raise UnsupportedSchedule(
+            f"expected one schedule of the digest function, the template has {len(schedules)}"
+        )
+    expression = str(resolver.resolve(schedules[0]["ScheduleExpression"]))
+    match = _HOURLY_CRON.fullmatch(expression)
+    if match is None or int(match.group(1)) > 59:
+        raise UnsupportedSchedule(f"the digest's schedule {expression!r} is not hourly, cron(M * * * ? *)")
+    return int(match.group(1))
 
 
 def sender_domain(sender: str) -> str:
@@ -407,6 +433,31 @@ class EmbeddedAws:
                 summary["started"] += page["started"]
                 summary["already_started"] += page["already_started"]
         return summary
+
+    @property
+    def digest_minute(self) -> int:
+        """The minute past each hour the deployed schedule runs the digest function (`digest_minute`)."""
+        return digest_minute(self.containers.template, self.containers.enforcer.iam.resolver)
+
+    def policy_in_force(self) -> Any:
+        """The policy the functions read from the bucket now (the defaults before one is uploaded)."""
+        from dunning.adapters.policy_store import ACTIVE_POLICY_KEY
+        from dunning.domain.policy import DEFAULT_POLICY, parse_policy
+
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=ACTIVE_POLICY_KEY)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return DEFAULT_POLICY
+        return parse_policy(body.decode("utf-8"), ACTIVE_POLICY_KEY)
+
+    def digest(self) -> dict[str, Any]:
+        """What the hourly digest schedule does at the simulated instant: invoke the digest function."""
+        from functions.digest import app
+
+        now = self.now()
+        event = {"id": f"digest-{now.isoformat()}", "scheduled_time": now.isoformat().replace("+00:00", "Z")}
+        result: dict[str, Any] = invoke_handler(app.handler, event, "dunning-digest")
+        return result
 
     def run_until(self, at: datetime) -> None:
         self.scheduler.run_until(at)

@@ -11,34 +11,25 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 
 from dunning.domain.events import EventType
 from dunning.domain.money import format_amount, is_currency
 from dunning.domain.owed import Owed
+from dunning.local import report_metrics as metrics
+from dunning.local.report_metrics import BUCKETS, InvoiceLine, aging_bucket, parse_at, payment_day
 
-BUCKETS = ("not yet due", "1-30", "31-60", "61-90", "over 90")
+__all__ = ["BUCKETS", "InvoiceLine", "aging", "aging_bucket", "collected", "describe", "render_report"]
 # A month or less reads better day by day; a longer simulation would give a chart of mostly empty days.
 DAILY_UP_TO_DAYS = 31
 # Keys every event has (CONTRACT section 5); the rest is the event's own detail.
 _COMMON_KEYS = frozenset({"at", "type", "account_id"})
-
-
-@dataclass(frozen=True)
-class InvoiceLine:
-    account_id: str
-    customer_name: str
-    invoice_id: str
-    currency: str
-    amount: Decimal
-    due_on: date
-    outstanding: Decimal  # at the end of the simulation
-    status: str  # open | paid | void | draft
 
 
 @dataclass(frozen=True)
@@ -58,19 +49,6 @@ class Collected:
     currency: str
     periods: tuple[tuple[Period, Decimal], ...]
     total: Decimal
-
-
-def aging_bucket(due_on: date, as_of: date) -> str:
-    days_past_due = (as_of - due_on).days
-    if days_past_due <= 0:
-        return BUCKETS[0]
-    if days_past_due <= 30:
-        return BUCKETS[1]
-    if days_past_due <= 60:
-        return BUCKETS[2]
-    if days_past_due <= 90:
-        return BUCKETS[3]
-    return BUCKETS[4]
 
 
 def aging(invoices: Iterable[InvoiceLine], as_of: date) -> dict[str, dict[str, BucketTotal]]:
@@ -103,7 +81,7 @@ def collected(events: Iterable[Mapping[str, Any]], start: date, end: date) -> li
     for event in events:
         if event.get("type") != EventType.PAYMENT_APPLIED:
             continue
-        first = _period_start(_payment_day(event), daily)
+        first = _period_start(payment_day(event), daily)
         sums[str(event["currency"])][first] += Decimal(str(event["amount"]))
     days = [start, end, *(first for per_currency in sums.values() for first in per_currency)]
     step = timedelta(days=1 if daily else 7)
@@ -141,10 +119,12 @@ def render_report(
     title: str = "dunning simulation",
     failures: Sequence[tuple[str, str, str, str]] = (),
     owed: Mapping[str, Sequence[Owed]] | None = None,
+    worklists: Mapping[date, Sequence[Mapping[str, str]]] | None = None,
 ) -> str:
     """`owed`: what each account owes at the end, per currency (dunning.domain.owed); without it, each
-    account's
-    line sums its invoices' outstanding amounts."""
+    account's line sums its invoices' outstanding amounts. `worklists`: the collector's worklist rows
+    (services.worklist.COLUMNS) at the end of each simulated day; the last day's is the page's worklist,
+    and the month ends' give the aging tables their task priorities."""
     ordered = _in_time_order(events)
     by_type = Counter(str(event.get("type", "")) for _, event in ordered)
     skipped = Counter(
@@ -153,6 +133,12 @@ def render_report(
         if event.get("type") == EventType.NOTICE_SKIPPED
     )
     accounts = _accounts(ordered, invoices, owed)
+    balances = metrics.Balances(invoices, events)
+    days = worklists or {}
+    last_day = max((day for day in days if day <= end), default=None)
+    sent_stages = Counter(
+        str(event.get("stage", "")) for _, event in ordered if event.get("type") == EventType.NOTICE_SENT
+    )
     context = {
         "title": title,
         "start": start.isoformat(),
@@ -162,29 +148,31 @@ def render_report(
         "invoice_count": len(invoices),
         "counts": by_type,
         "skipped": sorted(skipped.items()),
+        "buckets": BUCKETS,
         "aging": [_aging_view(currency, rows) for currency, rows in aging(invoices, end).items()],
         "collected": [_collected_view(series) for series in collected(events, start, end)],
         "daily": (end - start).days + 1 <= DAILY_UP_TO_DAYS,
         "accounts": accounts,
         "file_problems": [_row(at, event) for at, event in ordered if not event.get("account_id")],
         "failures": list(failures),
+        "worklist": _worklist_view(days[last_day] if last_day else ()),
+        "worklist_day": last_day.isoformat() if last_day else "",
+        "has_worklists": worklists is not None,
+        "month_ends": [
+            _month_end_view(currency, rows)
+            for currency, rows in metrics.aging_at(balances, metrics.month_ends(start, end), days).items()
+        ],
+        "figures": [_figures_view(f) for f in metrics.period_figures(balances, events, start, end)],
+        "promises": _promises_view(metrics.promises(events)),
+        "plans": [_plan_view(plan) for plan in metrics.plans(events)],
+        "plan_notices": [
+            (stage, sent_stages[stage]) for stage in ("agreement_confirmation", "instalment_reminder")
+        ],
     }
     return _ENVIRONMENT.get_template("report.html.j2").render(context)
 
 
 # --- building blocks ------------------------------------------------------------------------------------
-
-
-def _payment_day(event: Mapping[str, Any]) -> date:
-    # `paid_on` (the payment's own date) when the log has it: `at` is when it was recorded, which for a
-    # payment taking effect at local midnight can be the previous day in UTC.
-    paid_on = event.get("paid_on")
-    if paid_on:
-        try:
-            return date.fromisoformat(str(paid_on))
-        except ValueError:
-            pass
-    return _parse_at(event["at"]).date()
 
 
 def _period_start(day: date, daily: bool) -> date:
@@ -198,15 +186,9 @@ def _period_label(first: date, daily: bool) -> str:
     return f"{year}-W{week:02d} ({first.isoformat()} to {(first + timedelta(days=6)).isoformat()})"
 
 
-def _parse_at(value: Any) -> datetime:
-    at = datetime.fromisoformat(str(value))
-    # The log is UTC by contract; a naive time can only have come from a hand-written file, so read it as UTC.
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
 def _in_time_order(events: Sequence[Mapping[str, Any]]) -> list[tuple[datetime, Mapping[str, Any]]]:
     # The index breaks ties so events sharing one instant keep their logged order (payment, then settled).
-    keyed = sorted((_parse_at(event["at"]), index, event) for index, event in enumerate(events))
+    keyed = sorted((parse_at(event["at"]), index, event) for index, event in enumerate(events))
     return [(at, event) for at, _, event in keyed]
 
 
@@ -275,6 +257,12 @@ def _until(keys: _Keys) -> str:
     return _joined(until, invoice)
 
 
+def _plan_agreed(keys: _Keys) -> str:
+    count = keys.count("instalments")
+    noun = "instalment" if count == 1 else "instalments"
+    return _joined(f"plan {keys['plan_id']}", f"{_amount_of(keys, 'total')} in {count} {noun}")
+
+
 _DESCRIBERS: dict[str, Callable[[_Keys], str]] = {
     EventType.INVOICE_IMPORTED: lambda keys: keys["invoice_id"],
     EventType.ROW_REJECTED: lambda keys: f"{keys['source']} row {keys['row']}: {keys['error']}",
@@ -291,6 +279,16 @@ _DESCRIBERS: dict[str, Callable[[_Keys], str]] = {
     EventType.ACCOUNT_RESUMED: lambda keys: "",
     EventType.ACCOUNT_SETTLED: lambda keys: "",
     EventType.CASE_OPENED: lambda keys: _joined(f"case {keys['case_id']}", _amount_of(keys, "amount_due")),
+    EventType.PLAN_AGREED: _plan_agreed,
+    EventType.INSTALMENT_PAID: lambda keys: _joined(
+        f"plan {keys['plan_id']}", f"{_amount_of(keys, 'amount')} toward the instalment of {keys['due_on']}"
+    ),
+    EventType.PLAN_BROKEN: lambda keys: _joined(
+        f"plan {keys['plan_id']} broken",
+        f"instalment of {keys['due_on']}",
+        f"{_amount_of(keys, 'short')} short" if keys["short"] else "",
+    ),
+    EventType.PLAN_COMPLETED: lambda keys: f"plan {keys['plan_id']} completed",
     EventType.LEGAL_NOTIFIED: lambda keys: _joined(
         f"case {keys['case_id']}", f"to {keys['to']}" if keys["to"] else ""
     ),
@@ -366,6 +364,119 @@ def _owed_text(owed: Sequence[Owed]) -> str:
             text += " (interest of some days left out: no reference rate)"
         parts.append(text)
     return ", ".join(parts)
+
+
+def _worklist_view(rows: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    view = []
+    for row in rows:
+        script = row.get("script") or f"scripts/{row.get('task_id', '')}.txt"
+        view.append(
+            {
+                **{key: str(value) for key, value in row.items()},
+                # Written beside report.html by `dunning simulate`; quoted, as any name in a link must be.
+                "href": quote(script, safe="/"),
+            }
+        )
+    return view
+
+
+def _percent(ratio: metrics.Ratio) -> tuple[str, str]:
+    return (f"{ratio.value}%", "") if ratio.value is not None else ("n/a", ratio.reason)
+
+
+def _figures_view(figures: metrics.PeriodFigures) -> dict[str, Any]:
+    currency = figures.currency
+    dso = figures.dso
+    return {
+        "currency": currency,
+        "amounts": [
+            _money(amount, currency)
+            for amount in (
+                figures.beginning,
+                figures.billed,
+                figures.collected,
+                figures.ending,
+                figures.ending_current,
+            )
+        ],
+        "ratios": [
+            (f"{dso.value} days", "") if dso.value is not None else ("n/a", dso.reason),
+            _percent(figures.cei),
+            _percent(figures.realization),
+        ],
+    }
+
+
+def _month_end_view(currency: str, rows: Sequence[metrics.AgingRow]) -> dict[str, Any]:
+    return {
+        "currency": currency,
+        "rows": [
+            {
+                "as_of": row.as_of.isoformat(),
+                "cells": [
+                    (
+                        _money(cell.amount, currency),
+                        cell.count,
+                        "" if cell.top_priority is None else str(cell.top_priority),
+                    )
+                    for cell in row.cells
+                ],
+                "count": row.count,
+                "total": _money(row.amount, currency),
+            }
+            for row in rows
+        ],
+    }
+
+
+def _promises_view(promises: metrics.Promises) -> dict[str, Any]:
+    return {
+        "recorded": promises.recorded,
+        "kept": promises.kept,
+        "broken": promises.broken,
+        "open": promises.open,
+        "replaced": promises.replaced,
+        "rate": _percent(promises.kept_rate),
+        "lines": [
+            (
+                line.account_id,
+                line.recorded_at.strftime("%Y-%m-%d %H:%M"),
+                line.until,
+                f"{line.amount} {line.currency}".strip(),
+                line.outcome,
+            )
+            for line in promises.lines
+        ],
+    }
+
+
+def _plan_view(plan: metrics.Plan) -> dict[str, Any]:
+    currency = plan.currency
+
+    def paid_text(instalment: metrics.Instalment) -> str:
+        if instalment.settled:
+            return "paid"
+        if instalment.paid > 0:
+            return f"part paid: {_money(instalment.paid, currency)}"
+        return "not paid"
+
+    status = plan.status
+    if plan.status == "broken" and plan.broken_on:
+        short = f", {_money(plan.short, currency)} {currency} short" if plan.short is not None else ""
+        status = f"broken (instalment of {plan.broken_on}{short})"
+    return {
+        "plan_id": plan.plan_id,
+        "account_id": plan.account_id,
+        "currency": currency,
+        "agreed": plan.agreed_at.strftime("%Y-%m-%d"),
+        "total": _money(plan.total, currency),
+        "status": status,
+        "state": plan.status,
+        "instalments": [
+            (instalment.due_on, _money(instalment.amount, currency), paid_text(instalment))
+            for instalment in plan.instalments
+        ],
+    }
 
 
 _CHART_HEIGHT = 120

@@ -1,7 +1,8 @@
 """Driving the embedded system through simulated days, the way the deployed schedule does.
 
 Each simulated day: uploads dated that day are put into the bucket at the start of the day (business
-time zone), before anything is sent; the daily scan fires at the time of the template's ScanSchedule
+time zone), before anything is sent; the daily digest fires at the hourly schedule's first run in the policy's
+sending window (services.digest); the daily scan fires at the time of the template's ScanSchedule
 (`embedded_aws.scan_time`: the deployed schedule, whose time the ladder uses too; a policy's own `scan_time`
 is not used), in the business time zone; executions wake at their Wait timestamps in between. Used by
 `dunning simulate` and by the tests.
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from dunning.domain.policy import Policy
 from dunning.local.embedded_aws import EmbeddedAws
+from dunning.services.digest import digest_time
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Simulation:
     uploads: dict[date, list[Upload]] = field(default_factory=lambda: defaultdict(list))
     import_results: list[dict[str, Any]] = field(default_factory=list)
     scans: list[dict[str, object]] = field(default_factory=list)
+    digests: list[dict[str, object]] = field(default_factory=list)
 
     def at(self, day: date, clock: time = time(0)) -> datetime:
         """`day` at local `clock` in the business time zone, as a UTC instant."""
@@ -58,8 +61,17 @@ class Simulation:
                     report = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=summary["report_key"])
                     summary["report"] = report["Body"].read().decode("utf-8")
             self.import_results.append(result)
-        self.aws.run_until(self.at(day, self.aws.scan_time))
-        self.scans.append(self.aws.scan())
+        # The daily scan, and the digest's run of the day (the hourly schedule's first in the sending window,
+        # services.digest.digest_time), in the order of their times.
+        # By the policy in force in the bucket, as the deployed function decides (its time zone and window).
+        digest_at = digest_time(day, self.aws.policy_in_force(), self.aws.digest_minute).astimezone(UTC)
+        runs = [(self.at(day, self.aws.scan_time), 0), (digest_at, 1)]
+        for at, kind in sorted(runs):
+            self.aws.run_until(at)
+            if kind == 0:
+                self.scans.append(self.aws.scan())
+            else:
+                self.digests.append(self.aws.digest())
 
     def run(
         self,

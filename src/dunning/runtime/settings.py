@@ -169,10 +169,15 @@ class SesEventsSettings(Settings):
     """functions/ses_events: bounces and complaints into the ledger's suppression list and contact log."""
 
 
+class DigestSettings(BucketSettings, MailSettings):
+    """functions/digest: each task owner's daily digest email (services.digest), from the policy in force."""
+
+
 FUNCTION_SETTINGS: dict[str, type[Settings]] = {
     "scan_overdue": ScanSettings,
     "escalate": EscalateSettings,
     "send_notice": SendNoticeSettings,
     "ingest": IngestSettings,
     "ses_events": SesEventsSettings,
+    "digest": DigestSettings,
 }

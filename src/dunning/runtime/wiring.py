@@ -37,6 +37,7 @@ from dunning.runtime.settings import (
 )
 
 if TYPE_CHECKING:
+    from dunning.adapters.digest_reads import DigestReads
     from dunning.adapters.ledger import Ledger
     from dunning.adapters.overrides import TemplateOverrides
     from dunning.adapters.policy_store import ActivePolicy
@@ -215,6 +216,13 @@ class Runtime(Generic[SettingsT]):
 
         region = self.session.region_name or os.environ.get("AWS_REGION", "")
         return AssumedRoleLinkSigner(self.session.client("sts"), settings.packet_link_signer_role_arn, region)
+
+    def digest_reads(self) -> DigestReads:
+        """What the daily digest reads, by keys (a new reader each run: it holds the accounts' items)."""
+        from dunning.adapters.digest_reads import DigestReads
+        from dunning.services.digest import DIGEST_ACCOUNT
+
+        return DigestReads(self.ledger, DIGEST_ACCOUNT)
 
     @cached_property
     def sfn(self) -> Any:
