@@ -67,7 +67,8 @@ def test_a_case_packet_the_legal_team_can_trust() -> None:
         # Every notice in the packet is byte-identical to what SES received.
         sent = {m["Message-ID"]: m for m in w.sent_emails()}
         notices = sorted(n for n in names if n.startswith("notices/"))
-        assert len(notices) == len(w.events("ACME", "notice_sent")) == 6
+        # Six rungs and the promise's confirmation (the legal team sees what the customer agreed).
+        assert len(notices) == len(w.events("ACME", "notice_sent")) == 7
         from moto.ses.models import ses_backends
 
         raw_by_id = {

@@ -429,6 +429,11 @@ def _notices(outcome: Outcome) -> Iterator[tuple[str, dict[str, Any], datetime]]
                 yield account, event, datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
 
 
+def _about_agreement(notice: dict[str, Any]) -> bool:
+    """An agreement's confirmation or an instalment's reminder (CONTRACT 9, 10), not a rung of the ladder."""
+    return str(notice.get("stage", "")).startswith(("agreement_", "instalment_"))
+
+
 def balance(timeline: Timeline, account: str, currency: str, at: datetime, *, on_account: bool = True) -> int:
     """What `account` owes in `currency` at `at` (minor units), from the rows in the ledger by then
     (`on_account=False`: leaving out the payments without an invoice_id)."""
@@ -526,6 +531,8 @@ def _holds(outcome: Outcome) -> list[str]:
             f"{account} {notice['stage']} at {notice['at']} (days: business {business_day}, {customer_day})"
         )
         for hold in ("paused", "promise", "opted_out"):
+            if hold == "promise" and _about_agreement(notice):
+                continue  # the promise's own confirmation goes out while it holds the ladder
             if getattr(by_business, hold) and (getattr(by_customer, hold) or west):
                 found.append(f"{where}: {hold}")
         disputed = by_business.disputed & (by_customer.disputed if not west else by_business.disputed)
@@ -539,7 +546,8 @@ def _min_gap(outcome: Outcome) -> list[str]:
     found = []
     by_account: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for account, notice, at in _notices(outcome):
-        by_account[account].append((at, notice["stage"]))
+        if not _about_agreement(notice):  # an agreement's emails neither wait for nor count toward the gap
+            by_account[account].append((at, notice["stage"]))
     for account, sent in by_account.items():
         sent.sort()
         for (before, first), (after, second) in pairwise(sent):

@@ -127,10 +127,12 @@ class AgreedPlan:
 
 # A rung that is a task for a person (CONTRACT 9) is recorded with this status once the task is created.
 TASK = "task"
-# The emails about an agreement (CONTRACT 9, 10), outside the ladder's rungs: their records' stage names
-# start with these (one record per agreement or instalment reminder: domain/agreements.py).
+# The emails about an agreement (CONTRACT 9, 10), outside the ladder's rungs, and the prefixes of their
+# records' names (one record per agreement or instalment reminder, domain/agreements.py: short, since the
+# name is part of the message's Message-ID, which must fit one header line).
 AGREEMENT_CONFIRMATION = "agreement_confirmation"
 INSTALMENT_REMINDER = "instalment_reminder"
+AGREEMENT_RECORD_PREFIXES = {AGREEMENT_CONFIRMATION: "agreement_", INSTALMENT_REMINDER: "instalment_"}
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ class NoticeRecord:
     @property
     def about_agreement(self) -> bool:
         """An agreement's confirmation or an instalment's reminder: an email, but no rung of the ladder."""
-        return self.stage.startswith((f"{AGREEMENT_CONFIRMATION}_", f"{INSTALMENT_REMINDER}_"))
+        return self.stage.startswith(tuple(AGREEMENT_RECORD_PREFIXES.values()))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Literal
 
 from dunning.domain.account import (
     AGREEMENT_CONFIRMATION,
+    AGREEMENT_RECORD_PREFIXES,
     INSTALMENT_REMINDER,
     AccountSnapshot,
     ActionRecord,
@@ -59,7 +60,9 @@ class AgreementNotice:
     @property
     def stage(self) -> Stage:
         digest = hashlib.sha256(self.about.encode()).hexdigest()[:10]
-        return Stage(name=f"{self.template}_{digest}", day=0, template=self.template)
+        return Stage(
+            name=f"{AGREEMENT_RECORD_PREFIXES[self.template]}{digest}", day=0, template=self.template
+        )
 
 
 def confirmation(agreement: ActionRecord, plan: PlanStanding | None) -> AgreementNotice:

@@ -8,6 +8,7 @@ daily scan's schedule (`scan_time`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -434,7 +435,7 @@ class EmbeddedAws:
                 summary["already_started"] += page["already_started"]
         return summary
 
-    @property
+    @functools.cached_property
     def digest_minute(self) -> int:
         """The minute past each hour the deployed schedule runs the digest function (`digest_minute`)."""
         return digest_minute(self.containers.template, self.containers.enforcer.iam.resolver)
