@@ -66,9 +66,11 @@ class Simulation:
         # By the policy in force in the bucket, as the deployed function decides (its time zone and window).
         policy = self.aws.policy_in_force()
         runs = [(self.at(day, self.aws.scan_time), 0)]
-        if policy.collector is not None:
-            # Without a collector the deployed function returns at once, reading and sending nothing: its
-            # run is left out here (a simulated day costs less; nothing a user sees changes).
+        if policy.collector is not None or not self.digests:
+            # With a policy that names no collector the deployed function returns once it has read the
+            # policy, reading and sending nothing more: after the first such run (which reads the policy as
+            # the deployed one does, a missing one included) the runs are left out here. A simulated day
+            # costs less; nothing a user sees changes.
             runs.append((digest_time(day, policy, self.aws.digest_minute).astimezone(UTC), 1))
         for at, kind in sorted(runs):
             self.aws.run_until(at)
