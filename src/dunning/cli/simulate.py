@@ -39,7 +39,7 @@ from dunning.local.simulator import Simulation, Upload
 from dunning.notices.render import shipped_template_dir, template_problems
 from dunning.notices.scripts import render_call_script
 from dunning.services import worklist
-from dunning.services.digest import DIGEST_ACCOUNT, DIGEST_SENT
+from dunning.services.digest import DIGEST_ACCOUNT
 
 DATE_COLUMN = {"payments": "paid_on", "actions": "on"}
 
@@ -231,7 +231,12 @@ def _write_outputs(
         old.unlink()
     # Every message handed to SES, an unconfirmed one too (SES may have sent it: README, Exactly once).
     # The owners' daily digests too (services.digest, logged under its pseudo-account).
-    handed = (EventType.NOTICE_SENT, EventType.LEGAL_NOTIFIED, EventType.NOTICE_UNCONFIRMED, DIGEST_SENT)
+    handed = (
+        EventType.NOTICE_SENT,
+        EventType.LEGAL_NOTIFIED,
+        EventType.NOTICE_UNCONFIRMED,
+        EventType.DIGEST_SENT,
+    )
     sent = [event for event in events if event["type"] in handed and event.get("eml")]
     for event in sent:
         raw = aws.s3.get_object(Bucket=aws.bucket, Key=f"notices/{event['eml']}")["Body"].read()

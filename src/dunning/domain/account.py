@@ -107,6 +107,11 @@ class ActionRecord:
     def identity(self) -> str:
         return f"{self.on.isoformat()}#{self.order}"
 
+    def promise(self) -> Promise:
+        """A `promise` action as the ladder judges it."""
+        assert self.action is ActionKind.PROMISE and self.until is not None
+        return Promise(self.on, self.until, self.identity, self.amount, self.currency)
+
 
 @dataclass(frozen=True)
 class Promise:
@@ -310,9 +315,7 @@ class AccountSnapshot:
         promises = self.promises(today)
         if not promises:
             return None
-        latest = promises[-1]
-        assert latest.until is not None
-        return Promise(latest.on, latest.until, latest.identity, latest.amount, latest.currency)
+        return promises[-1].promise()
 
     def latest_agreement(self, today: date) -> ActionRecord | None:
         """The promise or plan in force for this view's currency: the latest agreed by `today`."""

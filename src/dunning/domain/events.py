@@ -55,6 +55,8 @@ class EventType:
     INSTALMENT_PAID = "instalment_paid"
     PLAN_BROKEN = "plan_broken"
     PLAN_COMPLETED = "plan_completed"
+    # A task owner's daily digest went out (services.digest; logged under its pseudo-account).
+    DIGEST_SENT = "digest_sent"
 
 
 @dataclass(frozen=True)

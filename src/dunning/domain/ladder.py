@@ -168,11 +168,10 @@ def _superseded_promises(snapshot: AccountSnapshot, today: date) -> list[LogEntr
     promises = snapshot.promises(today)
     entries = []
     for earlier, later in itertools.pairwise(promises):
-        assert earlier.until is not None
-        promise = Promise(earlier.on, earlier.until, earlier.identity, earlier.amount, earlier.currency)
-        if earlier.until >= later.on or _promise_resolved(snapshot, promise.identity):
+        promise = earlier.promise()
+        if promise.until >= later.on or _promise_resolved(snapshot, promise.identity):
             continue
-        kept = _promise_kept(snapshot, promise, earlier.until)
+        kept = _promise_kept(snapshot, promise, promise.until)
         entries.append(
             _promise_entry(EventType.PROMISE_KEPT if kept else EventType.PROMISE_BROKEN, snapshot, promise)
         )

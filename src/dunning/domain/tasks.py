@@ -37,6 +37,13 @@ def task_id_for(account_id: str, currency: str, episode: int, stage: str, kind: 
     return f"T-{kind}-{digest[:12]}"
 
 
+def task_kind(task_id: str) -> str | None:
+    """The kind a task id (task_id_for) names; None for a text that is no task id."""
+    prefix, _, rest = task_id.partition("-")
+    kind, _, _digest = rest.partition("-")
+    return kind if prefix == "T" and kind in TASK_KINDS else None
+
+
 @dataclass(frozen=True)
 class Task:
     task_id: str

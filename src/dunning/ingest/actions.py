@@ -14,6 +14,7 @@ from dunning.domain.models import Action, ActionKind
 from dunning.domain.money import format_amount, to_minor_units
 from dunning.domain.owed import principal_owed
 from dunning.domain.plans import Plan, PlanError, parse_instalments
+from dunning.domain.tasks import task_kind
 from dunning.ingest import formats, records
 from dunning.ingest.run import Run, chunks
 
@@ -98,9 +99,8 @@ def _agreement(
 
     if action.action in (ActionKind.APPROVE, ActionKind.REJECT):
         assert action.task_id is not None
-        if not account.has_logged(EventType.TASK_CREATED, action.task_id) or not action.task_id.startswith(
-            "T-approval-"
-        ):
+        known = account.has_logged(EventType.TASK_CREATED, action.task_id)
+        if not known or task_kind(action.task_id) != "approval":
             return reject("task_id", action.task_id, "no approval task with this id on this account")
         return {}
     if action.action is ActionKind.PROMISE and action.amount is None:
@@ -146,12 +146,14 @@ def _call_task(run: Run, account_id: str) -> str | None:
     """The call task a call row ends: the account's latest (None: a call nobody was asked to make, still
     recorded)."""
     tasks = run.ledger.account_tasks(account_id)
-    calls = [rung for rung in tasks if str(rung.get("task_id", "")).startswith("T-call-")]
+    calls = [rung for rung in tasks if task_kind(str(rung.get("task_id", ""))) == "call"]
     latest = max(calls, key=lambda rung: str(rung.get("started_at", "")), default=None)
     return str(latest["task_id"]) if latest else None
 
 
 def _action_event(action: Action, extra: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if action.action is ActionKind.PLAN:
+        return EventType.PLAN_AGREED, _plan_event(extra)
     until = {"until": action.until.isoformat()} if action.until else {}
     invoice = {"invoice_id": action.invoice_id} if action.invoice_id else {}
     call: dict[str, Any] = {"kind": "call", "outcome": action.outcome}
@@ -161,7 +163,6 @@ def _action_event(action: Action, extra: dict[str, Any]) -> tuple[str, dict[str,
     decided = {"task_id": action.task_id, "kind": "approval"}
     events: dict[ActionKind, tuple[str, dict[str, Any]]] = {
         ActionKind.PROMISE: (EventType.PROMISE_RECORDED, {**until, **invoice, **promised}),
-        ActionKind.PLAN: (EventType.PLAN_AGREED, extra),
         ActionKind.APPROVE: (EventType.TASK_DONE, {**decided, "outcome": "approved"}),
         ActionKind.REJECT: (EventType.TASK_DONE, {**decided, "outcome": "rejected"}),
         ActionKind.DISPUTE: (EventType.DISPUTE_OPENED, invoice),
@@ -172,8 +173,7 @@ def _action_event(action: Action, extra: dict[str, Any]) -> tuple[str, dict[str,
         ActionKind.OPT_IN: (EventType.EMAIL_OPT_IN, {}),
         ActionKind.CALL: (EventType.TASK_DONE, call),
     }
-    type_, data = events[action.action]
-    return (type_, _plan_event(extra)) if action.action is ActionKind.PLAN else (type_, data)
+    return events[action.action]
 
 
 def _plan_event(extra: dict[str, Any]) -> dict[str, Any]:

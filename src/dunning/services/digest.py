@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 # The digests' own log: not an account (CONTRACT 5 needs an account_id; readers that list accounts skip it).
 DIGEST_ACCOUNT = "_digest"
-DIGEST_SENT = "digest_sent"
 # CONTRACT 11 (customers answer back): logged by the reply intake, when a stack has one.
 REPLY_RECEIVED = "reply_received"
 FAILURES = (EventType.NOTICE_FAILED, EventType.WORKFLOW_FAILED, EventType.NOTICE_UNCONFIRMED)
@@ -119,7 +118,7 @@ def last_digests(events: Iterable[Mapping[str, Any]], before: date) -> dict[str,
     """Each owner's last digest sent before day `before`."""
     last: dict[str, datetime] = {}
     for event in events:
-        if event["type"] != DIGEST_SENT or date.fromisoformat(str(event["day"])) >= before:
+        if event["type"] != EventType.DIGEST_SENT or date.fromisoformat(str(event["day"])) >= before:
             continue
         owner = _address(str(event.get("owner", "")))
         if owner and (owner not in last or _at(event) > last[owner]):
@@ -132,7 +131,7 @@ def sent_on(events: Iterable[Mapping[str, Any]], day: date) -> set[str]:
     return {
         str(_address(str(event.get("owner", ""))))
         for event in events
-        if event["type"] == DIGEST_SENT and event.get("day") == day.isoformat()
+        if event["type"] == EventType.DIGEST_SENT and event.get("day") == day.isoformat()
     }
 
 
@@ -377,7 +376,9 @@ def send_digests(
             data["unconfirmed"] = str(exc)[:300]
         data |= {"eml": name, "message_id": message_id}
         log.log(
-            DIGEST_ACCOUNT, now, [Event(now, DIGEST_SENT, DIGEST_ACCOUNT, data, identity=digest.identity)]
+            DIGEST_ACCOUNT,
+            now,
+            [Event(now, EventType.DIGEST_SENT, DIGEST_ACCOUNT, data, identity=digest.identity)],
         )
         sent.append(digest.owner)
     return DigestRun(tuple(sent), tuple(skipped), tuple(empty), tuple(refused))
