@@ -27,7 +27,7 @@ import boto3
 import yaml
 
 from dunning.local import moto_internals
-from dunning.local.embedded_dynamodb import partitioned_queries
+from dunning.local.embedded_dynamodb import partitioned_queries, wire_ready_attribute_values
 from dunning.local.embedded_ses import NOTICE_CONFIGURATION_SET, create_ses_resources, embedded_ses
 from dunning.local.lambda_context import ACCOUNT as _ACCOUNT
 from dunning.local.lambda_context import REGION as REGION
@@ -732,6 +732,7 @@ def embedded_aws(
         with (
             mock_aws(config=config),
             partitioned_queries(),  # a Query reads its partition, not the whole table (embedded_dynamodb)
+            wire_ready_attribute_values(),  # items go into answers as moto holds them (embedded_dynamodb)
             parsed_once_per_definition(),  # a definition is parsed once, not at every StartExecution
             simulated_step_functions(scheduler, _handlers(), **sfn_limits),
             embedded_ses(REGION, _ACCOUNT, sandbox=ses_sandbox, **ses_limits) as ses,

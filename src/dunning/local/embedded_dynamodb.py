@@ -272,3 +272,51 @@ def partitioned_queries() -> Iterator[None]:
     finally:
         with _LOCK:
             _indexes.clear()
+
+
+# --- Answers: items as moto already holds them on the wire -------------------------------------------------
+# moto serializes every answer by walking the output shape and, for every AttributeValue, trying each of its
+# ten members through attribute-name aliases: half a simulation's time went there (a day's Queries return a
+# few thousand items). moto holds an item's values in DynamoDB's JSON form already ({"S": ...}, {"M": {...}}),
+# which is what that walk produces for them; binary values are left to moto, which encodes them.
+_TEXT_KINDS = frozenset({"S", "N"})
+_FLAG_KINDS = frozenset({"BOOL", "NULL"})
+_SET_KINDS = frozenset({"SS", "NS"})
+
+
+def on_the_wire(value: Any) -> bool:
+    """Whether `value` is an AttributeValue exactly as DynamoDB's JSON answer carries it."""
+    if type(value) is not dict or len(value) != 1:
+        return False
+    ((kind, inner),) = value.items()
+    if kind in _TEXT_KINDS:
+        return type(inner) is str
+    if kind in _FLAG_KINDS:
+        return type(inner) is bool
+    if kind in _SET_KINDS:
+        return type(inner) is list and all(type(member) is str for member in inner)
+    if kind == "M":
+        return type(inner) is dict and all(
+            type(name) is str and on_the_wire(member) for name, member in inner.items()
+        )
+    if kind == "L":
+        return type(inner) is list and all(on_the_wire(member) for member in inner)
+    return False
+
+
+def _wire_ready_structure(original: Callable[..., Any]) -> Callable[..., Any]:
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue" and on_the_wire(value):
+            self._default_serialize(serialized, value, shape, key)
+            return
+        original(self, serialized, value, shape, key)
+
+    return serialize_structure
+
+
+@contextmanager
+def wire_ready_attribute_values() -> Iterator[None]:
+    """Inside the block, moto puts an AttributeValue it holds in wire form into its JSON answers as it is."""
+    internal = internals.JSON_SERIALIZE_STRUCTURE
+    with internals.patched((internal, _wire_ready_structure(internal.get()))):
+        yield

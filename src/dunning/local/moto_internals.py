@@ -436,6 +436,23 @@ DYNAMO_TYPE = MotoInternal(
     "called: an attribute value as the key moto stores it under (hashable; equal as moto compares keys)",
 )
 
+# --- DynamoDB answers on the wire (embedded_dynamodb.wire_ready_attribute_values) --------------------------
+JSON_SERIALIZE_STRUCTURE = MotoInternal(
+    "moto.core.serialize",
+    "BaseJSONSerializer._serialize_type_structure",
+    Kind.FUNCTION,
+    "wrapped: an AttributeValue moto already holds in its JSON wire form is put in the answer as it is, "
+    "not walked member by member",
+    ("self", "serialized", "value", "shape", "key"),
+)
+JSON_DEFAULT_SERIALIZE = MotoInternal(
+    "moto.core.serialize",
+    "ResponseSerializer._default_serialize",
+    Kind.FUNCTION,
+    "called: puts a value in the answer under its serialized name, as moto does for every member",
+    ("self", "serialized", "value", "shape", "key"),
+)
+
 ALL: tuple[MotoInternal, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, MotoInternal)
 )
