@@ -1,16 +1,19 @@
 """Collector tasks on the deployed state machine (CONTRACT 9): a policy naming a collector gets a call task
-at +10, in the customer's language, on a worklist a person can use; a customer who paid drops off it."""
+at +10, in the customer's language, on a worklist a person can use; a customer who paid drops off it. A
+letter stage prints the letter with the debtor's address for a person to post."""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import date
+from pathlib import Path
 
 from dunning.cli.simulate import Worklists
 from dunning.local.simulator import Upload
 from tests.support.collections import PAYMENT_HEADER, world
 from tests.support.files import csv_bytes, invoice_row, invoices_csv
+from tests.support.notices import pdf_text
 
 POLICY = "collector: collections@example.com\n"
 
@@ -46,3 +49,45 @@ def test_a_call_task_at_plus_ten_in_the_customers_language_on_the_worklist_until
             row["account_id"] for row in csv.DictReader(io.StringIO(worklists.days[date(2027, 2, 28)]))
         ]
         assert at_the_end == ["NEVA"], "SMALL paid: nobody calls them"
+
+
+LETTER_POLICY = """
+collector: collections@example.com
+ladder:
+  stages:
+    - {name: reminder, day: 1}
+    - {name: posted_demand, day: 10, channel: letter, template: demand_letter}
+    - {name: firm_notice, day: 20}
+"""
+
+
+def test_a_letter_to_post_is_printed_with_the_debtors_address_linked_from_the_worklist_until_posted() -> None:
+    with world(date(2027, 2, 1), LETTER_POLICY) as w:
+        worklists = Worklists(w.aws, w.sim.policy, None)
+        w.invoices(
+            invoice_row("C-1", account_id="CLUJ", amount="740.00", due_on="2027-02-10", locale="ro-RO",
+                        address_line1="Strada Memorandumului 28", city="Cluj-Napoca", postal_code="400114"),
+        )  # fmt: skip
+        w.sim.run(date(2027, 2, 1), 22, day_ended=worklists.day_ended)
+
+        [created] = w.events("CLUJ", "task_created")
+        assert (created["kind"], created["stage"], created["due_on"]) == (
+            "letter",
+            "posted_demand",
+            "2027-02-22",
+        )
+        assert (created["amount_due"], created["currency"]) == ("740.00", "EUR"), "what the letter demands"
+        [row] = csv.DictReader(io.StringIO(worklists.days[date(2027, 2, 22)]))
+        assert (row["kind"], row["task_id"]) == ("letter", created["task_id"])
+        assert row["letter"] == f"letters/{created['task_id']}.pdf"
+        letter = pdf_text(worklists.letters[Path(row["letter"])])
+        for printed in ("CLUJ Ltd", "Strada Memorandumului 28", "Cluj-Napoca", "400114", "C-1", "740,00"):
+            assert printed in letter
+        assert [stage for stage, _ in w.notices("CLUJ")] == ["reminder"], "posted, not emailed"
+
+        w.action("CLUJ", "posted", date(2027, 2, 23))
+        w.sim.run(date(2027, 2, 23), 1, day_ended=worklists.day_ended)
+
+        [done] = w.events("CLUJ", "task_done")
+        assert (done["task_id"], done["kind"], done["outcome"]) == (created["task_id"], "letter", "posted")
+        assert list(csv.DictReader(io.StringIO(worklists.days[date(2027, 2, 23)]))) == []

@@ -133,6 +133,8 @@ def test_there_is_a_golden_file_for_every_part_and_no_other() -> None:
         for name in GOLDEN_SETS
         for suffix in ("subject", "txt", "html")
     } | {f"{language}/call_script.txt" for language in LANGUAGES}  # tests/unit/test_call_scripts.py
+    # tests/unit/test_posted_letters.py: the words of a posted demand letter's PDF.
+    expected |= {f"{language}/demand_letter_posted.letter.txt" for language in LANGUAGES}
     present = {path.relative_to(GOLDEN).as_posix() for path in GOLDEN.rglob("*") if path.is_file()}
     assert present == expected
 

@@ -145,13 +145,16 @@ def _has_tasks(policy: Policy) -> bool:
 @dataclass
 class Worklists:
     """The collector's worklist at the end of each simulated day (OUT/worklist/<date>.csv), the last one as
-    OUT/worklist.csv, and each task's call script as of the day it first appears (OUT/scripts/)."""
+    OUT/worklist.csv, each task's call script as of the day it first appears (OUT/scripts/), and each letter
+    task's letter to print (OUT/letters/)."""
 
     aws: EmbeddedAws
     policy: Policy
     templates: Path | None
     days: dict[date, str] = field(default_factory=dict)
     scripts: dict[Path, str] = field(default_factory=dict)
+    # Each letter task's printed letter (OUT/letters/), as archived when the task opened.
+    letters: dict[Path, bytes] = field(default_factory=dict)
     # Each day's rows as well, for report.html (its worklist, and the task priorities at month ends).
     rows: dict[date, list[dict[str, str]]] = field(default_factory=dict)
 
@@ -168,14 +171,24 @@ class Worklists:
             return worklist.broken_in_a_row(events, account_id, end)
 
         items = worklist.worklist(tasks, snapshot_of, broken, self.policy, day)
-        self.days[day] = worklist.csv_text(items, lambda item: self._script(item, day))
-        self.rows[day] = [item.row(self._script(item, day)) for item in items]
+        self.days[day] = worklist.csv_text(items, lambda item: self._script(item, day), self._letter)
+        self.rows[day] = [item.row(self._script(item, day), self._letter(item)) for item in items]
 
     def _script(self, item: worklist.WorkItem, day: date) -> str:
         path = worklist.script_path(item.task)
         if path not in self.scripts:
             context = worklist.script_context(item, self.policy, day)
             self.scripts[path] = render_call_script(context, self._template_dirs())
+        return path.as_posix()
+
+    def _letter(self, item: worklist.WorkItem) -> str:
+        path = worklist.letter_path(item.task)
+        if path is None or item.task.letter is None:
+            return ""
+        if path not in self.letters:
+            self.letters[path] = self.aws.s3.get_object(Bucket=self.aws.bucket, Key=item.task.letter)[
+                "Body"
+            ].read()
         return path.as_posix()
 
     def _template_dirs(self) -> list[Path]:
@@ -193,6 +206,11 @@ class Worklists:
         for path, text in self.scripts.items():
             (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
             (out_dir / path).write_text(text, encoding="utf-8")
+        for old_letter in (out_dir / "letters").glob("*.pdf"):
+            old_letter.unlink()
+        for path, pdf in self.letters.items():
+            (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
+            (out_dir / path).write_bytes(pdf)
 
 
 def _schedule_uploads(simulation: Simulation, args: argparse.Namespace, first: date, last: date) -> int:
@@ -392,3 +410,6 @@ def _print_summary(outcome: Outcome, args: argparse.Namespace, first: date, out:
         open_tasks = max(0, len((args.out / "worklist.csv").read_text(encoding="utf-8").splitlines()) - 1)
         print(f"  worklist.csv   the collector's open tasks at the end, by priority: {open_tasks}", file=out)
         print("  worklist/      the worklist at the end of each day; scripts/: each call's script", file=out)
+    letters = sorted((args.out / "letters").glob("*.pdf"))
+    if letters:
+        print(f"  letters/       {len(letters)} letter(s) to print and post (a letter task each)", file=out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -22,13 +23,37 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from dunning.adapters.ledger import Ledger
+    from dunning.adapters.storage import ObjectStore
     from dunning.domain.policy import Policy
+    from dunning.domain.tasks import Task
 
 REQUIRED_OUTPUTS = ("LedgerTableName", "IngestBucketName")
 
 
 class WorklistError(StackCommandError):
     """Something the collector can act on: one line, exit status 1."""
+
+
+@dataclass
+class Letters:
+    """What the letter column says of a letter task: the PDF downloaded into `folder`, or without one its
+    s3:// address in the stack's bucket."""
+
+    bucket: str
+    folder: Path | None
+    wanted: dict[Path, str] = field(default_factory=dict)  # where each is written: its key in the bucket
+
+    def link(self, task: Task) -> str:
+        if task.letter is None:
+            return ""
+        if self.folder is None:
+            return f"s3://{self.bucket}/{task.letter}"
+        path = self.folder / f"{task.task_id}.pdf"
+        self.wanted[path] = task.letter
+        return path.as_posix()
+
+    def fetch(self, store: ObjectStore) -> dict[Path, bytes]:
+        return {path: store.read(self.bucket, key) for path, key in self.wanted.items()}
 
 
 def _date(text: str) -> date:
@@ -57,6 +82,12 @@ def add_arguments(commands: Any, parser_class: type[argparse.ArgumentParser]) ->
     )
     command.add_argument("--out", type=Path, metavar="FILE", help="write the CSV here (default: stdout)")
     command.add_argument("--scripts", type=Path, metavar="DIR", help="write each task's call script here")
+    command.add_argument(
+        "--letters",
+        type=Path,
+        metavar="DIR",
+        help="write each letter task's letter (PDF, to print and post) here (default: its s3:// address)",
+    )
 
 
 def run_worklist(args: argparse.Namespace, out: TextIO) -> int:
@@ -79,7 +110,11 @@ def run_worklist(args: argparse.Namespace, out: TextIO) -> int:
             overrides = TemplateOverrides(store, outputs["IngestBucketName"], current_clock()).directory()
             return [d for d in (overrides, shipped_template_dir()) if d is not None]
 
-        text, scripts = worklist_csv(ledger, policy, args.on, args.owner, args.scripts, template_dirs)
+        letters = Letters(outputs["IngestBucketName"], args.letters)
+        text, scripts = worklist_csv(
+            ledger, policy, args.on, args.owner, args.scripts, template_dirs, letters.link
+        )
+        pdfs = letters.fetch(store)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
         message = exc.response["Error"].get("Message", code)
@@ -94,6 +129,9 @@ def run_worklist(args: argparse.Namespace, out: TextIO) -> int:
         for path, script in scripts.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(script, encoding="utf-8")
+        for path, pdf in pdfs.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(pdf)
         if args.out is None:
             out.write(text)
         else:
@@ -114,10 +152,12 @@ def worklist_csv(
     owner: str | None,
     scripts_dir: Path | None,
     template_dirs: Callable[[], list[Path]],
+    letter_of: Callable[[Task], str] = lambda task: "",
 ) -> tuple[str, dict[Path, str]]:
     """The worklist of `on` (default: today in the business time zone) as CSV, and the call scripts to write
     (path -> text) when `scripts_dir` is given, rendered with `template_dirs()` (looked up once).
-    `owner`: only that owner's tasks (case-insensitive); unassigned tasks are shown only without it."""
+    `owner`: only that owner's tasks (case-insensitive); unassigned tasks are shown only without it.
+    `letter_of`: what the letter column says of a task (where its letter is)."""
     from dunning.domain.account import AccountSnapshot
     from dunning.domain.calendar import local_date
     from dunning.notices.scripts import render_call_script
@@ -150,4 +190,4 @@ def worklist_csv(
         scripts[path] = render_call_script(context, directories)
         return path.as_posix()
 
-    return worklist.csv_text(items, script_of), scripts
+    return worklist.csv_text(items, script_of, lambda item: letter_of(item.task)), scripts

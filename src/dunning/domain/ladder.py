@@ -352,8 +352,9 @@ def _rung(
         return Decision("wait", "ladder", "handoff", at, stage, tuple(chaseable), log)
     window = policy.window_for(snapshot.customer_type)
     at = next_send_slot(earliest, snapshot.timezone, snapshot.country, window)
-    if stage.is_task:
-        # A task for a person (CONTRACT 9): created at the customer's first contact time of the day.
+    if stage.channel == "call":
+        # A task for a person (CONTRACT 9): created at the customer's first contact time of the day. A letter
+        # to post goes the way of a notice: the send step prints it, then opens its task.
         return Decision("wait", "ladder", "task", at, stage, tuple(chaseable), log)
     spread = timedelta(minutes=policy.send_spread_minutes)
     at = spread_send_slot(at, snapshot.account_id, snapshot.timezone, window, spread)

@@ -235,6 +235,9 @@ class ActionKind(StrEnum):
     # A notice waiting for approval (a stage's approve_above) is approved, or rejected: `task_id` names it.
     APPROVE = "approve"
     REJECT = "reject"
+    # A letter to post (a `channel: letter` stage) was printed and posted: it ends the account's letter task,
+    # or the one `task_id` names.
+    POSTED = "posted"
 
 
 class _Model(BaseModel):
@@ -412,7 +415,8 @@ class Action(_Model):
     currency: Currency | None = None
     # A plan's instalments, YYYY-MM-DD=amount;... (checked against the account's currency at ingest).
     instalments: Text | None = None
-    # The task an approve or reject decides (the worklist's task_id); a call may name the one it ends.
+    # The task an approve or reject decides (the worklist's task_id); a call or posted may name the one it
+    # ends.
     task_id: Identifier | None = None
 
     @model_validator(mode="after")

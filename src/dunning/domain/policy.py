@@ -91,6 +91,12 @@ class Stage(BaseModel):
     def is_task(self) -> bool:
         return self.channel != "email"
 
+    @property
+    def as_letter(self) -> bool:
+        """Written as a letter (the letter's layout, a payment deadline): a formal letter emailed, or a letter
+        to post."""
+        return self.letter or self.channel == "letter"
+
 
 _LETTERS = ("demand_letter", "final_notice")
 

@@ -55,6 +55,8 @@ class Task:
     owner: str | None
     status: TaskStatus = "open"
     outcome: str | None = None
+    # A letter task's printed letter: its key in the notices' archive.
+    letter: str | None = None
 
     def done(self, outcome: str) -> Task:
         """The task ended with `outcome` (a call's: one of CALL_OUTCOMES)."""

@@ -73,13 +73,21 @@ def _record_action(run: Run, row: formats.ActionRow, occurrences: Counter[str]) 
         if isinstance(checked, formats.Rejection):
             return checked
         extra = checked
+    elif action.action is ActionKind.POSTED:
+        letters = _tasks(run, action.account_id, "letter")
+        task_id = action.task_id or (letters[-1] if letters else None)
+        if task_id not in letters:
+            error = "no letter task with this id on this account" if action.task_id else "no letter to post"
+            return formats.Rejection(row.line, "task_id", action.task_id or "", error, action.account_id)
+        extra = {"task_id": task_id}
     if not run.ledger.add_action(action_id, {**records.action(run.source, row), **extra}):
         run.summary.unchanged += 1
         return None
     run.summary.imported += 1
     type_, data = _action_event(action, extra)
     if action.action is ActionKind.CALL:
-        data = {**data, "task_id": action.task_id or _call_task(run, action.account_id)}
+        calls = _tasks(run, action.account_id, "call")
+        data = {**data, "task_id": action.task_id or (calls[-1] if calls else None)}
     run.event(type_, action.account_id, row.line, on=action.on.isoformat(), **data)
     # What the customer said or the business decided is the ladder's to act on now (a confirmation the
     # same day, a hold, an approved notice): the next scan looks at the account's ladders.
@@ -142,13 +150,11 @@ def _agreement(
     }
 
 
-def _call_task(run: Run, account_id: str) -> str | None:
-    """The call task a call row ends: the account's latest (None: a call nobody was asked to make, still
-    recorded)."""
-    tasks = run.ledger.account_tasks(account_id)
-    calls = [rung for rung in tasks if task_kind(str(rung.get("task_id", ""))) == "call"]
-    latest = max(calls, key=lambda rung: str(rung.get("started_at", "")), default=None)
-    return str(latest["task_id"]) if latest else None
+def _tasks(run: Run, account_id: str, kind: str) -> list[str]:
+    """The account's tasks of `kind`, oldest first: a row that names no task ends the latest (a call nobody
+    was asked to make is still recorded)."""
+    rungs = [r for r in run.ledger.account_tasks(account_id) if task_kind(str(r.get("task_id", ""))) == kind]
+    return [str(rung["task_id"]) for rung in sorted(rungs, key=lambda rung: str(rung.get("started_at", "")))]
 
 
 def _action_event(action: Action, extra: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -172,6 +178,7 @@ def _action_event(action: Action, extra: dict[str, Any]) -> tuple[str, dict[str,
         ActionKind.OPT_OUT: (EventType.EMAIL_OPT_OUT, {}),
         ActionKind.OPT_IN: (EventType.EMAIL_OPT_IN, {}),
         ActionKind.CALL: (EventType.TASK_DONE, call),
+        ActionKind.POSTED: (EventType.TASK_DONE, {**extra, "kind": "letter", "outcome": "posted"}),
     }
     return events[action.action]
 

@@ -375,6 +375,7 @@ def _worklist_view(rows: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
                 **{key: str(value) for key, value in row.items()},
                 # Written beside report.html by `dunning simulate`; quoted, as any name in a link must be.
                 "href": quote(script, safe="/"),
+                "letter_href": quote(row["letter"], safe="/") if row.get("letter") else "",
             }
         )
     return view

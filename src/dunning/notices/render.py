@@ -182,6 +182,9 @@ class NoticeContext:
     pre_action_protocol: bool = False
     # The agreement an agreement_confirmation or instalment_reminder is about (None: a ladder notice).
     agreement: Agreement | None = None
+    # A letter a person prints and posts (a `channel: letter` stage), not an email: it never asks the
+    # customer to "reply to this email", it gives the address to write to (reply_to).
+    posted: bool = False
 
     def __post_init__(self) -> None:
         # As NoticeInvoice: the customer's own words, never our templates (which may mark direction).

@@ -3,8 +3,8 @@ prepared answers to the usual excuses ("the cheque is in the mail", "we never go
 pay it all now", "it's with accounts payable", "there's a problem with the goods").
 
 Rendered from `<language>/call_script.txt.j2` like a notice (a business's own template under `templates/`
-in the bucket comes first; a language without one falls back to English). Issue 13, in progress: the call
-task shows the script; the tasks themselves come next.
+in the bucket comes first; a language without one falls back to English). The worklist links each task to
+its script (services.worklist).
 """
 
 from __future__ import annotations

@@ -48,9 +48,10 @@ from dunning.domain.naming import eml_name
 from dunning.domain.notices import FAILED, SENDING, SENT, UNCONFIRMED, NoticeId, said, sent_entry
 from dunning.domain.owed import Owed, charge_to_json, owed
 from dunning.domain.policy import Policy
+from dunning.domain.tasks import task_id_for
 from dunning.notices.context import agreement_terms, business_of, notice_invoice
 from dunning.notices.mime import Attachment, UnsendableAddress, build_message
-from dunning.notices.render import NoticeContext, render_notice
+from dunning.notices.render import NoticeContext, RenderedNotice, render_notice
 from dunning.ports import (
     MISSING_REFERENCE_RATE,
     NOTICE_FAILED,
@@ -66,6 +67,7 @@ from dunning.ports import (
     SendThrottled,
     SendUnconfirmed,
 )
+from dunning.services.tasks import letter_key, open_task
 
 logger = Logger(service="dunning", child=True)
 
@@ -161,20 +163,42 @@ def _recheck(request: SendRequest, deps: Collaborators, reserved_at: datetime) -
     return _SKIP_REASON.get(decision.reason, decision.reason)
 
 
+@dataclass(frozen=True)
+class Composed:
+    """A notice as it will go out: what it demands, its context, its text, and what is attached."""
+
+    due: Owed
+    context: NoticeContext
+    rendered: RenderedNotice
+    attachments: dict[str, Attachment]
+
+
 def _send(
     request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, decision: Decision, now: datetime
 ) -> dict[str, Any]:
     assert decision.stage is not None
     stage = decision.stage
+    if stage.channel == "letter":
+        # Printed and posted by a person: an email opt-out does not stop a letter.
+        return _post(request, deps, snapshot, decision, _compose(request, deps, snapshot, decision, now), now)
     if snapshot.opted_out(local_date(now, snapshot.timezone)):
         return _pass_over(request, deps, now, "opted_out")
+    return _email(request, deps, snapshot, decision, _compose(request, deps, snapshot, decision, now), now)
+
+
+def _compose(
+    request: SendRequest, deps: Collaborators, snapshot: AccountSnapshot, decision: Decision, now: datetime
+) -> Composed:
+    """The notice the ladder's decision calls for, from the account as it stands `now`."""
+    assert decision.stage is not None
+    stage = decision.stage
     invoices = list(decision.invoices)
     currency = request.currency
     today = local_date(now, snapshot.timezone)
     ladder = deps.policy.ladder_for(snapshot.segment)
     claim = decision.agreement is None and letter_of_claim(snapshot, ladder, stage)
     deadline = None
-    if stage.letter:
+    if stage.as_letter:
         deadline = (
             today + timedelta(PRE_ACTION_REPLY_DAYS) if claim else payment_deadline(today, snapshot.country)
         )
@@ -208,6 +232,7 @@ def _send(
         postal_address=postal_address_lines(snapshot.profile),
         pre_action_protocol=claim,
         agreement=agreement_terms(decision.agreement) if decision.agreement else None,
+        posted=stage.channel == "letter",
     )
     attachments = _invoice_attachments(deps.documents, context, invoices) if stage.attach_invoices else {}
     context = dataclasses.replace(
@@ -216,12 +241,64 @@ def _send(
             dataclasses.replace(line, attached=line.invoice_id in attachments) for line in context.invoices
         ),
     )
-    rendered = render_notice(context, deps.template_dirs, letter=stage.letter)
-    if stage.letter:
-        from dunning.notices.pdf import letter_pdf  # fpdf2 takes a moment to import: only when a PDF is made
-
+    rendered = render_notice(context, deps.template_dirs, letter=stage.as_letter)
+    if stage.letter and stage.channel == "email":
         name = f"{stage.name.replace('_', '-')}-{today.isoformat()}.pdf"
-        attachments[name] = Attachment(name, letter_pdf(context, rendered))
+        attachments[name] = Attachment(name, _letter_pdf(context, rendered))
+    return Composed(due, context, rendered, attachments)
+
+
+def _letter_pdf(context: NoticeContext, rendered: RenderedNotice) -> bytes:
+    from dunning.notices.pdf import letter_pdf  # fpdf2 takes a moment to import: only when a PDF is made
+
+    return letter_pdf(context, rendered)
+
+
+def _post(
+    request: SendRequest,
+    deps: Collaborators,
+    snapshot: AccountSnapshot,
+    decision: Decision,
+    composed: Composed,
+    now: datetime,
+) -> dict[str, Any]:
+    """A letter to post (a `channel: letter` stage): the letter is printed to PDF, addressed as on an
+    envelope, and archived; a `letter` task opens for a person to print and post it, and the rung is done.
+    A step retried makes the same PDF and finds the task open."""
+    assert decision.stage is not None
+    stage = decision.stage
+    key = letter_key(task_id_for(request.account_id, request.currency, request.episode, stage.name, "letter"))
+    deps.archive.put(key, _letter_pdf(composed.context, composed.rendered))
+    letter = {"letter": key, **_figures(composed.due, request.currency)}
+    task = open_task(deps.books, deps.policy, snapshot, stage, now, details=letter)
+    logger.info("Letter to post", extra={"account_id": request.account_id, "stage": stage.name})
+    return {"sent": False, "reason": "letter_task", "task_id": task.task_id, "letter": key}
+
+
+def _figures(due: Owed, currency: str) -> dict[str, Any]:
+    """What a notice demands, as its events record it (one function decides what is owed: domain.owed)."""
+    return {
+        "invoice_ids": due.invoice_ids,
+        "amount_due": format_amount(due.amount_due, currency),
+        "charges": format_amount(due.charges_total, currency),
+        "total_due": format_amount(due.total_due, currency),
+        "currency": currency,
+        "charge_lines": [charge_to_json(line) for line in due.charges],
+    }
+
+
+def _email(
+    request: SendRequest,
+    deps: Collaborators,
+    snapshot: AccountSnapshot,
+    decision: Decision,
+    composed: Composed,
+    now: datetime,
+) -> dict[str, Any]:
+    assert decision.stage is not None
+    stage = decision.stage
+    currency = request.currency
+    due, rendered, attachments = composed.due, composed.rendered, composed.attachments
     addresses = [str(address) for address in snapshot.profile.get("emails", [])]
     blocked = deps.books.suppressions.suppressed(addresses)
     recipients = [address for address in addresses if address not in blocked]
@@ -250,14 +327,9 @@ def _send(
     notice = {
         # An agreement's email is logged by its kind (its record's name also says which agreement).
         "stage": stage.template_name if decision.agreement else stage.name,
-        "invoice_ids": due.invoice_ids,
-        "amount_due": format_amount(due.amount_due, currency),
-        "charges": format_amount(due.charges_total, currency),
-        "total_due": format_amount(due.total_due, currency),
-        "currency": currency,
+        **_figures(due, currency),
         "to": recipients,
         "eml": name,
-        "charge_lines": [charge_to_json(line) for line in due.charges],
     }
     if not deps.books.ladders.begin_send(request.notice, now, archive_key, notice):
         existing = deps.books.ladders.notice_status(request.notice)

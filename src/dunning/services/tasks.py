@@ -5,7 +5,9 @@ ladder. Idempotent: a step retried, or run again, finds the rung recorded and op
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from dunning.domain.account import AccountSnapshot
 from dunning.domain.calendar import local_date
@@ -24,11 +26,13 @@ def open_task(
     stage: Stage,
     now: datetime,
     kind: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> Task:
     """The task of `stage` for this ladder's episode, due today in the customer's calendar, owned by the
     segment's collector (None: nobody named, the worklist shows it unassigned). `kind` defaults to the
     stage's channel (a call, a letter): the rung is then done. An `approval` task leaves the rung to the
-    notice it holds back (sent once approved)."""
+    notice it holds back (sent once approved). `details` go into task_created as they are (a letter's PDF
+    and what it demands)."""
     assert snapshot.currency is not None
     episode = snapshot.state.episode
     kind = kind or stage.channel
@@ -40,14 +44,16 @@ def open_task(
         stage=stage.name,
         due_on=local_date(now, snapshot.timezone),
         owner=policy.collector_for(snapshot.segment),
+        letter=None if details is None else details.get("letter"),
     )
-    data = {
+    data: dict[str, Any] = {
         "task_id": task.task_id,
         "kind": task.kind,
         "due_on": task.due_on.isoformat(),
         "owner": task.owner,
         "stage": task.stage,
         "currency": task.currency,
+        **(details or {}),
     }
     # Logged first, then the rung: a crash between the two opens it again, and the log keeps it once.
     books.log.log(snapshot.account_id, now, [LogEntry(EventType.TASK_CREATED, task.task_id, data)])
@@ -56,6 +62,11 @@ def open_task(
             NoticeId(snapshot.account_id, snapshot.currency, episode, stage.name), now, task.task_id
         )
     return task
+
+
+def letter_key(task_id: str) -> str:
+    """Where a letter task's PDF is archived (the notices' bucket; OUT/letters/ in a simulation)."""
+    return f"notices/letters/{task_id}.pdf"
 
 
 def pass_over_rejected(books: Books, snapshot: AccountSnapshot, stage: Stage, now: datetime) -> None:

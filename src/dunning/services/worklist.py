@@ -40,9 +40,11 @@ COLUMNS = (
     "phone",
     "owner",
     "task_id",
-    # Beyond CONTRACT 9's columns: flagged when not done task_overdue_days after its day, and the script.
+    # Beyond CONTRACT 9's columns: flagged when not done task_overdue_days after its day, the call script,
+    # and a letter task's printed letter (the PDF to print and post).
     "overdue",
     "script",
+    "letter",
 )
 
 
@@ -55,7 +57,7 @@ class WorkItem:
     days_overdue: int
     overdue: bool
 
-    def row(self, script: str) -> dict[str, str]:
+    def row(self, script: str, letter: str = "") -> dict[str, str]:
         profile = self.snapshot.profile
         return {
             "due_on": self.task.due_on.isoformat(),
@@ -72,6 +74,7 @@ class WorkItem:
             "task_id": self.task.task_id,
             "overdue": "yes" if self.overdue else "",
             "script": script,
+            "letter": letter,
         }
 
 
@@ -91,6 +94,7 @@ def open_tasks(events: Iterable[Mapping[str, Any]], through: datetime) -> list[T
                 stage=event["stage"],
                 due_on=date.fromisoformat(event["due_on"]),
                 owner=event.get("owner"),
+                letter=event.get("letter"),
             )
         elif event["type"] == EventType.TASK_DONE:
             done.add(event["task_id"])
@@ -174,13 +178,18 @@ def script_context(item: WorkItem, policy: Policy, on: date) -> CallScriptContex
     )
 
 
-def csv_text(items: Sequence[WorkItem], script_of: Callable[[WorkItem], str]) -> str:
+def csv_text(
+    items: Sequence[WorkItem],
+    script_of: Callable[[WorkItem], str],
+    letter_of: Callable[[WorkItem], str] = lambda item: "",
+) -> str:
     """The worklist as CSV, every cell safe to open in a spreadsheet (no formula runs)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for item in items:
-        writer.writerow({column: safe_cell(value) for column, value in item.row(script_of(item)).items()})
+        row = item.row(script_of(item), letter_of(item))
+        writer.writerow({column: safe_cell(value) for column, value in row.items()})
     return out.getvalue()
 
 
@@ -192,3 +201,8 @@ def local_day_end(day: date, policy: Policy) -> datetime:
 
 def script_path(task: Task) -> Path:
     return Path("scripts") / f"{task.task_id}.txt"
+
+
+def letter_path(task: Task) -> Path | None:
+    """Where a letter task's PDF is written beside the worklist (None: no letter to print)."""
+    return None if task.letter is None else Path("letters") / f"{task.task_id}.pdf"

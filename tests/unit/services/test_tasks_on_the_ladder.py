@@ -19,7 +19,8 @@ from dunning.services.escalation import StepRequest
 from dunning.services.sending import Collaborators, SendRequest, send_notice
 from dunning.services.stepping import HANDOFF, SEND, Abilities, Successors, take_step
 from tests.support.fakes import FakeWorkflows
-from tests.support.given import ACCOUNT, FixedClock, World, at, customer, invoice
+from tests.support.given import ACCOUNT, FixedClock, World, action, at, customer, invoice
+from tests.support.notices import pdf_text
 
 COLLECTOR = "collections@example.com"
 DUE = date(2027, 2, 10)  # a Wednesday: +10 is Saturday 20 February, so the call falls on Monday the 22nd
@@ -84,19 +85,47 @@ def test_without_a_collector_the_shipped_ladder_stays_email_only() -> None:
     assert [event["stage"] for event in world.events("notice_sent")][-1] == "firm_notice"
 
 
-def test_a_business_ladder_with_a_letter_to_post_opens_a_letter_task_owned_by_nobody_named() -> None:
-    stages = (
-        Stage(name="reminder", day=1),
-        Stage(name="post_a_letter", day=5, channel="letter"),
-        Stage(name="firm_notice", day=14),
-    )
-    world = _overdue({"ladder": Ladder(stages=stages)})
+LETTER_LADDER = (
+    Stage(name="reminder", day=1),
+    Stage(name="posted_demand", day=5, channel="letter", template="demand_letter"),
+    Stage(name="firm_notice", day=14),
+)
+ADDRESS = {"line1": "12 Harbour Road", "city": "Bristol", "postal_code": "BS1 5TT"}
+
+
+def test_a_letter_to_post_is_printed_with_the_address_and_opens_a_letter_task() -> None:
+    world = World(policy=DEFAULT_POLICY.model_copy(update={"ladder": Ladder(stages=LETTER_LADDER)}))
+    world.given(customer(address=ADDRESS), invoice("A-1", "100.00", DUE))
 
     _walk(world, date(2027, 2, 16))
 
     [created] = world.events("task_created")
-    assert (created["kind"], created["stage"], created["owner"]) == ("letter", "post_a_letter", None)
+    assert (created["kind"], created["stage"], created["owner"]) == ("letter", "posted_demand", None)
     assert created["due_on"] == "2027-02-15"
+    assert created["letter"] == f"notices/letters/{created['task_id']}.pdf"
+    assert (created["amount_due"], created["total_due"], created["invoice_ids"]) == (
+        "100.00",
+        "100.00",
+        ["A-1"],
+    )
+    text = pdf_text(world.archive.objects[created["letter"]])
+    for printed in ("Acme Ltd", "12 Harbour Road", "Bristol", "BS1 5TT", "A-1", "100.00"):
+        assert printed in text
+    assert [event["stage"] for event in world.events("notice_sent")] == ["reminder"], (
+        "a letter is not emailed"
+    )
+    rung = world.books.ladders.notice_status(NoticeId(ACCOUNT, "EUR", 0, "posted_demand")) or {}
+    assert (rung["status"], rung["task_id"]) == (TASK, created["task_id"])
+
+
+def test_an_email_opt_out_does_not_stop_a_letter_to_post() -> None:
+    world = World(policy=DEFAULT_POLICY.model_copy(update={"ladder": Ladder(stages=LETTER_LADDER)}))
+    world.given(customer(), invoice("A-1", "100.00", DUE), action("opt_out", date(2027, 2, 1)))
+
+    _walk(world, date(2027, 2, 16))
+
+    assert [event["kind"] for event in world.events("task_created")] == ["letter"]
+    assert world.events("notice_sent") == []
 
 
 def test_a_stage_for_a_person_cannot_be_the_legal_hand_off() -> None:
