@@ -39,10 +39,15 @@ POLICY = "collector: collections@example.com\n"
 DAY = date(2027, 2, 22)  # +10 after 10 February is a Saturday: the call tasks are due on Monday the 22nd
 
 
-def _task(account: str, task_id: str, owner: str | None, kind: str = "review") -> Event:
+LETTER_TASK = "T-letter-0123456789ab"
+LETTER_KEY = f"notices/letters/{LETTER_TASK}.pdf"
+LETTER_PDF = b"%PDF-1.7 the letter to post"
+
+
+def _task(account: str, task_id: str, owner: str | None, kind: str = "review", **more: str) -> Event:
     at = datetime(2027, 2, 22, 10, 0, tzinfo=UTC)
     data = {"task_id": task_id, "kind": kind, "due_on": DAY.isoformat(), "owner": owner, "stage": "review"}
-    return Event(at, EventType.TASK_CREATED, account, {**data, "currency": "EUR"}, identity=task_id)
+    return Event(at, EventType.TASK_CREATED, account, {**data, "currency": "EUR", **more}, identity=task_id)
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +71,11 @@ def deployed_ledger() -> tuple[list[dict[str, Any]], bytes, str]:
             {"task_id": calls["SMALL"]["task_id"], "outcome": "reached"},
             identity="done",
         )
+        letter = _task("BIG", LETTER_TASK, "Mia@Example.com", "letter", letter=LETTER_KEY)
         w.ledger.append_events(
-            [_task("BIG", "T-MIA", "Mia@Example.com"), _task("SMALL", "T-NOBODY", None), done]
+            [_task("BIG", "T-MIA", "Mia@Example.com"), _task("SMALL", "T-NOBODY", None), letter, done]
         )
+        w.aws.s3.put_object(Bucket=w.aws.bucket, Key=LETTER_KEY, Body=LETTER_PDF)
         worklists = Worklists(w.aws, w.sim.policy, None)
         worklists.day_ended(DAY)
         items = list(_paged(w.aws.dynamodb.Table(w.aws.table_name).scan))
@@ -93,9 +100,9 @@ def deployed(
         with table.batch_writer() as batch:
             for item in items:
                 batch.put_item(Item=item)
-        boto3.client("s3", region_name="eu-west-1").put_object(
-            Bucket=outputs["IngestBucketName"], Key="config/active-policy.json", Body=policy
-        )
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.put_object(Bucket=outputs["IngestBucketName"], Key="config/active-policy.json", Body=policy)
+        s3.put_object(Bucket=outputs["IngestBucketName"], Key=LETTER_KEY, Body=LETTER_PDF)
         yield simulated
 
 
@@ -110,13 +117,17 @@ def test_the_worklist_is_the_simulators_by_priority_without_done_tasks(
     out = capsys.readouterr().out
     rows = _rows(out)
     assert list(rows[0]) == list(worklist.COLUMNS)
-    assert sorted((r["account_id"], r["owner"]) for r in rows) == [
-        ("BIG", "Mia@Example.com"),
-        ("BIG", "collections@example.com"),
-        ("SMALL", ""),
+    assert sorted((r["account_id"], r["owner"], r["kind"]) for r in rows) == [
+        ("BIG", "Mia@Example.com", "letter"),
+        ("BIG", "Mia@Example.com", "review"),
+        ("BIG", "collections@example.com", "call"),
+        ("SMALL", "", "review"),
     ], "the done task is gone; the unassigned one is shown"
-    simulated = [{**row, "script": ""} for row in _rows(deployed)]
-    assert rows == simulated, "the same rows, in the same order, as OUT/worklist.csv"
+    bucket = boto3.client("cloudformation").describe_stacks(StackName="dunning")["Stacks"][0]["Outputs"]
+    [letter_row] = [r for r in rows if r["kind"] == "letter"]
+    assert letter_row["letter"] in {f"s3://{o['OutputValue']}/{LETTER_KEY}" for o in bucket}
+    simulated = [{**row, "script": "", "letter": ""} for row in _rows(deployed)]
+    assert [{**row, "letter": ""} for row in rows] == simulated, "the rows, in the order, of OUT/worklist.csv"
     [big] = [r for r in rows if r["kind"] == "call"]
     assert (big["amount_due"], big["currency"], big["days_overdue"]) == ("900.00", "EUR", "12")
     assert big["phone"] == "'+44 20 1234", "formula-safe, as the simulator writes it"
@@ -126,7 +137,7 @@ def test_one_owners_tasks_case_insensitively_and_scripts_written(
     deployed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["worklist", "--on", DAY.isoformat(), "--owner", "mia@EXAMPLE.com"]) == 0
-    assert [r["task_id"] for r in _rows(capsys.readouterr().out)] == ["T-MIA"]
+    assert {r["task_id"] for r in _rows(capsys.readouterr().out)} == {LETTER_TASK, "T-MIA"}
 
     out_file, scripts = tmp_path / "mine.csv", tmp_path / "scripts"
     args = ["worklist", "--on", DAY.isoformat(), "--owner", "COLLECTIONS@example.com"]
@@ -136,6 +147,17 @@ def test_one_owners_tasks_case_insensitively_and_scripts_written(
     script = Path(row["script"])
     assert script.parent == scripts and script.name == f"{row['task_id']}.txt"
     assert "BIG Ltd" in script.read_text(encoding="utf-8")
+
+
+def test_the_letters_to_post_are_downloaded_where_the_letter_column_says(
+    deployed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    letters = tmp_path / "letters"
+    assert main(["worklist", "--on", DAY.isoformat(), "--letters", str(letters)]) == 0
+    [row] = [r for r in _rows(capsys.readouterr().out) if r["kind"] == "letter"]
+    assert row["letter"] == (letters / f"{LETTER_TASK}.pdf").as_posix()
+    assert Path(row["letter"]).read_bytes() == LETTER_PDF
+    assert [r["letter"] for r in _rows(deployed) if r["kind"] == "letter"] == [f"letters/{LETTER_TASK}.pdf"]
 
 
 def test_unknown_stack_and_denied_credentials_are_one_line_errors(

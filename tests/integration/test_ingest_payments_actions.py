@@ -139,10 +139,11 @@ def test_actions_are_recorded_and_logged(aws: EmbeddedAws, ledger: Ledger) -> No
         ["GHOST", "pause", "2027-01-16", "", "", ""],
         ["ACME", "forgive", "2027-01-16", "", "", ""],
         ["ACME", "pause", "2027-01-16", "2027-01-01", "", ""],
+        ["ACME", "posted", "2027-01-16", "", "", "no letter task"],
     ]
     summary = aws.upload("actions", "actions.csv", csv_bytes(ACTION_HEADER, rows), UPLOADED_AT)["imports"][0]
 
-    assert (summary["imported"], summary["rejected"]) == (5, 6)
+    assert (summary["imported"], summary["rejected"]) == (5, 7)
     logged = [
         (e["type"], e.get("until"), e.get("invoice_id"))
         for e in ledger.events("ACME")
@@ -162,9 +163,10 @@ def test_actions_are_recorded_and_logged(aws: EmbeddedAws, ledger: Ledger) -> No
     assert "no account with this id" in report["10"]["error"]
     assert (
         "must be one of: 'promise', 'dispute', 'resolve', 'pause', 'resume', 'opt_out', 'opt_in', 'call', "
-        "'plan', 'approve' or 'reject'" in report["11"]["error"]
+        "'plan', 'approve', 'reject' or 'posted'" in report["11"]["error"]
     )
     assert "before the action date" in report["12"]["error"]
+    assert (report["13"]["field"], report["13"]["error"]) == ("task_id", "no letter to post")
     assert len([i for i in ledger.account_items("ACME") if i["kind"] == "action"]) == 5
 
 
