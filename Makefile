@@ -60,7 +60,7 @@ typecheck: $(BIN)/.dev
 	$(BIN)/mypy
 
 unit: $(BIN)/.dev
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n auto --dist loadgroup
 
 infra: $(BIN)/.dev $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/cfn-lint infra/template.yaml

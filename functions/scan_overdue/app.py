@@ -1,6 +1,7 @@
 """Daily scan Lambda. Invoked by EventBridge Scheduler, it plans the day's scan: one page per shard of the
-wake index onto the scan queue. Invoked by that queue, it scans one page: one collections execution per ladder
-that needs a look before the next scan, and the shard's next page queued if it has more."""
+wake index onto the scan queue (in batches of ten messages). Invoked by that queue with up to ten pages, it
+scans each: one collections execution per ladder that needs a look before the next scan, and the shard's
+next page queued if it has more; a page that fails is reported back alone (ReportBatchItemFailures)."""
 
 from __future__ import annotations
 
@@ -32,22 +33,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         plan = plan_scan(env.books.ladders, env.scan_pages, env.policy, current_clock())
         metrics.add_metric(name="scan_pages_planned", unit=MetricUnit.Count, value=plan.pages)
         return dataclasses.asdict(plan)
-    # The queue's batch size is 1: a page that fails is retried on its own (then dead-lettered and alarmed).
+    # Up to ten pages a batch, one after the other; a page that fails is reported on its own (the queue
+    # gives it again, then dead-letters it, where the ScanFailed alarm sees it), the others are done.
     clock = current_clock()
     step_function = env.settings.step_function_arn
-    pages = [
-        scan_page(
-            env.books.ladders,
-            env.workflows,
-            env.scan_pages,
-            ShardPage.parse(json.loads(r["body"])),
-            clock,
-            step_function,
-        )
-        for r in event["Records"]
-    ]
+    pages, failures = [], []
+    for record in event["Records"]:
+        try:
+            page = ShardPage.parse(json.loads(record["body"]))
+            pages.append(
+                scan_page(env.books.ladders, env.workflows, env.scan_pages, page, clock, step_function)
+            )
+        except Exception:
+            logger.exception("Scan page failed", extra={"message_id": record["messageId"]})
+            failures.append({"itemIdentifier": record["messageId"]})
     metrics.add_metric(name="scan_items_read", unit=MetricUnit.Count, value=sum(p.items_read for p in pages))
     metrics.add_metric(
         name="executions_started", unit=MetricUnit.Count, value=sum(len(p.started) for p in pages)
     )
-    return {"pages": [dataclasses.asdict(page) for page in pages]}
+    return {"pages": [dataclasses.asdict(page) for page in pages], "batchItemFailures": failures}

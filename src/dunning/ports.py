@@ -248,6 +248,10 @@ class ScanPages(Protocol):
 
     def send(self, page: Mapping[str, Any]) -> None: ...
 
+    def send_all(self, pages: Sequence[Mapping[str, Any]]) -> None:
+        """Every page, in as few requests as the queue takes (all are queued, or this raises)."""
+        ...
+
 
 class Executions(Protocol):
     def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> None: ...

@@ -18,6 +18,9 @@ from dunning.local.embedded_aws import LEGAL_BUCKET
 from tests.support.collections import world
 from tests.support.files import invoice_row
 
+# Its module fixture runs a whole simulation: one worker runs every test here (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_cli_cases")
+
 STACK = """
 Resources:
   Ledger:

@@ -13,6 +13,9 @@ import pytest
 
 from dunning.cli.main import main
 
+# Its module fixture runs a whole simulation: one worker runs every test here (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_cli_simulate")
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ARGS = [
     "simulate", "--invoices", str(EXAMPLES / "invoices.csv"), "--invoices", str(EXAMPLES / "xero_export.csv"),

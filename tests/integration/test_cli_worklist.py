@@ -21,6 +21,9 @@ from dunning.services import worklist
 from tests.support.collections import world
 from tests.support.files import invoice_row
 
+# Its module fixture runs a whole simulation: one worker runs every test here (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_cli_worklist")
+
 STACK = """
 Resources:
   Ledger:

@@ -180,6 +180,26 @@ def test_a_second_scan_the_same_day_starts_nothing_new() -> None:
         assert w.aws.executions() == executions
 
 
+def test_a_scan_page_that_fails_is_reported_alone_and_the_rest_of_its_batch_is_scanned() -> None:
+    from dunning.local.embedded_aws import invoke_handler
+    from functions.scan_overdue import app
+
+    with world(date(2027, 2, 8)) as w:
+        w.invoices(invoice_row("A-1", due_on="2027-02-10"))
+        w.run_through(date(2027, 2, 8))
+        day = '{"before": "2027-03-01T06:00:00Z", "day": "2027-02-08", "shard": %d}'
+        records = [
+            {"messageId": f"m-{shard}", "body": day % shard, "eventSource": "aws:sqs"} for shard in range(16)
+        ]
+        records.insert(3, {"messageId": "m-bad", "body": "{not a page", "eventSource": "aws:sqs"})
+
+        result = invoke_handler(app.handler, {"Records": records}, "dunning-scan")
+
+        assert result["batchItemFailures"] == [{"itemIdentifier": "m-bad"}]
+        assert sorted(page["shard"] for page in result["pages"]) == list(range(16))
+        assert sum(page["items_read"] for page in result["pages"]) == 1, "ACME's ladder, from its shard"
+
+
 def test_a_paused_account_gets_nothing_until_the_pause_ends() -> None:
     with world(date(2027, 2, 1)) as w:
         w.invoices(invoice_row("A-1", amount="100.00", due_on="2027-02-10"))

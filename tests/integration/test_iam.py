@@ -25,6 +25,9 @@ from dunning.services.executions import step_input
 from tests.support.collections import PAYMENT_HEADER, World, world
 from tests.support.files import csv_bytes, invoice_row
 
+# Its module fixture runs a whole simulation: one worker runs every test here (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_iam")
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FUNCTION_ROLES = sorted(f"{logical_id}Role" for logical_id in FUNCTION_LOGICAL_IDS.values())
 POLICY = """

@@ -402,6 +402,9 @@ from dunning.domain.events import Event  # noqa: E402
 from dunning.ports import IngestLedger, ObjectGone, StoredObject, StoredRecord  # noqa: E402
 from tests.support.fakes import FakeUploads, ingest_ledger_for  # noqa: E402
 
+# Its module fixture runs a whole simulation: one worker runs every test here (make test: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_port_contracts")
+
 UPLOADED = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 _INDEX_ATTRIBUTES = ("PK", "SK", "due_pk", "due_sk")
 

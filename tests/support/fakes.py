@@ -575,6 +575,9 @@ class FakeScanPages:
     def send(self, page: Mapping[str, Any]) -> None:
         self.sent.append(dict(page))
 
+    def send_all(self, pages: Sequence[Mapping[str, Any]]) -> None:
+        self.sent.extend(dict(page) for page in pages)
+
 
 @dataclass
 class FakeExecutions:

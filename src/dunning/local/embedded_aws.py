@@ -414,8 +414,10 @@ class EmbeddedAws:
 
     def scan(self) -> dict[str, Any]:
         """What the daily schedule does: invoke the scan function, which queues a page per shard; then what
-        the queue's event source does: invoke it with each page (one a batch, as the template says) until
-        the queue is empty (executions run until they wait). The day's pages and starts, summed."""
+        the queue's event source does: invoke it with up to `scan_batch_size` pages at a time (the template's
+        BatchSize), deleting the pages it did not report as failed, until the queue is empty (executions run
+        until they wait). A reported failure is loud here (deployed, the queue gives the page again, then
+        dead-letters it and the ScanFailed alarm fires). The day's pages and starts, summed."""
         from functions.scan_overdue import app
 
         event = {"id": f"scan-{self.now().isoformat()}", "source": "dunning.schedule"}
@@ -423,17 +425,31 @@ class EmbeddedAws:
         summary |= {"items_read": 0, "started": [], "already_started": 0, "pages_scanned": 0}
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.get_queue_url(QueueName=PHYSICAL_NAMES["ScanPageQueue"])["QueueUrl"]
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", []):
-            [message] = messages
-            record = {"messageId": message["MessageId"], "body": message["Body"], "eventSource": "aws:sqs"}
-            result = invoke_handler(app.handler, {"Records": [record]}, "dunning-scan")
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        batch = self.scan_batch_size
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=batch).get("Messages", []):
+            records = [
+                {"messageId": m["MessageId"], "body": m["Body"], "eventSource": "aws:sqs"} for m in messages
+            ]
+            result = invoke_handler(app.handler, {"Records": records}, "dunning-scan")
+            failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)]
+                sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+            if failed:
+                raise RuntimeError(f"{len(failed)} scan page(s) failed; see the scan function's log")
             for page in result["pages"]:
                 summary["pages_scanned"] += 1
                 summary["items_read"] += page["items_read"]
                 summary["started"] += page["started"]
                 summary["already_started"] += page["already_started"]
         return summary
+
+    @functools.cached_property
+    def scan_batch_size(self) -> int:
+        """How many pages the scan queue hands the scan function at once (the template's BatchSize)."""
+        events = self.containers.template["Resources"]["ScanOverdueFunction"]["Properties"]["Events"]
+        return int(events["ScanPages"]["Properties"]["BatchSize"])
 
     @functools.cached_property
     def digest_minute(self) -> int:

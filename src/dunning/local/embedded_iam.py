@@ -605,7 +605,8 @@ class CallMapper:
         url = str(params.get("QueueUrl", ""))
         *_, account, name = ["", "", *url.rstrip("/").split("/")]
         resource = f"arn:{PARTITION}:sqs:{self.region}:{account}:{name}" if url else "*"
-        checks = [Check(f"sqs:{operation}", resource)]
+        # A batch is authorised as its single-message action (SQS has no IAM action of its own for one).
+        checks = [Check(f"sqs:{operation.removesuffix('Batch')}", resource)]
         key = self.iam.queue_keys.get(name)
         if key and operation in ("SendMessage", "SendMessageBatch"):
             # SSE-KMS: the sender has SQS ask KMS for a data key (and SQS checks it can use it).

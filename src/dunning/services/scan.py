@@ -77,8 +77,7 @@ def plan_scan(ladders: Ladders, pages: ScanPages, policy: Policy, clock: Clock) 
     plan = ScanPlan(scanned_before=before, pages=ladders.wake_shards())
     if not ladders.wake_index_built():
         plan.indexed = build_wake_index(ladders, today + timedelta(days=policy.longest_lead_days))
-    for shard in range(plan.pages):
-        pages.send(asdict(ShardPage(shard, before, today.isoformat())))
+    pages.send_all([asdict(ShardPage(shard, before, today.isoformat())) for shard in range(plan.pages)])
     logger.info("Scan planned", extra={"plan": asdict(plan)})
     return plan
 

@@ -1,4 +1,5 @@
-"""Sending one notice: re-check, render, hand to SES exactly once, log.
+"""Sending one notice: re-check, render, hand to SES exactly once, log. (A letter to post, a `channel: letter`
+stage, is rendered the same way and printed to PDF for a person instead: `_post`.)
 
 Exactly once, even across crashes and lost answers. Before the message goes to SES the send is reserved in
 the ledger (NOTICE item, status `sending`, with what the notice says) and its exact bytes are archived;
