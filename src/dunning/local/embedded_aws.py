@@ -29,6 +29,7 @@ import yaml
 from dunning.local import moto_internals
 from dunning.local.embedded_dynamodb import partitioned_queries, wire_ready_attribute_values
 from dunning.local.embedded_ses import NOTICE_CONFIGURATION_SET, create_ses_resources, embedded_ses
+from dunning.local.embedded_sqs import retention_read_directly
 from dunning.local.lambda_context import ACCOUNT as _ACCOUNT
 from dunning.local.lambda_context import REGION as REGION
 from dunning.local.lambda_context import Invocation as Invocation
@@ -749,6 +750,7 @@ def embedded_aws(
             mock_aws(config=config),
             partitioned_queries(),  # a Query reads its partition, not the whole table (embedded_dynamodb)
             wire_ready_attribute_values(),  # items go into answers as moto holds them (embedded_dynamodb)
+            retention_read_directly(),  # a receive does not count the queue per message (embedded_sqs)
             parsed_once_per_definition(),  # a definition is parsed once, not at every StartExecution
             simulated_step_functions(scheduler, _handlers(), **sfn_limits),
             embedded_ses(REGION, _ACCOUNT, sandbox=ses_sandbox, **ses_limits) as ses,

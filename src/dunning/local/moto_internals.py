@@ -453,6 +453,33 @@ JSON_DEFAULT_SERIALIZE = MotoInternal(
     ("self", "serialized", "value", "shape", "key"),
 )
 
+# --- SQS receives (embedded_sqs.retention_read_directly) -------------------------------------------------
+SQS_RETENTION_CHECK = MotoInternal(
+    "moto.sqs.models",
+    "SQSBackend.is_message_valid_based_on_retention_period",
+    Kind.FUNCTION,
+    "replaced: reads the queue's message_retention_period (what its attributes' MessageRetentionPeriod is) "
+    "instead of building every attribute, message counts included, for each message received",
+    ("self", "queue_name", "message"),
+)
+SQS_GET_QUEUE = MotoInternal(
+    "moto.sqs.models",
+    "SQSBackend.get_queue",
+    Kind.FUNCTION,
+    "called: a queue by name",
+    ("self", "queue_name"),
+)
+SQS_MESSAGE_SENT_TIMESTAMP = MotoInternal(
+    "moto.sqs.models", "Message.sent_timestamp", Kind.FIELD, "read: when a message was sent (ms since 1970)"
+)
+SQS_UNIX_TIME = MotoInternal(
+    "moto.sqs.models",
+    "unix_time",
+    Kind.FUNCTION,
+    "called: moto's now, as its retention check reads it",
+    ("dt",),
+)
+
 ALL: tuple[MotoInternal, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, MotoInternal)
 )
