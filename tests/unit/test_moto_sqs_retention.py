@@ -4,7 +4,7 @@ builds the queue's attributes for every message it hands out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -70,11 +70,3 @@ def test_a_receive_no_longer_builds_the_queue_attributes_per_message(monkeypatch
     # moto builds them three times for each of the three messages handed out; the rest (creating the queue,
     # sending) is the same both ways.
     assert by_moto - len(built) == 9
-
-
-@pytest.fixture(autouse=True)
-def _credentials(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    yield

@@ -4,7 +4,7 @@ items; only the work of producing them is skipped."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 from typing import Any
@@ -144,11 +144,3 @@ def test_the_patch_takes_the_short_way_for_plain_values_only(monkeypatch: pytest
 )
 def test_what_counts_as_wire_form(value: Any, expected: bool) -> None:
     assert on_the_wire(value) is expected
-
-
-@pytest.fixture(autouse=True)
-def _region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    yield
