@@ -48,7 +48,7 @@ from dunning.domain.money import format_amount
 from dunning.domain.naming import eml_name
 from dunning.domain.notices import FAILED, SENDING, SENT, UNCONFIRMED, NoticeId, said, sent_entry
 from dunning.domain.owed import Owed, charge_to_json, owed
-from dunning.domain.policy import Policy
+from dunning.domain.policy import Policy, Stage
 from dunning.domain.tasks import task_id_for
 from dunning.notices.context import agreement_terms, business_of, notice_invoice
 from dunning.notices.mime import Attachment, UnsendableAddress, build_message
@@ -181,7 +181,7 @@ def _send(
     stage = decision.stage
     if stage.channel == "letter":
         # Printed and posted by a person: an email opt-out does not stop a letter.
-        return _post(request, deps, snapshot, decision, _compose(request, deps, snapshot, decision, now), now)
+        return _post(request, deps, snapshot, stage, _compose(request, deps, snapshot, decision, now), now)
     if snapshot.opted_out(local_date(now, snapshot.timezone)):
         return _pass_over(request, deps, now, "opted_out")
     return _email(request, deps, snapshot, decision, _compose(request, deps, snapshot, decision, now), now)
@@ -259,15 +259,13 @@ def _post(
     request: SendRequest,
     deps: Collaborators,
     snapshot: AccountSnapshot,
-    decision: Decision,
+    stage: Stage,
     composed: Composed,
     now: datetime,
 ) -> dict[str, Any]:
     """A letter to post (a `channel: letter` stage): the letter is printed to PDF, addressed as on an
     envelope, and archived; a `letter` task opens for a person to print and post it, and the rung is done.
     A step retried makes the same PDF and finds the task open."""
-    assert decision.stage is not None
-    stage = decision.stage
     key = letter_key(task_id_for(request.account_id, request.currency, request.episode, stage.name, "letter"))
     deps.archive.put(key, _letter_pdf(composed.context, composed.rendered))
     letter = {"letter": key, **_figures(composed.due, request.currency)}
